@@ -1,0 +1,111 @@
+"""The ``streamer`` command. Builds the settings once and hands them to the chosen subcommand.
+
+Each component owns its subcommands in ``streamer/<component>/cli.py``; they are imported only when
+used, so ``streamer sim`` does not pay for faust. A subcommand reads ``ctx.obj`` (a ``Settings``).
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streamer import __version__
+from streamer.errors import ConfigError, StreamerError
+from streamer.logs import configure_logging
+from streamer.settings import Settings, load_settings
+
+# name -> "module:attribute"
+SUBCOMMANDS: dict[str, str] = {
+    "sim": "streamer.sim.cli:sim",
+    "producer": "streamer.producer.cli:producer",
+    "backfill": "streamer.producer.cli:backfill",
+    "topics": "streamer.producer.cli:topics",
+    "migrate": "streamer.sink.cli:migrate",
+    "processor": "streamer.processor.cli:processor",
+    "dlq": "streamer.processor.cli:dlq",
+    "dev": "streamer.processor.dev:dev",
+    "schemas": "streamer.schemas:schemas_command",
+    "api": "streamer.query.cli:api",
+    "query": "streamer.query.cli:query",
+    "status": "streamer.query.cli:status",
+    "gaps": "streamer.query.cli:gaps",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in SUBCOMMANDS if self._available(name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        command = getattr(module, attr, None)
+        return command if isinstance(command, click.Command) else None
+
+    def _available(self, name: str) -> bool:
+        module_name = SUBCOMMANDS[name].split(":")[0]
+        path = Path(__file__).parent.parent / (module_name.replace(".", "/") + ".py")
+        return path.exists()
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(path_type=Path), help="TOML settings file (else STREAMER_CONFIG).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
+@click.option("--log-format", type=click.Choice(["console", "json"]), help="Log line format.")
+@click.version_option(__version__, prog_name="streamer")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, log_level: str | None, log_format: str | None) -> None:
+    """streamer: ACE IoT timeseries into ClickHouse through Kafka, and back out."""
+    overrides: dict[str, Any] = {}
+    if log_level:
+        overrides["log_level"] = log_level
+    if log_format:
+        overrides["log_format"] = log_format
+    settings = load_settings(config, **overrides)
+    configure_logging(settings, secrets=_secrets(settings))
+    ctx.obj = settings
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.clickhouse_password.get_secret_value()]
+    if settings.ace_token is not None:
+        values.append(settings.ace_token.get_secret_value())
+    if settings.api_token is not None:
+        values.append(settings.api_token.get_secret_value())
+    return values
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="streamer", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("streamer: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"streamer: {exc}", err=True)
+        sys.exit(2)
+    except StreamerError as exc:
+        click.echo(f"streamer: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

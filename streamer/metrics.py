@@ -1,0 +1,46 @@
+"""Prometheus metrics of every component, defined once so names never drift between modules."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# -- ACE client
+API_REQUEST_SECONDS = Histogram(
+    "streamer_ace_request_seconds",
+    "ACE API request latency.",
+    ["endpoint"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+API_RETRIES = Counter("streamer_ace_retries_total", "ACE API retries.", ["reason"])
+API_PAGES = Counter("streamer_ace_pages_total", "Timeseries pages fetched.", ["site"])
+
+# -- producer
+SAMPLES_FETCHED = Counter("streamer_samples_fetched_total", "Samples returned by the API.", ["site"])
+RECORDS_PUBLISHED = Counter("streamer_records_published_total", "Records acknowledged by Kafka.", ["topic"])
+SAMPLES_PUBLISHED = Counter("streamer_samples_published_total", "Samples acknowledged by Kafka.", ["site"])
+SITE_FAILURES = Counter("streamer_site_failures_total", "Failed site cycles.", ["site", "error"])
+WATERMARK_AGE = Gauge("streamer_watermark_age_seconds", "Now minus the site's watermark.", ["site"])
+
+# -- processor
+SAMPLES_DROPPED = Counter("streamer_samples_dropped_total", "Samples not collected.", ["reason"])
+SAMPLES_REJECTED = Counter("streamer_samples_rejected_total", "Invalid samples.", ["reason"])
+ROWS_INSERTED = Counter("streamer_rows_inserted_total", "Rows inserted into ClickHouse.", ["table"])
+BATCH_ROWS = Histogram(
+    "streamer_batch_rows",
+    "Rows per insert batch.",
+    buckets=(10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000),
+)
+INSERT_SECONDS = Histogram(
+    "streamer_insert_seconds",
+    "ClickHouse insert latency.",
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DLQ_RECORDS = Counter("streamer_dlq_records_total", "Records sent to the DLQ.", ["error_class"])
+CONSUMER_LAG = Gauge(
+    "streamer_consumer_lag", "Records behind the end of the partition.", ["topic", "partition"]
+)
+FRESHNESS_SECONDS = Histogram(
+    "streamer_freshness_seconds",
+    "Sample time to visible in ClickHouse.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+)

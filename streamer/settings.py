@@ -1,0 +1,179 @@
+"""The one settings object, built once at the entry point and passed down.
+
+Sources, highest first: keyword arguments, environment (``STREAMER_*``), a TOML file (``--config`` or
+``STREAMER_CONFIG``), defaults. Every default works with ``streamer dev``. No other module reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from streamer.errors import ConfigError
+
+ENV_PREFIX = "STREAMER_"
+DAY_MS = 86_400_000
+
+
+class Settings(BaseSettings):
+    """Every knob of streamer. Field ``x`` is environment variable ``STREAMER_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    # -- general
+    data_dir: Path = Field(Path(".streamer"), description="Local state: embedded ClickHouse, faust tables.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    # -- ACE API
+    ace_base_url: str = "https://flightdeck.aceiot.cloud/api"
+    ace_token: SecretStr | None = Field(None, description="Bearer token (or use ace_token_file).")
+    ace_token_file: Path | None = Field(None, description="File holding the bearer token.")
+    ace_page_size: int = Field(50_000, ge=1, description="Samples per timeseries page (shrinks on failure).")
+    ace_min_page_size: int = Field(1_000, ge=1)
+    ace_points_page_size: int = Field(500, ge=1)
+    ace_max_pages: int = Field(200, ge=1, description="Page cap of one window walk.")
+    ace_timeout_s: float = Field(60.0, gt=0)
+    ace_max_attempts: int = Field(3, ge=1, description="Attempts per request for transient errors.")
+    ace_backoff_base_s: float = Field(2.0, ge=0)
+    ace_backoff_max_s: float = Field(30.0, ge=0)
+    ace_max_concurrency: int = Field(4, ge=1, description="Requests in flight per site.")
+    ace_requests_per_s: float = Field(20.0, gt=0, description="Request-rate budget per site.")
+
+    # -- Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_client_id: str = "streamer"
+    topic_samples: str = "ace.samples"
+    topic_points: str = "ace.points"
+    topic_sync: str = "ace.sync"
+    topic_sync_runs: str = "ace.sync_runs"
+    topic_dlq: str = "ace.dlq"
+    samples_partitions: int = Field(8, ge=1, description="Also the partition count of ace.points.")
+    sync_partitions: int = Field(4, ge=1)
+    dlq_partitions: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    samples_retention_ms: int = Field(7 * DAY_MS, ge=-1)
+    dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1)
+    sync_runs_retention_ms: int = Field(30 * DAY_MS, ge=-1)
+
+    # -- producer
+    sites: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Sites to sync, comma-separated; empty: GET /sites/."
+    )
+    poll_interval_s: float = Field(300.0, gt=0)
+    overlap_s: int = Field(600, ge=0, description="Incremental windows start this far before the watermark.")
+    max_window_s: int = Field(3600, ge=1, description="Longest window; backfill is split into these.")
+    initial_lookback_s: int = Field(3600, ge=1, description="Where a site with no sync state starts.")
+    points_refresh_s: float = Field(3600.0, gt=0)
+    record_max_samples: int = Field(2_000, ge=1, description="Samples of one point per Kafka record.")
+    gather_max_samples: int = Field(500_000, ge=1, description="Samples held while grouping by point.")
+    weather_enabled: bool = True
+
+    # -- ClickHouse
+    clickhouse_url: str = Field("", description="chdb:///path or http(s)://host:port; empty: embedded.")
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_database: str = "streamer"
+
+    # -- processor
+    processor_app_id: str = "streamer-processor"
+    batch_max_rows: int = Field(50_000, ge=1)
+    batch_max_s: float = Field(1.0, gt=0)
+    sink_retry_max_backoff_s: float = Field(30.0, gt=0)
+    processor_web_port: int = Field(6066, ge=1, le=65535)
+
+    # -- query API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=1, le=65535)
+    api_token: SecretStr | None = None
+    api_sql_enabled: bool = True
+    api_row_budget: int = Field(200_000, ge=1)
+
+    # -- simulator
+    sim_host: str = "127.0.0.1"
+    sim_port: int = Field(8765, ge=1, le=65535)
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _split_sites(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.ace_min_page_size > self.ace_page_size:
+            raise ValueError("ace_min_page_size must not exceed ace_page_size")
+        if self.clickhouse_url and not self.clickhouse_url.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("clickhouse_url must start with chdb://, http:// or https://")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    # -- derived values
+    @property
+    def resolved_clickhouse_url(self) -> str:
+        """The ClickHouse target: the configured URL, or the embedded engine under ``data_dir``."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def is_embedded_clickhouse(self) -> bool:
+        return self.resolved_clickhouse_url.startswith("chdb://")
+
+    def ace_token_value(self) -> SecretStr:
+        """The ACE token from ``ace_token`` or ``ace_token_file``; a clear error when neither is set."""
+        if self.ace_token is not None:
+            return self.ace_token
+        if self.ace_token_file is not None:
+            try:
+                return SecretStr(self.ace_token_file.read_text().strip())
+            except OSError as exc:
+                raise ConfigError(f"STREAMER_ACE_TOKEN_FILE: cannot read {self.ace_token_file}") from exc
+        raise ConfigError("STREAMER_ACE_TOKEN (or STREAMER_ACE_TOKEN_FILE) is not set")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; a bad value raises ``ConfigError`` whose message names the setting."""
+    if config_file is not None:
+        os.environ[f"{ENV_PREFIX}CONFIG"] = str(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = [str(part) for part in err.get("loc", ())]
+    name = f"{ENV_PREFIX}{loc[0].upper()}" if loc else "settings"
+    value = "" if "token" in name or "password" in name else f" (got {err.get('input')!r})"
+    return f"invalid setting {name}: {err.get('msg', 'invalid')}{value}"
