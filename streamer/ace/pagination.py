@@ -1,0 +1,124 @@
+"""Pagination rules of the ACE API, as pure functions and one small state machine.
+
+Two schemes: the paged list envelope (``/sites/``, ``configured_points``: pages 1..pages) and the
+cursor walk of ``timeseries/paginated``. Body-shape problems raise ``AceTransient`` so the request is
+retried like any other broken transfer; walk-level problems raise ``PaginationError`` and fail the
+window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from streamer.ace.retry import AceTransient
+from streamer.errors import PaginationError
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of the list envelope. ``total`` comes from ``total`` or ``total_items``."""
+
+    items: list[Any]
+    pages: int
+    total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeseriesPage:
+    """One timeseries page, handed over as decoded: ``samples`` are the API's ``{"name","time","value"}``
+    dicts, untouched (no per-sample work on the hot path)."""
+
+    number: int
+    samples: list[dict[str, Any]]
+    next_cursor: str | None
+    page_size: int = 0
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def parse_list_page(body: Any) -> ListPage:
+    """The paged list envelope. ``pages`` missing: derived from total/per_page, else one page."""
+    if not isinstance(body, dict):
+        raise AceTransient("invalid_body", f"list envelope is a {type(body).__name__}, not an object")
+    items = body.get("items")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise AceTransient("invalid_body", "list envelope 'items' is not a list")
+    total = _as_int(body.get("total"))
+    if total is None:
+        total = _as_int(body.get("total_items"))
+    pages = _as_int(body.get("pages"))
+    if pages is None:
+        per_page = _as_int(body.get("per_page"))
+        pages = math.ceil(total / per_page) if total is not None and per_page else 1
+    return ListPage(items=items, pages=max(pages, 1), total=total)
+
+
+def parse_timeseries_page(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """The samples of one page and the cursor of the next one (``None``: the walk is over).
+
+    The walk ends when ``has_more`` is false or ``next_cursor`` is null/absent/empty, whichever first.
+    """
+    if not isinstance(body, dict):
+        raise AceTransient("invalid_body", f"timeseries page is a {type(body).__name__}, not an object")
+    samples = body.get("point_samples")
+    if not isinstance(samples, list):
+        # A 200 without samples is an error page, not the end of the data: ending here would truncate.
+        raise AceTransient("invalid_body", "timeseries page has no 'point_samples' list")
+    cursor = body.get("next_cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        cursor = str(cursor)
+    more = body.get("has_more", True)
+    if isinstance(more, str):
+        more = more.strip().lower() not in ("false", "0", "")
+    if not more or not cursor:
+        return samples, None
+    return samples, cursor
+
+
+class CursorWalk:
+    """State of one window walk: the cursor to ask for, the page number, and the page size.
+
+    ``advance`` enforces the repeated-cursor guard and the page cap; ``shrink`` halves the page size
+    for the rest of the walk after a failed transfer.
+    """
+
+    def __init__(self, *, max_pages: int, page_size: int, min_page_size: int) -> None:
+        self.max_pages = max_pages
+        self.page_size = page_size
+        self.min_page_size = min(min_page_size, page_size)
+        self.cursor: str | None = None
+        self.number = 1
+        self.done = False
+        self._seen: set[str] = set()
+
+    def advance(self, next_cursor: str | None) -> None:
+        """Record the page just fetched; raise if following ``next_cursor`` would break a rule."""
+        if next_cursor is None:
+            self.done = True
+            return
+        if next_cursor in self._seen:
+            raise PaginationError(f"cursor repeated after page {self.number}: the API is looping")
+        if self.number >= self.max_pages:
+            raise PaginationError(f"more than {self.max_pages} pages (the page cap); window not complete")
+        self._seen.add(next_cursor)
+        self.cursor = next_cursor
+        self.number += 1
+
+    def shrink(self) -> bool:
+        """Halve the page size, not below the minimum; ``True`` if it changed."""
+        smaller = max(self.min_page_size, self.page_size // 2)
+        changed = smaller != self.page_size
+        self.page_size = smaller
+        return changed

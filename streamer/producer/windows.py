@@ -1,0 +1,93 @@
+"""Which time window a site syncs next: pure functions of the durable sync state and the clock.
+
+The watermark in ``ace.sync`` means "every sample before this instant has been published". An
+incremental window re-reads ``overlap_s`` before it, because the API may receive samples late. A site
+further behind than ``max_window_s`` is caught up in windows of at most ``max_window_s`` (the seed's
+review asked for 1 h): the first of them keeps the overlap, the following ones start exactly where the
+previous one ended, since those instants were already in the past when they were read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from streamer.models import BackfillProgress, SyncState
+from streamer.settings import Settings
+
+WindowKind = Literal["incremental", "backfill"]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open interval ``[start_ms, end_ms)`` of one site's timeseries."""
+
+    start_ms: int
+    end_ms: int
+    kind: WindowKind
+
+    @property
+    def span_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+def next_window(state: SyncState | None, now_ms: int, settings: Settings) -> Window | None:
+    """The next window to sync for a site, or None when it is already up to date."""
+    max_ms = settings.max_window_s * 1000
+    if state is None:
+        start = now_ms - settings.initial_lookback_s * 1000
+    elif state.backfill is not None:
+        # Mid catch-up: the previous window already re-read the overlap.
+        start = state.watermark_ms
+    else:
+        start = state.watermark_ms - settings.overlap_s * 1000
+    if state is not None and now_ms <= state.watermark_ms:
+        return None
+    if now_ms <= start:
+        return None
+    if now_ms - start > max_ms:
+        return Window(start, start + max_ms, "backfill")
+    return Window(start, now_ms, "incremental")
+
+
+def advance(
+    state: SyncState | None, site: str, window: Window, sync_id: str, now_ms: int
+) -> SyncState:
+    """The sync state after ``window`` was fully acknowledged: the watermark moves to its end."""
+    backfill: BackfillProgress | None = None
+    if window.kind == "backfill":
+        done = state.backfill.windows_done if state is not None and state.backfill is not None else 0
+        backfill = BackfillProgress(target_end_ms=now_ms, windows_done=done + 1)
+    return SyncState(
+        site=site,
+        watermark_ms=window.end_ms,
+        last_sync_id=sync_id,
+        backfill=backfill,
+        updated_at_ms=now_ms,
+    )
+
+
+def range_windows(start_ms: int, end_ms: int, settings: Settings) -> Iterator[Window]:
+    """An explicit range (``streamer backfill``) cut into windows of at most ``max_window_s``."""
+    max_ms = settings.max_window_s * 1000
+    start = start_ms
+    while start < end_ms:
+        end = min(start + max_ms, end_ms)
+        yield Window(start, end, "backfill")
+        start = end
+
+
+def backfill_state(state: SyncState | None, window: Window, sync_id: str, now_ms: int) -> SyncState | None:
+    """The state after a manual backfill window: the watermark only ever moves forward, and only
+    when the window joins it (moving it past a gap would skip samples that were never read)."""
+    if state is None or not window.start_ms <= state.watermark_ms < window.end_ms:
+        return None
+    return state.model_copy(
+        update={"watermark_ms": window.end_ms, "last_sync_id": sync_id, "updated_at_ms": now_ms}
+    )
+
+
+def window_count(start_ms: int, end_ms: int, settings: Settings) -> int:
+    max_ms = settings.max_window_s * 1000
+    return max(0, -(-(end_ms - start_ms) // max_ms))
