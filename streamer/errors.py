@@ -7,6 +7,7 @@ same input gives the same answer: the input is rejected, counted and, for record
     StreamerError
     ├── ConfigError                 bad setting; start-up stops with one line naming it
     ├── SchemaError                 ClickHouse schema older than the code (names the missing migration)
+    ├── QueryError                  a query API caller must change the request (HTTP 4xx, CLI one line)
     ├── TransientError              retry with backoff
     │   ├── AceTransientError       5xx, 429, timeout, connection error, truncated/invalid JSON
     │   ├── KafkaTransientError     broker unreachable, request timed out
@@ -38,6 +39,14 @@ class ConfigError(StreamerError):
 
 class SchemaError(StreamerError):
     """The ClickHouse schema lacks a migration the code needs."""
+
+
+class QueryError(StreamerError):
+    """A query the caller must change: bad parameter, unknown site or point, writing SQL."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TransientError(StreamerError):

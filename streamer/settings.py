@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     record_max_samples: int = Field(2_000, ge=1, description="Samples of one point per Kafka record.")
     gather_max_samples: int = Field(500_000, ge=1, description="Samples held while grouping by point.")
     weather_enabled: bool = True
+    producer_metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0: off.")
 
     # -- ClickHouse
     clickhouse_url: str = Field("", description="chdb:///path or http(s)://host:port; empty: embedded.")
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_sql_enabled: bool = True
     api_row_budget: int = Field(200_000, ge=1)
+    api_url: str = Field(
+        "", description="Query API the CLI calls in embedded mode; empty: api_host at processor, then api port."
+    )
+    api_sql_max_rows: int = Field(100_000, ge=1, description="max_result_rows of POST /api/v1/sql.")
+    api_sql_max_execution_s: float = Field(30.0, gt=0, description="max_execution_time of POST /api/v1/sql.")
+    api_sql_max_memory_bytes: int = Field(1_000_000_000, ge=1, description="max_memory_usage of /sql.")
 
     # -- simulator
     sim_host: str = "127.0.0.1"
@@ -112,12 +119,17 @@ class Settings(BaseSettings):
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
 
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _check_clickhouse_url(cls, value: str) -> str:
+        if value and not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("must start with chdb://, http:// or https://")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.ace_min_page_size > self.ace_page_size:
-            raise ValueError("ace_min_page_size must not exceed ace_page_size")
-        if self.clickhouse_url and not self.clickhouse_url.startswith(("chdb://", "http://", "https://")):
-            raise ValueError("clickhouse_url must start with chdb://, http:// or https://")
+            raise ValueError("STREAMER_ACE_MIN_PAGE_SIZE must not exceed STREAMER_ACE_PAGE_SIZE")
         return self
 
     @classmethod
@@ -130,7 +142,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        config_file = _config_file or os.environ.get(f"{ENV_PREFIX}CONFIG")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
@@ -147,6 +159,23 @@ class Settings(BaseSettings):
     def is_embedded_clickhouse(self) -> bool:
         return self.resolved_clickhouse_url.startswith("chdb://")
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``STREAMER_*`` variables, so a child process rebuilds the same object."""
+        env: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                text = value.get_secret_value()
+            elif isinstance(value, list):
+                text = ",".join(str(v) for v in value)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            env[f"{ENV_PREFIX}{name.upper()}"] = text
+        return env
+
     def ace_token_value(self) -> SecretStr:
         """The ACE token from ``ace_token`` or ``ace_token_file``; a clear error when neither is set."""
         if self.ace_token is not None:
@@ -159,21 +188,40 @@ class Settings(BaseSettings):
         raise ConfigError("STREAMER_ACE_TOKEN (or STREAMER_ACE_TOKEN_FILE) is not set")
 
 
+_config_file: Path | None = None
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; a bad value raises ``ConfigError`` whose message names the setting."""
-    if config_file is not None:
-        os.environ[f"{ENV_PREFIX}CONFIG"] = str(config_file)
+    global _config_file
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"--config: no such file {config_file}")
+    _config_file = config_file
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     except SettingsError as exc:
         raise ConfigError(f"invalid settings: {exc}") from None
+    finally:
+        _config_file = None
+
+
+_NEVER_ECHOED = ("TOKEN", "PASSWORD", "URL")
 
 
 def _describe(exc: ValidationError) -> str:
+    """One line naming the setting; the offending value is echoed only when it cannot hold a secret."""
     err = exc.errors()[0]
     loc = [str(part) for part in err.get("loc", ())]
-    name = f"{ENV_PREFIX}{loc[0].upper()}" if loc else "settings"
-    value = "" if "token" in name or "password" in name else f" (got {err.get('input')!r})"
-    return f"invalid setting {name}: {err.get('msg', 'invalid')}{value}"
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if not loc:
+        return f"invalid settings: {message}"
+    name = f"{ENV_PREFIX}{loc[0].upper()}"
+    value = err.get("input")
+    shown = (
+        ""
+        if any(w in name for w in _NEVER_ECHOED) or not isinstance(value, str | int | float)
+        else f" (got {value!r})"
+    )
+    return f"invalid setting {name}: {message}{shown}"

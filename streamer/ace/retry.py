@@ -74,7 +74,9 @@ def parse_retry_after(value: str | None, now_s: float) -> float | None:
     return max(0.0, seconds)
 
 
-def retry_delay(error: AceTransient, failed_attempt: int, policy: RetryPolicy, rng: Callable[[], float]) -> float:
+def retry_delay(
+    error: AceTransient, failed_attempt: int, policy: RetryPolicy, rng: Callable[[], float]
+) -> float:
     """The server's Retry-After when it gave one, else backoff with jitter."""
     if error.retry_after_s is not None:
         return error.retry_after_s
@@ -115,4 +117,6 @@ async def retrying(
                 log, logging.WARNING, "ace retry", call=what, reason=exc.reason, attempt=number, delay_s=delay
             )
             await sleep(delay)
-    raise AceRetriesExhausted(f"{what}: gave up after {policy.max_attempts} attempts; last error {last}") from last
+    raise AceRetriesExhausted(
+        f"{what}: gave up after {policy.max_attempts} attempts; last error {last}"
+    ) from last

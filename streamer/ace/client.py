@@ -1,0 +1,287 @@
+"""``AceClient``: the ACE API (``shared/ace-api.md``) as an async httpx client.
+
+The rules live in small pure modules (``retry``, ``pagination``, ``weather``, ``limits``); this class
+wires them around one ``httpx.AsyncClient``. Timeseries pages are handed over exactly as orjson decoded
+them, one at a time: the hot path does no per-sample work and never holds a whole window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from streamer.ace.http import BearerAuth, Endpoint, QueryParams, get_json
+from streamer.ace.limits import SiteLimits
+from streamer.ace.pagination import (
+    CursorWalk,
+    ListPage,
+    TimeseriesPage,
+    parse_list_page,
+    parse_timeseries_page,
+)
+from streamer.ace.retry import AceTransient, RetryPolicy, retrying
+from streamer.ace.weather import WeatherSample, iso_from_ms, parse_weather
+from streamer.logs import log_event
+from streamer.metrics import API_PAGES
+from streamer.models import AcePoint, AceSite
+from streamer.settings import Settings
+
+__all__ = ["AceClient", "ClientStats", "TimeseriesPage", "WeatherSample"]
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("streamer.ace")
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters of one client (or one site): HTTP attempts, timeseries pages, retries by reason, bytes."""
+
+    api_calls: int = 0
+    pages: int = 0
+    bytes: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+
+    def snapshot(self) -> ClientStats:
+        return replace(self, retries=dict(self.retries))
+
+    @property
+    def retries_total(self) -> int:
+        return sum(self.retries.values())
+
+
+class AceClient:
+    """Async client of the ACE API. Use as ``async with AceClient(settings) as client: ...``.
+
+    ``transport``, ``sleep``, ``rng`` and ``clock`` are injection points for tests: every wait (backoff,
+    Retry-After, rate budget) goes through ``sleep``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._auth = BearerAuth(settings.ace_token_value())
+        self._sleep = sleep
+        self._rng = rng
+        self._policy = RetryPolicy(
+            max_attempts=settings.ace_max_attempts,
+            base_s=settings.ace_backoff_base_s,
+            cap_s=settings.ace_backoff_max_s,
+        )
+        self._limits = SiteLimits(
+            concurrency=settings.ace_max_concurrency,
+            rate_per_s=settings.ace_requests_per_s,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._http = httpx.AsyncClient(
+            base_url=settings.ace_base_url,
+            auth=self._auth,
+            timeout=httpx.Timeout(settings.ace_timeout_s),
+            transport=transport,
+            headers={"accept": "application/json"},
+        )
+        self.stats = ClientStats()
+        self._site_stats: dict[str, ClientStats] = {}
+
+    def __repr__(self) -> str:
+        return f"AceClient(base_url={self._settings.ace_base_url!r})"
+
+    async def __aenter__(self) -> AceClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def site_stats(self, site: str) -> ClientStats:
+        """The counters of one site alone (the client is shared by every site's loop)."""
+        return self._site_stats.setdefault(site, ClientStats())
+
+    # ------------------------------------------------------------------------------------ public API
+    async def list_sites(self) -> list[AceSite]:
+        """Every site the token sees (collect/archived filtering is the caller's choice)."""
+        return await self._list(Endpoint("sites", "/sites/", None), AceSite)
+
+    async def list_points(self, site: str) -> list[AcePoint]:
+        """The site's configured points, all pages; unknown fields kept as extras."""
+        return await self._list(
+            Endpoint("configured_points", f"/sites/{_seg(site)}/configured_points", site), AcePoint
+        )
+
+    async def iter_timeseries(self, site: str, start_ms: int, end_ms: int) -> AsyncIterator[TimeseriesPage]:
+        """The window's raw samples, one page at a time, following the cursor to the end.
+
+        Raises ``PaginationError`` on a repeated cursor or beyond ``ace_max_pages`` pages: the window
+        is then incomplete, and the caller must not move its watermark.
+        """
+        settings = self._settings
+        walk = CursorWalk(
+            max_pages=settings.ace_max_pages,
+            page_size=settings.ace_page_size,
+            min_page_size=settings.ace_min_page_size,
+        )
+        endpoint = Endpoint("timeseries", f"/sites/{_seg(site)}/timeseries/paginated", site)
+        start, end = iso_from_ms(start_ms), iso_from_ms(end_ms)
+
+        def params() -> QueryParams:
+            query: dict[str, str | int] = {
+                "start_time": start,
+                "end_time": end,
+                "page_size": walk.page_size,
+                "raw_data": "true",
+            }
+            if walk.cursor is not None:
+                query["cursor"] = walk.cursor  # opaque: re-sent as is, even with a smaller page size
+            return query
+
+        def on_failure(exc: AceTransient) -> None:
+            if exc.shrink and walk.shrink():
+                log_event(log, logging.INFO, "ace page shrink", site=site, page_size=walk.page_size)
+
+        while not walk.done:
+            samples, next_cursor = await self._get(endpoint, params, parse_timeseries_page, on_failure)
+            page = TimeseriesPage(walk.number, samples, next_cursor, walk.page_size)
+            for stats in self._stats(site):
+                stats.pages += 1
+            API_PAGES.labels(site=site).inc()
+            walk.advance(next_cursor)
+            yield page
+            del page, samples  # hold one page, not two, while the next one downloads
+
+    async def get_weather(self, site: str) -> list[WeatherSample]:
+        """Current weather as ``weather.*`` samples (either API shape). Errors raise as usual."""
+        endpoint = Endpoint("weather", f"/sites/{_seg(site)}/weather", site)
+        return await self._get(endpoint, {}, parse_weather)
+
+    # ------------------------------------------------------------------------------------ internals
+    def _stats(self, site: str | None) -> Iterator[ClientStats]:
+        yield self.stats
+        if site:
+            yield self.site_stats(site)
+
+    async def _get(
+        self,
+        endpoint: Endpoint,
+        params: QueryParams | Callable[[], QueryParams],
+        parse: Callable[[Any], T],
+        on_failure: Callable[[AceTransient], None] | None = None,
+    ) -> T:
+        """GET with the site's budget, retries and decoding; ``parse`` runs inside the retry loop so a
+        malformed body is retried like a broken transfer. ``params`` may be rebuilt per attempt."""
+
+        async def attempt() -> T:
+            query = params() if callable(params) else params
+            async with self._limits.slot(endpoint.site):
+                for stats in self._stats(endpoint.site):
+                    stats.api_calls += 1
+                body, size = await get_json(
+                    self._http, endpoint, query, auth=self._auth, timeout_s=self._settings.ace_timeout_s
+                )
+            for stats in self._stats(endpoint.site):
+                stats.bytes += size
+            return parse(body)
+
+        def on_retry(exc: AceTransient) -> None:
+            for stats in self._stats(endpoint.site):
+                stats.retries[exc.reason] = stats.retries.get(exc.reason, 0) + 1
+            if on_failure is not None:
+                on_failure(exc)
+
+        return await retrying(
+            attempt,
+            policy=self._policy,
+            what=endpoint.describe(),
+            sleep=self._sleep,
+            rng=self._rng,
+            on_retry=on_retry,
+        )
+
+    async def _list(self, endpoint: Endpoint, model: type[M]) -> list[M]:
+        """Walk a paged list envelope, pages 1..pages (the later ones concurrently, within the budget)."""
+        per_page = self._settings.ace_points_page_size
+        first = await self._get(endpoint, {"page": 1, "per_page": per_page}, parse_list_page)
+        pages = [first, *await self._pages(endpoint, range(2, first.pages + 1), per_page)]
+        by_name: dict[str, M] = {}
+        skipped = 0
+        for page in pages:
+            for item in page.items:
+                parsed = _tolerant(model, item)
+                if parsed is None:
+                    skipped += 1
+                    continue
+                by_name[item["name"]] = parsed  # a listing shifting between pages repeats items
+        total = first.total
+        if skipped or (total is not None and total != len(by_name)):
+            log_event(
+                log,
+                logging.WARNING,
+                "ace list mismatch",
+                call=endpoint.describe(),
+                total=total,
+                got=len(by_name),
+                skipped=skipped,
+            )
+        return list(by_name.values())
+
+    async def _pages(self, endpoint: Endpoint, numbers: range, per_page: int) -> list[ListPage]:
+        results: dict[int, ListPage] = {}
+        todo = iter(numbers)
+
+        async def worker() -> None:
+            for number in todo:  # shared iterator: each page number is taken by one worker
+                query = {"page": number, "per_page": per_page}
+                results[number] = await self._get(endpoint, query, parse_list_page)
+
+        workers = [
+            asyncio.create_task(worker())
+            for _ in range(min(self._settings.ace_max_concurrency, len(numbers)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:  # one failed page fails the listing: stop the others
+                task.cancel()
+        return [results[number] for number in numbers]
+
+
+def _seg(site: str) -> str:
+    """A site name as one URL path segment."""
+    return quote(site, safe="")
+
+
+def _tolerant(model: type[M], item: Any) -> M | None:
+    """Validate an item; a malformed optional field falls back to its default instead of losing the
+    item. ``None`` only when the item has no usable ``name``."""
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+        return None
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+        bad.discard("name")
+        try:
+            return model.model_validate({k: v for k, v in item.items() if k not in bad})
+        except ValidationError:
+            return None

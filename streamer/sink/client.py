@@ -1,0 +1,148 @@
+"""ClickHouse clients for both targets, chosen by ``settings.resolved_clickhouse_url``.
+
+- ``chdb:///path``: the embedded engine through clickhouse-connect's chdb interface. The engine
+  admits one data directory per process (and one process per directory), so every user in the
+  process shares one client per (path, database), handed out with a reference count. The client
+  serialises calls on its engine handle with its own lock, which makes it safe to call from
+  ``asyncio.to_thread`` workers.
+- ``http(s)://host:port``: a ClickHouse server; each lease is its own client (thread-safe: no HTTP
+  session id, so concurrent queries are allowed).
+
+The database is created when missing. Errors are translated into the streamer error tree here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from streamer.errors import ConfigError, SinkTransientError
+from streamer.settings import Settings
+from streamer.sink.errors import translate
+
+
+@dataclass
+class _Lease:
+    client: Client
+    refs: int
+
+
+_shared: dict[tuple[str, str], _Lease] = {}
+_shared_lock = threading.Lock()
+
+
+def acquire_client(settings: Settings) -> Client:
+    """A client bound to ``settings.clickhouse_database`` (created if missing); pair with release."""
+    url = settings.resolved_clickhouse_url
+    if not url.startswith("chdb://"):
+        return _http_client(settings)
+    key = (_chdb_path(url), settings.clickhouse_database)
+    with _shared_lock:
+        lease = _shared.get(key)
+        if lease is None:
+            lease = _Lease(_chdb_client(key[0], key[1]), 0)
+            _shared[key] = lease
+        lease.refs += 1
+        return lease.client
+
+
+def release_client(client: Client) -> None:
+    """Give back a client from ``acquire_client``; the last holder of a shared client closes it."""
+    with _shared_lock:
+        for key, lease in _shared.items():
+            if lease.client is client:
+                lease.refs -= 1
+                if lease.refs > 0:
+                    return
+                del _shared[key]
+                break
+    client.close()
+
+
+@contextmanager
+def clickhouse_client(settings: Settings) -> Iterator[Client]:
+    """``acquire_client`` as a context manager."""
+    client = acquire_client(settings)
+    try:
+        yield client
+    finally:
+        release_client(client)
+
+
+def describe_target(settings: Settings) -> str:
+    """The target for messages and logs: scheme, host or path, database; never credentials."""
+    url = settings.resolved_clickhouse_url
+    if url.startswith("chdb://"):
+        return f"chdb://{_chdb_path(url)} database {settings.clickhouse_database}"
+    parsed = urlparse(url)
+    host = parsed.hostname or "?"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{host}{port} database {settings.clickhouse_database}"
+
+
+def _chdb_path(url: str) -> str:
+    path = urlparse(url).path
+    if not path or path == "/":
+        raise ConfigError(f"STREAMER_CLICKHOUSE_URL: {url!r} names no directory (want chdb:///path)")
+    return path
+
+
+def _chdb_client(path: str, database: str) -> Client:
+    try:
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+    except Exception as exc:
+        if "already initialized with path" in str(exc):
+            # Within one process the engine cannot switch directories: a setup error, not an outage.
+            raise ConfigError(f"the embedded ClickHouse engine is already open on another path than {path}") from exc
+        # Most often another process holds the directory; it may be on its way out.
+        raise SinkTransientError(
+            f"cannot open the embedded ClickHouse at {path} (is another streamer process using it?)"
+        ) from exc
+    try:
+        _use_database(client, database)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _http_client(settings: Settings) -> Client:
+    parsed = urlparse(settings.resolved_clickhouse_url)
+    action = f"connect to {describe_target(settings)}"
+    try:
+        client = clickhouse_connect.get_client(
+            host=parsed.hostname or "localhost",
+            port=parsed.port,
+            interface=parsed.scheme,
+            username=settings.clickhouse_user,
+            password=settings.clickhouse_password.get_secret_value(),
+            autogenerate_session_id=False,
+        )
+    except Exception as exc:
+        raise translate(exc, action, secrets=_secrets(settings)) from exc
+    try:
+        _use_database(client, settings.clickhouse_database)
+    except Exception as exc:
+        client.close()
+        raise translate(exc, action, secrets=_secrets(settings)) from exc
+    return client
+
+
+def _use_database(client: Client, database: str) -> None:
+    exists = client.command(
+        "SELECT count() FROM system.databases WHERE name = {db:String}", parameters={"db": database}
+    )
+    if not int(str(exists)):
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    client.database = database
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    password = settings.clickhouse_password.get_secret_value()
+    return (password,) if password else ()

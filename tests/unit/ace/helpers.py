@@ -1,0 +1,38 @@
+"""Helpers shared by the ACE client tests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+TOKEN = "tok-SECRET-7f3a9c1e5b"
+BASE_URL = "https://ace.test/api"
+
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+class FakeSleep:
+    """Records every wait instead of waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def ts_page(samples: list[dict[str, Any]], cursor: str | None, has_more: bool | None = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"point_samples": samples, "next_cursor": cursor}
+    if has_more is not None:
+        body["has_more"] = has_more
+    return body
+
+
+def sample(name: str, time: str = "2024-01-01T00:00:00Z", value: Any = "72.5") -> dict[str, Any]:
+    return {"name": name, "time": time, "value": value}
