@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     record_max_samples: int = Field(2_000, ge=1, description="Samples of one point per Kafka record.")
     gather_max_samples: int = Field(500_000, ge=1, description="Samples held while grouping by point.")
     weather_enabled: bool = True
+    producer_site_concurrency: int = Field(4, ge=1, description="Sites synced at the same time.")
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0: off.")
 
     # -- ClickHouse

@@ -137,12 +137,13 @@ class AceClient:
         is then incomplete, and the caller must not move its watermark.
         """
         settings = self._settings
+        endpoint = Endpoint("timeseries", f"/sites/{_seg(site)}/timeseries/paginated", site)
         walk = CursorWalk(
             max_pages=settings.ace_max_pages,
             page_size=settings.ace_page_size,
             min_page_size=settings.ace_min_page_size,
+            label=endpoint.describe(),
         )
-        endpoint = Endpoint("timeseries", f"/sites/{_seg(site)}/timeseries/paginated", site)
         start, end = iso_from_ms(start_ms), iso_from_ms(end_ms)
 
         def params() -> QueryParams:

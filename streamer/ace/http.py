@@ -110,7 +110,10 @@ async def get_json(
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise AceTransient("timeout", f"no complete answer within {timeout_s:g}s", shrink=True) from exc
     except httpx.RequestError as exc:  # refused, reset, a body cut short mid-transfer, bad encoding
-        raise AceTransient("connection", auth.redact(f"{type(exc).__name__}: {exc}"), shrink=True) from exc
+        text = f"{type(exc).__name__}: {exc}"
+        safe = auth.redact(text)
+        # A proxy may echo the request back: then the cause itself must not travel in the chain.
+        raise AceTransient("connection", safe, shrink=True) from (exc if safe == text else None)
     finally:
         API_REQUEST_SECONDS.labels(endpoint=endpoint.label).observe(time.perf_counter() - started)
     check_status(response, endpoint, auth, wall_clock())

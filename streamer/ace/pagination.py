@@ -51,10 +51,9 @@ def parse_list_page(body: Any) -> ListPage:
     if not isinstance(body, dict):
         raise AceTransient("invalid_body", f"list envelope is a {type(body).__name__}, not an object")
     items = body.get("items")
-    if items is None:
-        items = []
     if not isinstance(items, list):
-        raise AceTransient("invalid_body", "list envelope 'items' is not a list")
+        # An error page answered with 200 must not read as "no points": that would delete them all.
+        raise AceTransient("invalid_body", "list envelope has no 'items' list")
     total = _as_int(body.get("total"))
     if total is None:
         total = _as_int(body.get("total_items"))
@@ -94,7 +93,8 @@ class CursorWalk:
     for the rest of the walk after a failed transfer.
     """
 
-    def __init__(self, *, max_pages: int, page_size: int, min_page_size: int) -> None:
+    def __init__(self, *, max_pages: int, page_size: int, min_page_size: int, label: str = "walk") -> None:
+        self.label = label  # names the call and site in errors
         self.max_pages = max_pages
         self.page_size = page_size
         self.min_page_size = min(min_page_size, page_size)
@@ -109,9 +109,13 @@ class CursorWalk:
             self.done = True
             return
         if next_cursor in self._seen:
-            raise PaginationError(f"cursor repeated after page {self.number}: the API is looping")
+            raise PaginationError(
+                f"{self.label}: cursor repeated after page {self.number}: the API is looping"
+            )
         if self.number >= self.max_pages:
-            raise PaginationError(f"more than {self.max_pages} pages (the page cap); window not complete")
+            raise PaginationError(
+                f"{self.label}: more than {self.max_pages} pages (the page cap); window not complete"
+            )
         self._seen.add(next_cursor)
         self.cursor = next_cursor
         self.number += 1

@@ -114,7 +114,13 @@ async def retrying(
             if on_retry is not None:
                 on_retry(exc)
             log_event(
-                log, logging.WARNING, "ace retry", call=what, reason=exc.reason, attempt=number, delay_s=delay
+                log,
+                logging.WARNING,
+                "ace retry",
+                call=what,
+                error=str(exc),
+                attempt=number,
+                delay_s=round(delay, 3),
             )
             await sleep(delay)
     raise AceRetriesExhausted(

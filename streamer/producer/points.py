@@ -13,20 +13,8 @@ from typing import Any
 
 import orjson
 
+from streamer.ace.weather import WEATHER_POINTS
 from streamer.models import AcePoint, PointRecord, point_key
-
-# The seed's mapping of weather fields to point names; weather points are always collected.
-WEATHER_POINTS: dict[str, str] = {
-    "temp": "weather.temperature",
-    "feels_like": "weather.feels_like",
-    "pressure": "weather.pressure",
-    "humidity": "weather.humidity",
-    "dew_point": "weather.dew_point",
-    "clouds": "weather.clouds",
-    "wind_speed": "weather.wind_speed",
-    "wind_deg": "weather.wind_direction",
-    "wet_bulb": "weather.wet_bulb",
-}
 
 PointContent = dict[str, Any]
 """A ``PointRecord`` as a plain dict without ``updated_at_ms``: what the diff compares."""

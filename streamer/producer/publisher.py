@@ -44,7 +44,12 @@ class BatchPublisher:
     """
 
     def __init__(
-        self, producer: AIOKafkaProducer, topic: str, partitions: list[int], max_in_flight: int = 16
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        partitions: list[int],
+        max_in_flight: int = 16,
+        partition_cache: dict[bytes, int] | None = None,
     ) -> None:
         self._producer = producer
         self.topic = topic
@@ -52,7 +57,8 @@ class BatchPublisher:
         self._max_in_flight = max_in_flight
         self._builders: dict[int, Any] = {}
         self._pending: list[tuple[asyncio.Future[Any], int]] = []
-        self._partition_of: dict[bytes, int] = {}
+        # murmur2 is pure Python here: hash each key once per process, not once per record.
+        self._partition_of: dict[bytes, int] = {} if partition_cache is None else partition_cache
         self.records_acked = 0
 
     async def add(self, key: bytes, value: bytes | None) -> None:

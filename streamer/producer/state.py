@@ -59,7 +59,7 @@ async def _read_to_end(consumer: AIOKafkaConsumer, topic: str) -> dict[bytes, by
     todo = {tp for tp in tps if ends[tp] > 0}
     while todo:
         batches = await consumer.getmany(*todo, timeout_ms=1_000)
-        for tp, messages in batches.items():
+        for messages in batches.values():
             for message in messages:
                 if message.key is None:
                     continue
@@ -81,7 +81,13 @@ def decode_sync(view: dict[bytes, bytes]) -> dict[str, SyncState]:
         try:
             state = SyncState.model_validate_json(value)
         except ValidationError as exc:
-            log_event(log, logging.WARNING, "bad sync state ignored", key=key.decode(errors="replace"), error=str(exc))
+            log_event(
+                log,
+                logging.WARNING,
+                "bad sync state ignored",
+                key=key.decode(errors="replace"),
+                error=str(exc),
+            )
             continue
         states[state.site] = state
     return states

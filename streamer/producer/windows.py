@@ -51,9 +51,7 @@ def next_window(state: SyncState | None, now_ms: int, settings: Settings) -> Win
     return Window(start, now_ms, "incremental")
 
 
-def advance(
-    state: SyncState | None, site: str, window: Window, sync_id: str, now_ms: int
-) -> SyncState:
+def advance(state: SyncState | None, site: str, window: Window, sync_id: str, now_ms: int) -> SyncState:
     """The sync state after ``window`` was fully acknowledged: the watermark moves to its end."""
     backfill: BackfillProgress | None = None
     if window.kind == "backfill":

@@ -155,34 +155,20 @@ def bucket_count(time_range: TimeRange, bucket_ms: int) -> int:
     return math.ceil((time_range.end_ms - first) / bucket_ms)
 
 
-def choose_resolution(
-    requested: str, estimates: dict[str, int], budget: int, *, points: int, time_range: TimeRange
-) -> str:
+def choose_resolution(requested: str, estimates: dict[str, int], budget: int) -> str:
     """The resolution to serve: the requested one if its row estimate fits ``budget``; for ``auto``
     the finest that fits. A request that cannot fit raises ``QueryError`` naming what to change."""
-    if requested != "auto":
-        if estimates[requested] <= budget:
-            return requested
-        return _too_large(requested, estimates[requested], budget)
-    for resolution in ("raw", "5m", "1h"):
+    candidates = ("raw", "5m", "1h") if requested == "auto" else (requested,)
+    for resolution in candidates:
         if estimates[resolution] <= budget:
             return resolution
-    return _too_large("1h", estimates["1h"], budget, points=points, time_range=time_range)
-
-
-def _too_large(
-    resolution: str,
-    estimate: int,
-    budget: int,
-    *,
-    points: int | None = None,
-    time_range: TimeRange | None = None,
-) -> str:
-    coarser = {"raw": "resolution=5m, 1h or auto", "5m": "resolution=1h or auto", "1h": "nothing coarser"}
-    hint = f"narrow start/end, ask fewer points, or use {coarser[resolution]}"
-    if resolution == "1h":
-        hint = "narrow start/end or ask fewer points (even hourly rollups are too many)"
+    last = candidates[-1]
+    hints = {
+        "raw": "narrow start/end, ask fewer points, or use resolution=5m, 1h or auto",
+        "5m": "narrow start/end, ask fewer points, or use resolution=1h or auto",
+        "1h": "narrow start/end or ask fewer points (even hourly rollups are too many)",
+    }
     raise QueryError(
-        f"resolution={resolution} would return ~{estimate} rows, more than the row budget {budget} "
-        f"(setting STREAMER_API_ROW_BUDGET): {hint}"
+        f"resolution={last} would return ~{estimates[last]} rows, more than the row budget {budget} "
+        f"(setting STREAMER_API_ROW_BUDGET): {hints[last]}"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -10,7 +10,10 @@ import httpx
 TOKEN = "tok-SECRET-7f3a9c1e5b"
 BASE_URL = "https://ace.test/api"
 
-Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+Handler = (
+    Callable[[httpx.Request], httpx.Response]
+    | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
+)
 
 
 class FakeSleep:
@@ -27,7 +30,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return httpx.Response(status, json=body, headers=headers)
 
 
-def ts_page(samples: list[dict[str, Any]], cursor: str | None, has_more: bool | None = True) -> dict[str, Any]:
+def ts_page(
+    samples: list[dict[str, Any]], cursor: str | None, has_more: bool | None = True
+) -> dict[str, Any]:
     body: dict[str, Any] = {"point_samples": samples, "next_cursor": cursor}
     if has_more is not None:
         body["has_more"] = has_more

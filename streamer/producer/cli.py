@@ -1,0 +1,143 @@
+"""``streamer producer``, ``streamer backfill`` and ``streamer topics``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from streamer.ace.client import AceClient
+from streamer.kafka import ensure_topics
+from streamer.models import SyncRun
+from streamer.producer.context import Clock, fixed_clock, system_clock
+from streamer.producer.runner import backfill as run_backfill
+from streamer.producer.runner import discover_sites, open_producer, run_cycle, run_forever
+from streamer.producer.windows import Window, window_count
+from streamer.settings import Settings
+
+
+def parse_time(text: str) -> int:
+    """Epoch milliseconds from digits, or from ISO 8601 (naive means UTC)."""
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is neither epoch milliseconds nor ISO 8601") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+class TimeParam(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        return value if isinstance(value, int) else parse_time(str(value))
+
+
+TIME = TimeParam()
+_NOW_HELP = "Fix the clock (ISO 8601 or epoch ms): for tests and reproducible runs."
+
+
+def _clock(now: int | None) -> Clock:
+    return system_clock if now is None else fixed_clock(now)
+
+
+@click.command()
+@click.option(
+    "--once", is_flag=True, help="One cycle over every site, then exit (non-zero if a site failed)."
+)
+@click.option("--now", type=TIME, default=None, help=_NOW_HELP)
+@click.pass_obj
+def producer(settings: Settings, once: bool, now: int | None) -> None:
+    """Poll the ACE API for every site and publish to Kafka, every poll_interval_s."""
+    failures = asyncio.run(_produce(settings, once, _clock(now)))
+    for site, error in failures:
+        click.echo(f"streamer producer: site {site} failed: {error}", err=True)
+    if failures:
+        sys.exit(1)
+
+
+async def _produce(settings: Settings, once: bool, clock: Clock) -> list[tuple[str, str]]:
+    async with AceClient(settings) as client, open_producer(settings, client, clock=clock) as ctx:
+        if once:
+            outcomes = await run_cycle(ctx, await discover_sites(ctx))
+            return [(o.site, o.error or "failed") for o in outcomes if not o.ok]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_forever(ctx, stop)
+        return []
+
+
+@click.command()
+@click.option("--site", required=True, help="The site to backfill.")
+@click.option("--start", "start_ms", type=TIME, required=True, help="Range start (ISO 8601 or epoch ms).")
+@click.option(
+    "--end", "end_ms", type=TIME, required=True, help="Range end, exclusive (ISO 8601 or epoch ms)."
+)
+@click.option("--now", type=TIME, default=None, help=_NOW_HELP)
+@click.pass_obj
+def backfill(settings: Settings, site: str, start_ms: int, end_ms: int, now: int | None) -> None:
+    """Publish a site's samples of [start, end) in windows of max_window_s, with progress."""
+    if end_ms <= start_ms:
+        raise click.BadParameter("--end must be after --start")
+    total = window_count(start_ms, end_ms, settings)
+    started = time.monotonic()
+    runs = asyncio.run(_backfill(settings, site, start_ms, end_ms, total, _clock(now)))
+    samples = sum(r.samples_published for r in runs)
+    elapsed = time.monotonic() - started
+    click.echo(
+        f"backfill {site}: {len(runs)} windows, {samples} samples in {elapsed:.1f} s"
+        f" ({samples / max(elapsed, 1e-9):,.0f} samples/s)"
+    )
+
+
+async def _backfill(
+    settings: Settings, site: str, start_ms: int, end_ms: int, total: int, clock: Clock
+) -> list[SyncRun]:
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("windows {task.fields[samples]:>12,} samples {task.fields[rate]:>9,.0f}/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"backfill {site}", total=total, samples=0, rate=0.0)
+        started = time.monotonic()
+        done = {"samples": 0}
+
+        def on_window(window: Window, run: SyncRun) -> None:
+            done["samples"] += run.samples_published
+            rate = done["samples"] / max(time.monotonic() - started, 1e-9)
+            progress.update(task, advance=1, samples=done["samples"], rate=rate)
+
+        async with AceClient(settings) as client, open_producer(settings, client, clock=clock) as ctx:
+            return await run_backfill(ctx, site, start_ms, end_ms, on_window)
+
+
+@click.command()
+@click.pass_obj
+def topics(settings: Settings) -> None:
+    """Create the missing Kafka topics with their policies."""
+    created = asyncio.run(ensure_topics(settings))
+    click.echo(f"created: {', '.join(created)}" if created else "all topics exist")

@@ -1,0 +1,174 @@
+"""The producer's loops: start-up and recovery, one cycle over every site, forever, and manual backfill.
+
+Sites are independent: one site's failure (401, retries exhausted, a broken pagination, Kafka refusing
+its records) is logged with the site, counted, and leaves that site's watermark where it was; the other
+sites go on. Sites run concurrently, ``producer_site_concurrency`` at a time.
+
+Several producer workers can share the sites through ``site_filter``: a worker syncs only the sites the
+filter accepts. ``assigned_sites`` builds such a filter from a set of ``ace.sync`` partitions (a site's
+state lives in the partition its key hashes to), which is the seam for sharding sites by the partition
+assignment of a consumer group on ``ace.sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from streamer.errors import StreamerError
+from streamer.kafka import ensure_topics, reliable_producer, start_client
+from streamer.logs import log_event
+from streamer.metrics import SITE_FAILURES
+from streamer.models import SyncRun
+from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
+from streamer.producer.publisher import partition_for, topic_partitions
+from streamer.producer.state import decode_points, decode_sync, read_compacted
+from streamer.producer.sync import new_sync_id, points_due, refresh_points, sync_window
+from streamer.producer.windows import Window, advance, backfill_state, next_window, range_windows
+from streamer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SiteFilter = Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteOutcome:
+    site: str
+    ok: bool
+    windows: int = 0
+    samples: int = 0
+    error: str | None = None
+
+
+def assigned_sites(assigned: set[int], sync_partitions: list[int]) -> SiteFilter:
+    """Accept the sites whose ``ace.sync`` key falls in one of the ``assigned`` partitions."""
+    return lambda site: partition_for(site.encode(), sync_partitions) in assigned
+
+
+@asynccontextmanager
+async def open_producer(
+    settings: Settings, client: AceApi, *, clock: Clock = system_clock
+) -> AsyncIterator[ProducerContext]:
+    """Create missing topics, start the Kafka producer and recover the state from the compacted topics."""
+    await ensure_topics(settings)
+    producer = reliable_producer(settings)
+    await start_client(producer, settings)
+    try:
+        ctx = ProducerContext(settings, client, producer, clock)
+        for topic in (settings.topic_samples, settings.topic_points):
+            ctx.partitions[topic] = await topic_partitions(producer, topic)
+        ctx.states = decode_sync(await read_compacted(settings, settings.topic_sync))
+        ctx.points = decode_points(await read_compacted(settings, settings.topic_points))
+        log_event(
+            log, logging.INFO, "producer state recovered", sites=len(ctx.states), point_sites=len(ctx.points)
+        )
+        yield ctx
+    finally:
+        await producer.stop()
+
+
+async def discover_sites(ctx: ProducerContext, site_filter: SiteFilter | None = None) -> list[str]:
+    """The configured sites, or every site the API lists as collected and not archived."""
+    if ctx.settings.sites:
+        sites = list(ctx.settings.sites)
+    else:
+        sites = [s.name for s in await ctx.client.list_sites() if s.collect_enabled and not s.archived]
+    return [s for s in sites if site_filter is None or site_filter(s)]
+
+
+async def sync_site(ctx: ProducerContext, site: str, stop: asyncio.Event | None = None) -> SiteOutcome:
+    """Refresh the site's points when due, then sync windows until it is up to date."""
+    windows = samples = 0
+    try:
+        if points_due(ctx, site):
+            await refresh_points(ctx, site)
+        while (window := next_window(ctx.states.get(site), ctx.clock(), ctx.settings)) is not None:
+            sync_id = new_sync_id(site, window)
+            state = advance(ctx.states.get(site), site, window, sync_id, ctx.clock())
+            weather = ctx.settings.weather_enabled and window.kind == "incremental"
+            run = await sync_window(ctx, site, window, sync_id, weather=weather, state=state)
+            windows += 1
+            samples += run.samples_published
+            if window.kind == "incremental" or (stop is not None and stop.is_set()):
+                break
+    except Exception as exc:
+        SITE_FAILURES.labels(site=site, error=type(exc).__name__).inc()
+        error = f"{type(exc).__name__}: {exc}"
+        log_event(log, logging.ERROR, "site failed", site=site, error=error)
+        if not isinstance(exc, StreamerError):
+            log.exception("unexpected error syncing site %s", site)
+        return SiteOutcome(site, False, windows, samples, error)
+    return SiteOutcome(site, True, windows, samples)
+
+
+async def run_cycle(
+    ctx: ProducerContext, sites: list[str], stop: asyncio.Event | None = None
+) -> list[SiteOutcome]:
+    """One pass over ``sites``, a bounded number at a time; never raises for one site's failure."""
+    gate = asyncio.Semaphore(ctx.settings.producer_site_concurrency)
+
+    async def one(site: str) -> SiteOutcome:
+        async with gate:
+            return await sync_site(ctx, site, stop)
+
+    return list(await asyncio.gather(*(one(site) for site in sites)))
+
+
+async def run_forever(
+    ctx: ProducerContext, stop: asyncio.Event, site_filter: SiteFilter | None = None
+) -> None:
+    """Cycle every ``poll_interval_s`` until ``stop`` is set; then abandon the running windows."""
+    while not stop.is_set():
+        started = time.monotonic()
+        cycle = asyncio.create_task(_cycle(ctx, stop, site_filter))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({cycle, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            # Abandoned windows never reached their state publish: their watermarks stay.
+            cycle.cancel()
+            await asyncio.gather(cycle, return_exceptions=True)
+            break
+        stopper.cancel()
+        remaining = ctx.settings.poll_interval_s - (time.monotonic() - started)
+        if remaining > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=remaining)
+    log_event(log, logging.INFO, "producer stopped")
+
+
+async def _cycle(ctx: ProducerContext, stop: asyncio.Event, site_filter: SiteFilter | None) -> None:
+    try:
+        sites = await discover_sites(ctx, site_filter)
+    except StreamerError as exc:
+        log_event(log, logging.ERROR, "site discovery failed", error=f"{type(exc).__name__}: {exc}")
+        return
+    outcomes = await run_cycle(ctx, sites, stop)
+    failed = [o.site for o in outcomes if not o.ok]
+    log_event(log, logging.INFO, "cycle done", sites=len(outcomes), failed=",".join(failed) or "-")
+
+
+async def backfill(
+    ctx: ProducerContext,
+    site: str,
+    start_ms: int,
+    end_ms: int,
+    on_window: Callable[[Window, SyncRun], None] | None = None,
+) -> list[SyncRun]:
+    """Sync ``[start_ms, end_ms)`` in windows of ``max_window_s``. The watermark moves only forward and
+    only when a window joins it; a failure raises (earlier windows stay published)."""
+    if points_due(ctx, site):
+        await refresh_points(ctx, site)
+    runs: list[SyncRun] = []
+    for window in range_windows(start_ms, end_ms, ctx.settings):
+        sync_id = new_sync_id(site, window)
+        state = backfill_state(ctx.states.get(site), window, sync_id, ctx.clock())
+        run = await sync_window(ctx, site, window, sync_id, weather=False, state=state)
+        runs.append(run)
+        if on_window is not None:
+            on_window(window, run)
+    return runs

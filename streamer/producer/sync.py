@@ -1,0 +1,239 @@
+"""One site's work: refresh its points, and sync one window of its samples.
+
+The order matters and is kept here: a refresh's point changes are published *and acknowledged* before
+the cycle's samples (the processor judges samples against the points it has seen), and the watermark
+moves only after every record of the window is acknowledged. Failing anywhere leaves the watermark
+where it was, so the window is read again: samples may repeat in Kafka, none is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from aiokafka.errors import KafkaError
+
+from streamer.errors import KafkaTransientError, StreamerError
+from streamer.logs import log_event
+from streamer.metrics import RECORDS_PUBLISHED, SAMPLES_FETCHED, SAMPLES_PUBLISHED, WATERMARK_AGE
+from streamer.models import SyncRun, SyncState
+from streamer.producer.context import ProducerContext
+from streamer.producer.grouping import Group, PointGrouper
+from streamer.producer.points import diff_points, point_record, weather_records
+from streamer.producer.publisher import BatchPublisher
+from streamer.producer.windows import Window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class WindowStats:
+    pages: int = 0
+    fetched: int = 0
+    malformed: int = 0
+    records: int = 0
+    samples: int = 0
+    errors: int = 0
+
+
+async def refresh_points(ctx: ProducerContext, site: str) -> int:
+    """Publish the site's point changes to ``ace.points`` and await their acks; returns the count."""
+    now_ms = ctx.clock()
+    points = await ctx.client.list_points(site)
+    records = [point_record(site, point, now_ms) for point in points]
+    if ctx.settings.weather_enabled:
+        records += weather_records(site, now_ms)
+    changes, published = diff_points(site, ctx.points.get(site, {}), records)
+    if changes:
+        publisher = ctx.publisher(ctx.settings.topic_points)
+        for change in changes:
+            await publisher.add(change.key, change.value)
+        await publisher.flush()
+        RECORDS_PUBLISHED.labels(topic=ctx.settings.topic_points).inc(len(changes))
+    ctx.points[site] = published
+    ctx.points_refreshed[site] = time.monotonic()
+    tombstones = sum(1 for c in changes if c.value is None)
+    log_event(
+        log,
+        logging.INFO,
+        "points refreshed",
+        site=site,
+        points=len(published),
+        changed=len(changes) - tombstones,
+        tombstones=tombstones,
+    )
+    return len(changes)
+
+
+def points_due(ctx: ProducerContext, site: str) -> bool:
+    last = ctx.points_refreshed.get(site)
+    return last is None or time.monotonic() - last >= ctx.settings.points_refresh_s
+
+
+def new_sync_id(site: str, window: Window) -> str:
+    return f"{site}:{window.start_ms}-{window.end_ms}:{uuid.uuid4().hex[:8]}"
+
+
+async def sync_window(
+    ctx: ProducerContext,
+    site: str,
+    window: Window,
+    sync_id: str,
+    *,
+    weather: bool,
+    state: SyncState | None,
+) -> SyncRun:
+    """Stream the window to ``ace.samples``, then publish the new state and a ``SyncRun``.
+
+    ``state`` is the state to publish once everything is acknowledged (None: leave ``ace.sync`` as it
+    is). Raises on failure after publishing a failed ``SyncRun``; the watermark does not move then.
+    """
+    started_ms, started = ctx.clock(), time.monotonic()
+    calls_before = ctx.client.site_stats(site).api_calls
+    stats = WindowStats()
+    publisher = ctx.publisher(ctx.settings.topic_samples)
+    try:
+        await _stream(ctx, site, window, sync_id, publisher, stats)
+        if weather:
+            await _weather(ctx, site, sync_id, publisher, stats)
+        await publisher.flush()
+        RECORDS_PUBLISHED.labels(topic=ctx.settings.topic_samples).inc(stats.records)
+        SAMPLES_PUBLISHED.labels(site=site).inc(stats.samples)
+        if state is not None:
+            await ctx.send_and_wait(ctx.settings.topic_sync, site.encode(), state.model_dump_json().encode())
+            ctx.states[site] = state
+            WATERMARK_AGE.labels(site=site).set(max(0, ctx.clock() - state.watermark_ms) / 1000)
+    except asyncio.CancelledError:
+        publisher.abandon()  # stopping: the window is abandoned, its watermark stays
+        raise
+    except Exception as exc:
+        publisher.abandon()
+        run = _run(ctx, site, window, sync_id, started_ms, started, calls_before, stats, exc)
+        await _publish_run(ctx, run, quiet=True)
+        raise
+    run = _run(ctx, site, window, sync_id, started_ms, started, calls_before, stats, None)
+    await _publish_run(ctx, run, quiet=False)
+    return run
+
+
+async def _stream(
+    ctx: ProducerContext,
+    site: str,
+    window: Window,
+    sync_id: str,
+    publisher: BatchPublisher,
+    stats: WindowStats,
+) -> None:
+    grouper = PointGrouper(ctx.settings.record_max_samples, ctx.settings.gather_max_samples)
+    fetched = SAMPLES_FETCHED.labels(site=site)
+    async for page in ctx.client.iter_timeseries(site, window.start_ms, window.end_ms):
+        stats.pages += 1
+        stats.fetched += len(page.samples)
+        fetched.inc(len(page.samples))
+        groups = grouper.add(page.samples)
+        del page  # the page's dicts die as soon as their samples are grouped
+        await _publish_groups(site, sync_id, groups, publisher, stats)
+    await _publish_groups(site, sync_id, grouper.finish(), publisher, stats)
+    stats.malformed = grouper.malformed
+    if grouper.malformed:
+        stats.errors += 1
+        log_event(
+            log,
+            logging.WARNING,
+            "malformed samples skipped",
+            site=site,
+            sync_id=sync_id,
+            count=grouper.malformed,
+            example=repr(grouper.last_malformed)[:200],
+        )
+
+
+async def _publish_groups(
+    site: str, sync_id: str, groups: list[Group], publisher: BatchPublisher, stats: WindowStats
+) -> None:
+    prefix = site + "/"
+    dumps = orjson.dumps
+    for point, pairs in groups:
+        value = dumps({"site": site, "point": point, "samples": pairs, "sync_id": sync_id})
+        await publisher.add((prefix + point).encode(), value)
+        stats.records += 1
+        stats.samples += len(pairs)
+
+
+async def _weather(
+    ctx: ProducerContext, site: str, sync_id: str, publisher: BatchPublisher, stats: WindowStats
+) -> None:
+    """Current weather as ``weather.*`` samples; a failure is logged and counted, never fatal."""
+    try:
+        samples = await ctx.client.get_weather(site)
+    except StreamerError as exc:
+        stats.errors += 1
+        log_event(log, logging.WARNING, "weather failed", site=site, error=f"{type(exc).__name__}: {exc}")
+        return
+    groups: list[Group] = [(s.point, [(s.time, s.value)]) for s in samples]
+    await _publish_groups(site, sync_id, groups, publisher, stats)
+
+
+def _run(
+    ctx: ProducerContext,
+    site: str,
+    window: Window,
+    sync_id: str,
+    started_ms: int,
+    started: float,
+    calls_before: int,
+    stats: WindowStats,
+    exc: BaseException | None,
+) -> SyncRun:
+    return SyncRun(
+        sync_id=sync_id,
+        site=site,
+        window_start_ms=window.start_ms,
+        window_end_ms=window.end_ms,
+        kind=window.kind,
+        started_at_ms=started_ms,
+        duration_ms=round((time.monotonic() - started) * 1000),
+        api_calls=ctx.client.site_stats(site).api_calls - calls_before,
+        pages=stats.pages,
+        samples_fetched=stats.fetched,
+        records_published=stats.records if exc is None else 0,
+        samples_published=stats.samples if exc is None else 0,
+        errors=stats.errors + (exc is not None),
+        status="ok" if exc is None else "failed",
+        error=None if exc is None else _describe(exc),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _publish_run(ctx: ProducerContext, run: SyncRun, *, quiet: bool) -> None:
+    """Record the run; when the window already failed, a failure here must not hide the first one."""
+    try:
+        await ctx.send_and_wait(
+            ctx.settings.topic_sync_runs, run.site.encode(), run.model_dump_json().encode()
+        )
+    except (KafkaTransientError, KafkaError) as exc:
+        if not quiet:
+            raise
+        log_event(log, logging.WARNING, "sync run not recorded", site=run.site, error=str(exc))
+    log_event(
+        log,
+        logging.INFO if run.status == "ok" else logging.WARNING,
+        "window synced" if run.status == "ok" else "window failed",
+        site=run.site,
+        kind=run.kind,
+        start=run.window_start_ms,
+        end=run.window_end_ms,
+        pages=run.pages,
+        samples=run.samples_published,
+        records=run.records_published,
+        ms=run.duration_ms,
+        **({"error": run.error} if run.error else {}),
+    )

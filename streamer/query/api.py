@@ -1,0 +1,251 @@
+"""The HTTP API (aiohttp): routes under /api/v1, /health, /metrics, and the status page at /.
+
+``build_app`` makes a stand-alone application; ``mount`` adds the same routes to an existing one
+(the processor's faust web server, whose ``faust_app.web.web_app`` is an aiohttp Application).
+Every handler is wrapped so that errors become JSON ``{"error", "status"}`` with the status the
+caller can act on: 4xx for what the caller must change, 503 while ClickHouse is unavailable, 500
+(logged) only for a bug. Access: bound to a non-loopback address the API refuses to start without
+``api_token``; with a token, every data route wants ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streamer.errors import ConfigError, QueryError, SchemaError, StreamerError, TransientError
+from streamer.query import params as p
+from streamer.query.openapi import openapi_document
+from streamer.query.service import QueryService, now_ms
+from streamer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STATIC_DIR: Final = Path(__file__).parent / "static"
+PUBLIC_PATHS: Final = frozenset({"/", "/ui/", "/health", "/api/v1/openapi.json"})
+SERVICE_KEY: Final = web.AppKey("streamer_query_service", QueryService)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_access(settings: Settings, bind_host: str) -> None:
+    """Refuse to serve data beyond this machine without a token."""
+    if not is_loopback(bind_host) and settings.api_token is None:
+        raise ConfigError(
+            f"the query API would listen on {bind_host}, beyond this machine, without a token: "
+            "set STREAMER_API_TOKEN (or STREAMER_API_HOST=127.0.0.1)"
+        )
+
+
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    body = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return json_response({"error": message, "status": status}, status=status)
+
+
+def csv_response(columns: list[str], rows: list[list[Any]], filename: str) -> web.Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    response = web.Response(text=buffer.getvalue(), content_type="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _guard(handler: Handler, settings: Settings, public: bool = False) -> Handler:
+    """Auth, then the error policy: what the caller must change is 4xx, an outage 503."""
+    expected = settings.api_token.get_secret_value().encode() if settings.api_token else None
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if expected is not None and not public:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
+            if not hmac.compare_digest(given, expected):
+                return error_response(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except QueryError as exc:
+            return error_response(exc.status, str(exc))
+        except (TransientError, SchemaError) as exc:
+            return error_response(503, f"{type(exc).__name__}: {exc}")
+        except StreamerError as exc:
+            log.warning("query failed: %s", exc)
+            return error_response(503, f"{type(exc).__name__}: {exc}")
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.path)
+            return error_response(500, "internal error (logged on the server)")
+
+    return guarded
+
+
+class Routes:
+    """The handlers; each reads its parameters, asks the service, and shapes the answer."""
+
+    def __init__(self, settings: Settings, service: QueryService) -> None:
+        self.settings = settings
+        self.service = service
+
+    async def sites(self, request: web.Request) -> web.StreamResponse:
+        return json_response(await self.service.sites())
+
+    async def points(self, request: web.Request) -> web.StreamResponse:
+        site = p.parse_site(request.match_info["site"])
+        query = request.rel_url.query
+        tags = p.parse_marker_tags(query.getall("tag", []))
+        kv = p.parse_kv_tags(query.getall("kv", []))
+        return json_response(await self.service.points(site, tags, kv))
+
+    async def samples(self, request: web.Request) -> web.StreamResponse:
+        site = p.parse_site(request.match_info["site"])
+        query = request.rel_url.query
+        points = p.parse_points(query.getall("points", []), required=True)
+        time_range = p.parse_range(query.get("start"), query.get("end"), now_ms())
+        resolution = p.parse_resolution(query.get("resolution"))
+        fmt = p.parse_format(query.get("format"))
+        answer = await self.service.samples(site, points, time_range, resolution)
+        if fmt == "csv":
+            columns = answer["columns"]
+            rows = [[row[c] for c in columns] for row in answer["rows"]]
+            return csv_response(columns, rows, f"{site}-samples.csv")
+        return json_response(answer)
+
+    async def latest(self, request: web.Request) -> web.StreamResponse:
+        site = p.parse_site(request.match_info["site"])
+        points = p.parse_points(request.rel_url.query.getall("points", []), required=False)
+        return json_response(await self.service.latest(site, points))
+
+    async def gaps(self, request: web.Request) -> web.StreamResponse:
+        site = p.parse_site(request.match_info["site"])
+        query = request.rel_url.query
+        time_range = p.parse_range(query.get("start"), query.get("end"), now_ms())
+        tolerance = p.parse_tolerance(query.get("tolerance"))
+        return json_response(await self.service.gaps(site, time_range, tolerance))
+
+    async def sql(self, request: web.Request) -> web.StreamResponse:
+        fmt = p.parse_format(request.rel_url.query.get("format"))
+        text = await _sql_text(request)
+        answer = await self.service.run_sql(text)
+        if fmt == "csv":
+            return csv_response([c["name"] for c in answer["columns"]], answer["rows"], "query.csv")
+        return json_response(answer)
+
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        return json_response(await self.service.status())
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        answer = await self.service.health()
+        return json_response(answer, status=200 if answer["clickhouse"]["reachable"] else 503)
+
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        response = web.Response(body=generate_latest())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def openapi(self, request: web.Request) -> web.StreamResponse:
+        return json_response(openapi_document(self.settings))
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def _sql_text(request: web.Request) -> str:
+    """The statement: a JSON body ``{"sql": "..."}`` or the raw body as text."""
+    body = await request.read()
+    if request.content_type == "application/json":
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise QueryError('the body is not JSON: send {"sql": "SELECT ..."}') from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("sql"), str):
+            raise QueryError('send {"sql": "SELECT ..."} (a JSON object with a string "sql")')
+        return str(payload["sql"])
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        raise QueryError("the SQL text is not UTF-8") from None
+
+
+def route_table(settings: Settings, service: QueryService) -> list[tuple[str, str, Handler, bool]]:
+    """``(method, path, handler, public)`` of every route."""
+    r = Routes(settings, service)
+    return [
+        ("GET", "/api/v1/sites", r.sites, False),
+        ("GET", "/api/v1/sites/{site}/points", r.points, False),
+        ("GET", "/api/v1/sites/{site}/samples", r.samples, False),
+        ("GET", "/api/v1/sites/{site}/latest", r.latest, False),
+        ("GET", "/api/v1/sites/{site}/gaps", r.gaps, False),
+        ("POST", "/api/v1/sql", r.sql, False),
+        ("GET", "/api/v1/status", r.status, False),
+        ("GET", "/api/v1/openapi.json", r.openapi, True),
+        ("GET", "/health", r.health, True),
+        ("GET", "/metrics", r.metrics, False),
+        ("GET", "/ui/", r.page, True),
+    ]
+
+
+def mount(web_app: web.Application, settings: Settings, query_service: QueryService, bind_host: str | None = None) -> None:
+    """Add the API, the page (at / when free, always at /ui/) and its static files to ``web_app``.
+
+    ``bind_host`` is the address the server listens on (default ``settings.api_host``); a
+    non-loopback one without ``api_token`` raises ``ConfigError``.
+    """
+    check_access(settings, bind_host if bind_host is not None else settings.api_host)
+    web_app[SERVICE_KEY] = query_service
+    router = web_app.router
+    page = _guard(Routes(settings, query_service).page, settings, public=True)
+    for method, path, handler, public in route_table(settings, query_service):
+        router.add_route(method, path, _guard(handler, settings, public))
+    try:
+        router.add_route("GET", "/", page)
+    except RuntimeError:
+        log.info("/ is taken by the host application: the status page is at /ui/")
+    router.add_static("/static/", STATIC_DIR)
+
+
+@web.middleware
+async def _last_resort(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths and methods answer JSON too; anything that escaped a handler is a logged 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return error_response(exc.status, exc.reason)
+        raise
+    except Exception:
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        return error_response(500, "internal error (logged on the server)")
+
+
+def build_app(settings: Settings, query_service: QueryService) -> web.Application:
+    """A stand-alone application serving the API; the service is closed with the app."""
+    app = web.Application(middlewares=[_last_resort], client_max_size=1_048_576)
+    mount(app, settings, query_service)
+
+    async def close_service(_: web.Application) -> None:
+        await query_service.close()
+
+    app.on_cleanup.append(close_service)
+    return app

@@ -1,0 +1,118 @@
+"""Terminal output of the query CLI: rich tables, CSV, JSON. Pure: each function returns text or a
+renderable from an API answer (the same dicts the HTTP API sends)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+
+def iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def as_json(answer: dict[str, Any]) -> str:
+    return orjson.dumps(answer, default=str, option=orjson.OPT_INDENT_2).decode()
+
+
+def samples_csv(answer: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = answer["columns"]
+    writer.writerow(columns)
+    writer.writerows([row[c] for c in columns] for row in answer["rows"])
+    return buffer.getvalue()
+
+
+def samples_table(answer: dict[str, Any]) -> Table:
+    columns = answer["columns"]
+    title = (
+        f"{answer['site']}: {answer['row_count']} rows, resolution {answer['resolution']}, "
+        f"{iso(answer['start'])} .. {iso(answer['end'])}"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("point")
+    table.add_column("time (UTC)")
+    for name in columns[2:]:
+        table.add_column(name, justify="right")
+    for row in answer["rows"]:
+        table.add_row(row["point_name"], iso(row["timestamp"]), *(_num(row[c]) for c in columns[2:]))
+    return table
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def gaps_table(answer: dict[str, Any]) -> Table | Text:
+    if not answer["points"]:
+        return Text(f"{answer['site']}: no gaps between {iso(answer['start'])} and {iso(answer['end'])}")
+    table = Table(title=f"{answer['site']}: points with gaps", title_justify="left")
+    for name in ("point", "interval", "from (last sample)", "to (next sample)", "missing"):
+        table.add_column(name, justify="right" if name in ("interval", "missing") else "left")
+    for point in answer["points"]:
+        for gap in point["gaps"]:
+            table.add_row(
+                point["point_name"], f"{point['collect_interval_s']}s", iso(gap["start"]), iso(gap["end"]),
+                str(gap["missing"]),
+            )
+    return table
+
+
+def status_view(answer: dict[str, Any]) -> Group:
+    sites = Table(title="Sites", title_justify="left")
+    for name in ("site", "points", "rows", "last sync", "status", "watermark age", "last error"):
+        sites.add_column(name, justify="right" if name in ("points", "rows") else "left")
+    for s in answer["sites"]:
+        error = s["last_error"] if s["last_error"] else "-"
+        if s["last_error_at"]:
+            error = f"{iso(s['last_error_at'])} {error}"
+        sites.add_row(
+            s["site"], str(s["points"]), str(s["rows"]), iso(s["last_sync_at"]), s["last_status"] or "-",
+            age(s["watermark_age_s"]), error,
+        )
+    kafka = answer["kafka"]
+    lag = Table(title=f"Consumer lag (group {kafka['group']})", title_justify="left")
+    for name in ("topic", "partition", "committed", "end", "lag"):
+        lag.add_column(name, justify="left" if name == "topic" else "right")
+    for part in kafka["partitions"]:
+        committed = "-" if part["committed"] is None else str(part["committed"])
+        lag.add_row(part["topic"], str(part["partition"]), committed, str(part["end"]), str(part["lag"]))
+    return Group(sites, lag, Text(_summary(answer)))
+
+
+def _summary(answer: dict[str, Any]) -> str:
+    kafka, clickhouse = answer["kafka"], answer["clickhouse"]
+    lines = []
+    if kafka["reachable"]:
+        lines.append(f"Kafka: total lag {kafka['total_lag']}, DLQ depth {kafka['dlq_depth']}")
+    else:
+        lines.append(f"Kafka: {kafka['error']}")
+    if clickhouse["reachable"]:
+        lines.append(
+            f"ClickHouse: {clickhouse['target']}, schema version {clickhouse['schema_version']}, "
+            f"{clickhouse.get('rows')} rows in timeseries_raw"
+        )
+    else:
+        lines.append(f"ClickHouse: unreachable: {clickhouse['error']}")
+    return "\n".join(lines)

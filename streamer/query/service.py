@@ -1,0 +1,254 @@
+"""The read-only query service: every question the API and the CLI ask ClickHouse.
+
+ClickHouse calls are blocking, so each runs in a worker thread (``asyncio.to_thread``) and the event
+loop never waits on them. Answers are plain JSON-ready dicts, identical for the HTTP API and the CLI.
+Nothing here writes: the service's own statements are SELECTs, and caller SQL runs on a separate
+client whose session is ``readonly=1`` (see ``streamer.query.readonly``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from streamer.errors import QueryError, SinkTransientError, StreamerError
+from streamer.query import sql
+from streamer.query.kafka_status import KafkaProbe
+from streamer.query.params import BUCKET_MS, TimeRange, bucket_count, choose_resolution
+from streamer.query.readonly import ReadOnlySql
+from streamer.settings import Settings
+from streamer.sink.client import acquire_client, describe_target, release_client
+from streamer.sink.errors import translate
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class QueryService:
+    """Read-only access to the pipeline's ClickHouse tables (and a look at Kafka for status)."""
+
+    def __init__(self, settings: Settings, kafka: KafkaProbe | None = None) -> None:
+        self.settings = settings
+        self._db = sql.quote_db(settings.clickhouse_database)
+        self._client: Client | None = None
+        self._readonly = ReadOnlySql(settings)
+        self.kafka = kafka if kafka is not None else KafkaProbe(settings)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(release_client, client)
+        await self._readonly.close()
+
+    # ------------------------------------------------------------------------------------ plumbing
+    def _connected(self) -> Client:
+        # Connect lazily: a service built while ClickHouse is down still starts and answers /health.
+        if self._client is None:
+            self._client = acquire_client(self.settings)
+        return self._client
+
+    def _rows_sync(self, query: sql.Query) -> list[tuple[Any, ...]]:
+        text, params = query
+        try:
+            client = self._connected()
+            return list(client.query(text, parameters=params).result_rows)
+        except StreamerError:
+            raise
+        except Exception as exc:
+            # Our own statements are valid: any failure is the server's state (down, not migrated).
+            raise SinkTransientError(str(translate(exc, "query"))) from exc
+
+    async def _rows(self, query: sql.Query) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self._rows_sync, query)
+
+    async def _scalar(self, query: sql.Query) -> Any:
+        rows = await self._rows(query)
+        return rows[0][0] if rows else None
+
+    # ------------------------------------------------------------------------------------- answers
+    async def sites(self) -> dict[str, Any]:
+        rows = await self._rows(sql.sites(self._db))
+        return {
+            "sites": [
+                {"site": s, "points": int(p), "points_with_data": int(d), "last_sample": last}
+                for s, p, d, last in rows
+            ]
+        }
+
+    async def check_points(self, site: str, points: list[str]) -> None:
+        """404 for a site nobody knows, or for points the site never had."""
+        known = {row[0] for row in await self._rows(sql.known_points(self._db, site))}
+        if not known:
+            raise QueryError(f"unknown site {site!r}: GET /api/v1/sites lists the known sites", status=404)
+        unknown = [p for p in points if p not in known]
+        if unknown:
+            shown = ", ".join(repr(p) for p in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise QueryError(
+                f"unknown point(s) of site {site!r}: {shown}; GET /api/v1/sites/{site}/points lists them",
+                status=404,
+            )
+
+    async def points(self, site: str, marker_tags: list[str], kv_tags: dict[str, str]) -> dict[str, Any]:
+        await self.check_points(site, [])
+        rows = await self._rows(sql.points(self._db, site, marker_tags, kv_tags))
+        items = [
+            {
+                "point_name": p,
+                "collect_enabled": bool(enabled),
+                "collect_interval": interval,
+                "point_type": ptype,
+                "unit": unit,
+                "marker_tags": list(markers),
+                "kv_tags": dict(kv),
+                "metadata": _json_object(meta),
+            }
+            for p, enabled, interval, ptype, unit, markers, kv, meta in rows
+        ]
+        return {"site": site, "count": len(items), "points": items}
+
+    async def estimates(self, site: str, points: list[str], time_range: TimeRange) -> dict[str, int]:
+        """Upper bounds of the rows each resolution would return."""
+        raw = await self._scalar(sql.raw_count(self._db, site, points, time_range))
+        out = {"raw": int(raw or 0)}
+        for resolution in ("5m", "1h"):
+            stored = await self._scalar(sql.rollup_count(self._db, resolution, site, points, time_range))
+            out[resolution] = min(int(stored or 0), len(points) * bucket_count(time_range, BUCKET_MS[resolution]))
+        return out
+
+    async def samples(
+        self, site: str, points: list[str], time_range: TimeRange, resolution: str
+    ) -> dict[str, Any]:
+        """Rows ``{"point_name", "timestamp", "value"}`` (rollups add min, max, count), by point then time."""
+        await self.check_points(site, points)
+        budget = self.settings.api_row_budget
+        chosen = choose_resolution(resolution, await self.estimates(site, points, time_range), budget)
+        if chosen == "raw":
+            query = sql.raw_samples(self._db, site, points, time_range, budget)
+            columns = ["point_name", "timestamp", "value"]
+        else:
+            query = sql.rollup_samples(self._db, chosen, site, points, time_range, budget)
+            columns = ["point_name", "timestamp", "value", "min", "max", "count"]
+        rows = await self._rows(query)
+        return {
+            "site": site,
+            "points": points,
+            "start": time_range.start_ms,
+            "end": time_range.end_ms,
+            "requested_resolution": resolution,
+            "resolution": chosen,
+            "columns": columns,
+            "row_count": len(rows),
+            "rows": [dict(zip(columns, row, strict=True)) for row in rows],
+        }
+
+    async def latest(self, site: str, points: list[str]) -> dict[str, Any]:
+        await self.check_points(site, points)
+        rows = await self._rows(sql.latest(self._db, site, points))
+        items = [{"point_name": p, "timestamp": ts, "value": v} for p, ts, v in rows]
+        return {"site": site, "row_count": len(items), "rows": items}
+
+    async def gaps(self, site: str, time_range: TimeRange, tolerance: float) -> dict[str, Any]:
+        await self.check_points(site, [])
+        rows = await self._rows(sql.gaps(self._db, site, time_range, tolerance))
+        points = sql.gap_rows([(p, int(iv), [(int(a), int(b)) for a, b in spans]) for p, iv, spans in rows])
+        return {
+            "site": site,
+            "start": time_range.start_ms,
+            "end": time_range.end_ms,
+            "tolerance": tolerance,
+            "points": points,
+        }
+
+    async def run_sql(self, text: str) -> dict[str, Any]:
+        if not self.settings.api_sql_enabled:
+            raise QueryError("SQL is switched off here (setting STREAMER_API_SQL_ENABLED=false)", status=403)
+        return await self._readonly.run(sql.check_read_only(text))
+
+    # ---------------------------------------------------------------------------- health and status
+    async def clickhouse_health(self) -> dict[str, Any]:
+        target = describe_target(self.settings)
+        try:
+            version = await self._scalar(sql.schema_version(self._db))
+        except StreamerError as exc:
+            return {"reachable": False, "target": target, "schema_version": None, "error": str(exc)[:300]}
+        return {"reachable": True, "target": target, "schema_version": int(version or 0), "error": None}
+
+    async def health(self) -> dict[str, Any]:
+        clickhouse, kafka = await asyncio.gather(self.clickhouse_health(), self.kafka.snapshot())
+        ok = clickhouse["reachable"] and kafka["reachable"]
+        return {
+            "status": "ok" if ok else "degraded" if clickhouse["reachable"] else "down",
+            "clickhouse": clickhouse,
+            "kafka": {"reachable": kafka["reachable"], "error": kafka["error"]},
+            "consumer_lag": kafka["total_lag"],
+            "dlq_depth": kafka["dlq_depth"],
+        }
+
+    async def status(self) -> dict[str, Any]:
+        """Per site: last sync, watermark age, last error, rows; Kafka lag and DLQ; ClickHouse state."""
+        clickhouse, kafka = await asyncio.gather(self.clickhouse_health(), self.kafka.snapshot())
+        sites: list[dict[str, Any]] = []
+        total_rows = None
+        if clickhouse["reachable"]:
+            sites, total_rows = await self._site_status()
+        return {
+            "generated_at": now_ms(),
+            "sites": sites,
+            "kafka": kafka,
+            "clickhouse": clickhouse | {"rows": total_rows},
+        }
+
+    async def _site_status(self) -> tuple[list[dict[str, Any]], int]:
+        now = now_ms()
+        try:
+            runs = await self._rows(sql.sync_status(self._db, now - 3_600_000))
+        except SinkTransientError as exc:
+            log.warning("sync_runs unreadable: %s", exc)
+            runs = []
+        counts = dict(await self._rows(sql.rows_per_site(self._db)))
+        points = {s["site"]: s for s in (await self.sites())["sites"]}
+        by_site: dict[str, dict[str, Any]] = {
+            name: _site_row(name, points.get(name), int(counts.get(name, 0))) for name in set(points) | set(counts)
+        }
+        for site, sync_id, at, status, watermark, ok_runs, error, error_at, recent in runs:
+            row = by_site.setdefault(site, _site_row(site, None, 0))
+            row |= {"last_sync_id": sync_id, "last_sync_at": at, "last_status": status}
+            row["watermark"] = watermark if ok_runs else None
+            row["watermark_age_s"] = round((now - watermark) / 1000, 1) if ok_runs else None
+            row["last_error"], row["last_error_at"] = (error, error_at) if error_at else (None, None)
+            row["samples_last_hour"] = int(recent)
+        return [by_site[k] for k in sorted(by_site)], sum(int(v) for v in counts.values())
+
+
+def _site_row(site: str, points: dict[str, Any] | None, rows: int) -> dict[str, Any]:
+    return {
+        "site": site,
+        "points": points["points"] if points else 0,
+        "last_sample": points["last_sample"] if points else None,
+        "rows": rows,
+        "last_sync_id": None,
+        "last_sync_at": None,
+        "last_status": None,
+        "watermark": None,
+        "watermark_age_s": None,
+        "last_error": None,
+        "last_error_at": None,
+        "samples_last_hour": 0,
+    }
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    import orjson
+
+    try:
+        value = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        return {"raw": text}
+    return value if isinstance(value, dict) else {"value": value}

@@ -1,0 +1,217 @@
+"""SQL text of every question the query service asks ClickHouse, and the read-only SQL guard.
+
+Pure: builders return ``(sql, parameters)`` with server-side bound parameters (``{name:Type}``), so no
+caller value is ever pasted into SQL text. Table names are qualified with the configured database.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from streamer.errors import QueryError
+from streamer.query.params import BUCKET_MS, TimeRange
+
+Query = tuple[str, dict[str, Any]]
+
+_RANGE = (
+    "ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
+)
+_BUCKET_RANGE = (
+    "bucket >= toStartOfInterval(fromUnixTimestamp64Milli({start:Int64}, 'UTC'), INTERVAL {bucket_s:UInt32} SECOND)"
+    " AND bucket < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
+)
+ROLLUP_VIEWS: Final = {"5m": "rollup_5m_v", "1h": "rollup_1h_v"}
+ROLLUP_TABLES: Final = {"5m": "rollup_5m", "1h": "rollup_1h"}
+
+
+def quote_db(database: str) -> str:
+    return "`" + database.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _range_params(site: str, points: list[str], time_range: TimeRange) -> dict[str, Any]:
+    return {"site": site, "points": points, "start": time_range.start_ms, "end": time_range.end_ms}
+
+
+def sites(db: str) -> Query:
+    """Per site: configured points, points with data, and the newest sample time."""
+    sql = f"""
+        SELECT site, sum(configured) AS points, sum(has_data) AS points_with_data,
+               maxOrNull(last_ms) AS last_sample
+        FROM (
+            SELECT site, point, max(configured) AS configured, max(has_data) AS has_data,
+                   maxOrNull(last_ms) AS last_ms
+            FROM (
+                SELECT site, point, toUInt8(deleted = 0) AS configured, toUInt8(0) AS has_data,
+                       CAST(NULL, 'Nullable(Int64)') AS last_ms
+                FROM {db}.points FINAL
+                UNION ALL
+                SELECT site, point, toUInt8(0), toUInt8(1), toUnixTimestamp64Milli(ts)
+                FROM {db}.latest_values FINAL
+            )
+            GROUP BY site, point
+        )
+        GROUP BY site ORDER BY site"""
+    return sql, {}
+
+
+def known_points(db: str, site: str) -> Query:
+    """Every point name the site ever had: configured (even removed since) or with samples."""
+    sql = f"""
+        SELECT DISTINCT point FROM (
+            SELECT point FROM {db}.points WHERE site = {{site:String}}
+            UNION ALL
+            SELECT point FROM {db}.latest_values WHERE site = {{site:String}}
+        )"""
+    return sql, {"site": site}
+
+
+def points(db: str, site: str, marker_tags: list[str], kv_tags: dict[str, str]) -> Query:
+    """The site's current points that carry every marker tag and every ``key: value`` tag."""
+    where = ["site = {site:String}", "deleted = 0"]
+    params: dict[str, Any] = {"site": site}
+    if marker_tags:
+        where.append("hasAll(marker_tags, {tags:Array(String)})")
+        params["tags"] = marker_tags
+    for i, (key, value) in enumerate(sorted(kv_tags.items())):
+        where.append(f"kv_tags[{{k{i}:String}}] = {{v{i}:String}} AND mapContains(kv_tags, {{k{i}:String}})")
+        params[f"k{i}"], params[f"v{i}"] = key, value
+    sql = f"""
+        SELECT point, collect_enabled, collect_interval, point_type, unit, marker_tags, kv_tags, metadata
+        FROM {db}.points FINAL WHERE {" AND ".join(where)} ORDER BY point"""
+    return sql, params
+
+
+def raw_count(db: str, site: str, points: list[str], time_range: TimeRange) -> Query:
+    """An upper bound of the raw rows (duplicates not yet merged are counted)."""
+    sql = f"""SELECT count() FROM {db}.timeseries_raw
+        WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_RANGE}"""
+    return sql, _range_params(site, points, time_range)
+
+
+def rollup_count(db: str, resolution: str, site: str, points: list[str], time_range: TimeRange) -> Query:
+    """An upper bound of the rollup rows: stored rows before the merge of their partial states."""
+    sql = f"""SELECT count() FROM {db}.{ROLLUP_TABLES[resolution]}
+        WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_BUCKET_RANGE}"""
+    params = _range_params(site, points, time_range) | {"bucket_s": BUCKET_MS[resolution] // 1000}
+    return sql, params
+
+
+def raw_samples(db: str, site: str, points: list[str], time_range: TimeRange, limit: int) -> Query:
+    """Raw samples, exact (FINAL collapses replays), ordered by point then time."""
+    sql = f"""
+        SELECT point AS point_name, toUnixTimestamp64Milli(ts) AS timestamp, value
+        FROM {db}.timeseries_raw FINAL
+        WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_RANGE}
+        ORDER BY point, ts LIMIT {{limit:UInt64}}"""
+    return sql, _range_params(site, points, time_range) | {"limit": limit}
+
+
+def rollup_samples(
+    db: str, resolution: str, site: str, points: list[str], time_range: TimeRange, limit: int
+) -> Query:
+    """Rollup buckets whose start lies in the range; ``value`` is the bucket's mean."""
+    sql = f"""
+        SELECT point AS point_name, toInt64(toUnixTimestamp(bucket)) * 1000 AS timestamp, avg AS value,
+               min, max, count
+        FROM {db}.{ROLLUP_VIEWS[resolution]}
+        WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_BUCKET_RANGE}
+        ORDER BY point, bucket LIMIT {{limit:UInt64}}"""
+    params = _range_params(site, points, time_range) | {"bucket_s": BUCKET_MS[resolution] // 1000, "limit": limit}
+    return sql, params
+
+
+def latest(db: str, site: str, points: list[str]) -> Query:
+    where = "site = {site:String}" + (" AND point IN {points:Array(String)}" if points else "")
+    sql = f"""
+        SELECT point AS point_name, toUnixTimestamp64Milli(ts) AS timestamp, value
+        FROM {db}.latest_values FINAL WHERE {where} ORDER BY point"""
+    return sql, {"site": site, "points": points}
+
+
+def gaps(db: str, site: str, time_range: TimeRange, tolerance: float) -> Query:
+    """Per configured point with a collect interval: the spans between consecutive samples (the range's
+    ends count as samples) longer than ``tolerance`` intervals. Points without gaps are left out."""
+    sql = f"""
+        SELECT point, interval_ms, spans FROM (
+            SELECT p.point AS point, p.interval_ms AS interval_ms,
+                   arrayFilter(x -> (x.2 - x.1) > interval_ms * {{tolerance:Float64}},
+                       arrayZip(arrayPushFront(s.t, {{start:Int64}}), arrayPushBack(s.t, {{end:Int64}}))) AS spans
+            FROM (
+                SELECT point, toInt64(assumeNotNull(collect_interval)) * 1000 AS interval_ms
+                FROM {db}.points FINAL
+                WHERE site = {{site:String}} AND deleted = 0 AND collect_enabled = 1 AND collect_interval > 0
+            ) AS p
+            LEFT JOIN (
+                SELECT point, arraySort(groupUniqArray(toUnixTimestamp64Milli(ts))) AS t
+                FROM {db}.timeseries_raw
+                WHERE site = {{site:String}} AND {_RANGE}
+                GROUP BY point
+            ) AS s ON p.point = s.point
+        )
+        WHERE notEmpty(spans) ORDER BY point"""
+    params = {"site": site, "start": time_range.start_ms, "end": time_range.end_ms, "tolerance": tolerance}
+    return sql, params
+
+
+def gap_rows(rows: list[tuple[str, int, list[tuple[int, int]]]]) -> list[dict[str, Any]]:
+    """Shape the gap query's rows: each span is the last sample before a hole and the first after it
+    (or the range's ends); ``missing`` is how many samples the interval promised in between."""
+    out = []
+    for point, interval_ms, spans in rows:
+        shaped = [
+            {"start": a, "end": b, "missing": max(1, round((b - a) / interval_ms) - 1)} for a, b in spans
+        ]
+        out.append({"point_name": point, "collect_interval_s": interval_ms // 1000, "gaps": shaped})
+    return out
+
+
+def sync_status(db: str, since_ms: int) -> Query:
+    """Per site: the latest producer window, the watermark (end of the newest ok window), last error."""
+    sql = f"""
+        SELECT site,
+               argMax(sync_id, started_at_ms) AS last_sync_id,
+               max(started_at_ms) AS last_sync_at,
+               argMax(status, started_at_ms) AS last_status,
+               maxIf(window_end_ms, status = 'ok') AS watermark,
+               countIf(status = 'ok') AS ok_runs,
+               argMaxIf(error, started_at_ms, status != 'ok') AS last_error,
+               maxIf(started_at_ms, status != 'ok') AS last_error_at,
+               sumIf(samples_published, started_at_ms >= {{since:Int64}}) AS samples_last_hour
+        FROM {db}.sync_runs FINAL GROUP BY site ORDER BY site"""
+    return sql, {"since": since_ms}
+
+
+def rows_per_site(db: str) -> Query:
+    return f"SELECT site, count() FROM {db}.timeseries_raw GROUP BY site ORDER BY site", {}
+
+
+def schema_version(db: str) -> Query:
+    return f"SELECT max(version) FROM {db}.schema_migrations", {}
+
+
+# ------------------------------------------------------------------------------- read-only SQL guard
+_READ_STATEMENTS: Final = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "(")
+_LEADING_NOISE = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)+", re.DOTALL)
+_FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+\w+\s*;?\s*$", re.IGNORECASE)
+MAX_SQL_CHARS: Final = 100_000
+
+
+def check_read_only(sql: str) -> str:
+    """The statement to run, or ``QueryError`` for text that is not one read statement. ClickHouse's
+    ``readonly=1`` is the real guard; this only gives the caller a clearer message first."""
+    if len(sql) > MAX_SQL_CHARS:
+        raise QueryError(f"SQL text is {len(sql)} characters, at most {MAX_SQL_CHARS}")
+    statement = sql.strip().rstrip(";").strip()
+    if not statement:
+        raise QueryError("SQL is empty: send one read statement, e.g. SELECT count() FROM timeseries_raw")
+    head = _LEADING_NOISE.sub("", statement)
+    first = head[:1] if head.startswith("(") else head.split(None, 1)[0].upper() if head else ""
+    if first not in _READ_STATEMENTS:
+        raise QueryError(
+            f"only read statements are allowed (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS), got {first!r}: "
+            "writes go through the pipeline, not the query API"
+        )
+    if _FORMAT_CLAUSE.search(statement):
+        raise QueryError("drop the FORMAT clause: the API answers JSON, or CSV with ?format=csv")
+    return statement

@@ -1,0 +1,110 @@
+"""Bounded grouping by point: memory bound, record cap, each sample once and in order, both page orders."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import pytest
+
+from streamer.producer.grouping import Group, PointGrouper
+
+POINTS = 37
+PER_POINT = 50
+
+
+def samples(order: str) -> list[dict[str, Any]]:
+    """POINTS x PER_POINT samples, grouped by point or interleaved by time."""
+    items = [(p, t) for p in range(POINTS) for t in range(PER_POINT)]
+    if order == "interleaved":
+        items.sort(key=lambda pt: (pt[1], pt[0]))
+    return [{"name": f"pt/{p}", "time": f"t{t:04d}", "value": p * 1000 + t} for p, t in items]
+
+
+def pages(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def run(grouper: PointGrouper, page_list: list[list[dict[str, Any]]]) -> list[Group]:
+    out: list[Group] = []
+    for page in page_list:
+        out += grouper.add(page)
+        assert grouper.held <= grouper.gather_max
+    out += grouper.finish()
+    return out
+
+
+@pytest.mark.parametrize("order", ["grouped", "interleaved"])
+@pytest.mark.parametrize(
+    ("record_max", "gather_max", "page_size"), [(20, 100, 64), (7, 30, 200), (1000, 10_000, 333)]
+)
+def test_every_sample_once_in_order_within_bounds(
+    order: str, record_max: int, gather_max: int, page_size: int
+) -> None:
+    """Whatever the bounds and page order: each sample is emitted exactly once, per-point order is kept,
+    no record exceeds record_max and the grouper never holds more than gather_max samples."""
+    items = samples(order)
+    grouper = PointGrouper(record_max, gather_max)
+    groups = run(grouper, pages(items, page_size))
+    emitted = [(point, time, value) for point, pairs in groups for time, value in pairs]
+    assert Counter(emitted) == Counter((s["name"], s["time"], s["value"]) for s in items)
+    assert len(emitted) == POINTS * PER_POINT
+    assert all(1 <= len(pairs) <= record_max for _, pairs in groups)
+    assert grouper.peak_held <= gather_max
+    per_point: dict[str, list[str]] = defaultdict(list)
+    for point, pairs in groups:
+        per_point[point] += [time for time, _ in pairs]
+    assert all(times == sorted(times) for times in per_point.values())
+    assert grouper.accepted == POINTS * PER_POINT and grouper.held == 0
+
+
+def test_interleaved_pages_still_make_full_records() -> None:
+    """Pages that interleave every point still produce records of record_max when memory allows."""
+    grouper = PointGrouper(record_max=PER_POINT, gather_max=POINTS * PER_POINT)
+    groups = run(grouper, pages(samples("interleaved"), POINTS))  # each page: one sample of every point
+    assert len(groups) == POINTS
+    assert all(len(pairs) == PER_POINT for _, pairs in groups)
+
+
+def test_memory_bound_flushes_largest_buffers_first() -> None:
+    """When the bound is hit, the largest buffers are emitted before smaller ones."""
+    grouper = PointGrouper(record_max=1000, gather_max=10)
+    first = grouper.add([{"name": "big", "time": f"t{i}", "value": i} for i in range(6)])
+    first += grouper.add(
+        [{"name": "small", "time": "t0", "value": 0}, {"name": "mid", "time": "t0", "value": 0}]
+    )
+    assert first == []
+    out = grouper.add([{"name": "new", "time": f"t{i}", "value": i} for i in range(3)])
+    assert [point for point, _ in out] == ["big"]
+    assert grouper.held == 5
+
+
+def test_page_larger_than_bound_is_split() -> None:
+    """A single page larger than gather_max is taken in slices; the bound still holds."""
+    grouper = PointGrouper(record_max=100, gather_max=16)
+    groups = run(grouper, [samples("interleaved")])
+    assert sum(len(pairs) for _, pairs in groups) == POINTS * PER_POINT
+    assert grouper.peak_held <= 16
+
+
+def test_malformed_samples_are_counted_and_skipped() -> None:
+    """Samples without a name or time (or not objects) are skipped and counted; the rest pass."""
+    grouper = PointGrouper(record_max=10, gather_max=100)
+    bad: list[Any] = [
+        {"time": "t"},
+        {"name": "p"},
+        {"name": None, "time": "t"},
+        {"name": "p", "time": ""},
+        None,
+        5,
+    ]
+    good = [{"name": "p", "time": "t1", "value": None}, {"name": "p", "time": "t2"}]
+    groups = run(grouper, [bad + good])
+    assert grouper.malformed == len(bad)
+    assert groups == [("p", [("t1", None), ("t2", None)])]
+
+
+def test_bounds_must_be_positive() -> None:
+    """A zero bound is a programming error, refused at construction."""
+    with pytest.raises(ValueError, match="positive"):
+        PointGrouper(0, 10)

@@ -1,0 +1,44 @@
+"""schemas/kafka/: generated from the wire models, checked in, and current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from streamer.models import SamplesRecord
+from streamer.schemas import SCHEMA_DIR, schemas_command, stale_files, topic_schemas
+
+TOPICS = ["ace.samples", "ace.points", "ace.sync", "ace.sync_runs", "ace.dlq"]
+
+
+def test_checked_in_schemas_are_current() -> None:
+    """Every topic's key and value schema file exists and equals what the models generate now."""
+    assert sorted(topic_schemas()) == sorted(f"{t}.{part}.json" for t in TOPICS for part in ("key", "value"))
+    assert stale_files(SCHEMA_DIR) == []
+
+
+def test_samples_schema_describes_the_wire_record() -> None:
+    """The ace.samples value schema names the record's fields and requires site, point and samples."""
+    schema = orjson.loads((SCHEMA_DIR / "ace.samples.value.json").read_bytes())
+    assert set(schema["properties"]) == set(SamplesRecord.model_fields)
+    assert {"site", "point", "samples"} <= set(schema["required"])
+
+
+def test_points_value_allows_tombstones() -> None:
+    """A null ace.points value (tombstone) is valid by the schema."""
+    schema = orjson.loads((SCHEMA_DIR / "ace.points.value.json").read_bytes())
+    assert {"type": "null"} in schema["anyOf"]
+
+
+def test_command_writes_then_check_passes(tmp_path: Path) -> None:
+    """`streamer schemas --out DIR` writes all files; `--check` then passes, and fails after an edit."""
+    runner = CliRunner()
+    assert runner.invoke(schemas_command, ["--out", str(tmp_path)]).exit_code == 0
+    assert len(list(tmp_path.glob("*.json"))) == 10
+    assert runner.invoke(schemas_command, ["--check", "--out", str(tmp_path)]).exit_code == 0
+    (tmp_path / "ace.sync.value.json").write_text("{}")
+    result = runner.invoke(schemas_command, ["--check", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "ace.sync.value.json" in result.output
