@@ -27,6 +27,7 @@ dev: install kafka-start
 
 test: install kafka-start
 	bash tools/compose-check/install
+	bash tools/browser/install
 	$(BIN)/pytest -q -p no:cacheprovider
 
 check: install lint typecheck unit

@@ -22,6 +22,7 @@ SITE_FAILURES = Counter("streamer_site_failures_total", "Failed site cycles.", [
 WATERMARK_AGE = Gauge("streamer_watermark_age_seconds", "Now minus the site's watermark.", ["site"])
 
 # -- processor
+SAMPLES_CONSUMED = Counter("streamer_samples_consumed_total", "Samples in records the processor consumed.")
 SAMPLES_DROPPED = Counter("streamer_samples_dropped_total", "Samples not collected.", ["reason"])
 SAMPLES_REJECTED = Counter("streamer_samples_rejected_total", "Invalid samples.", ["reason"])
 ROWS_INSERTED = Counter("streamer_rows_inserted_total", "Rows inserted into ClickHouse.", ["table"])

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
     clickhouse_database: str = "streamer"
+    clickhouse_cluster: str = Field(
+        "", description="Cluster name: migrations use ON CLUSTER and Replicated engines; empty: one node."
+    )
 
     # -- processor
     processor_app_id: str = "streamer-processor"
@@ -95,6 +98,12 @@ class Settings(BaseSettings):
     batch_max_s: float = Field(1.0, gt=0)
     sink_retry_max_backoff_s: float = Field(30.0, gt=0)
     processor_web_port: int = Field(6066, ge=1, le=65535)
+    processor_session_timeout_s: float = Field(
+        30.0, ge=6, le=300, description="Kafka group session timeout: how soon a dead worker's work moves."
+    )
+    processor_fault_hooks: bool = Field(
+        False, description="Test only: serve POST /_faults/detach (detach a table for N s) on the web port."
+    )
 
     # -- query API
     api_host: str = "127.0.0.1"

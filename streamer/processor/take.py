@@ -62,7 +62,7 @@ async def batches(
             if buf.rows >= max_rows:
                 full.set()
 
-    feeder = asyncio.ensure_future(feed())
+    feeder: asyncio.Future[object] = asyncio.ensure_future(feed())
     try:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -83,10 +83,11 @@ async def batches(
             await feeder
 
 
-async def _first(full: asyncio.Event, feeder: asyncio.Future[None]) -> None:
+async def _first(full: asyncio.Event, feeder: asyncio.Future[object]) -> None:
     """Return when the buffer is full or the feeder ended (normally or not)."""
-    waiter = asyncio.ensure_future(full.wait())
+    waiter: asyncio.Future[object] = asyncio.ensure_future(full.wait())
+    pending: set[asyncio.Future[object]] = {waiter, feeder}
     try:
-        await asyncio.wait({waiter, feeder}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()

@@ -77,10 +77,14 @@ class BatchPublisher:
             size = len(key) + len(value or b"")
             raise ValueError(f"record of {size} bytes for {self.topic} exceeds the batch size")
 
-    async def flush(self) -> int:
-        """Hand over every open batch and wait until all are acknowledged; returns records acked."""
+    async def submit(self) -> None:
+        """Hand over every open batch now (after each page: records do not wait for the window's end)."""
         for partition in list(self._builders):
             await self._submit(partition)
+
+    async def flush(self) -> int:
+        """Hand over every open batch and wait until all are acknowledged; returns records acked."""
+        await self.submit()
         await self._await(len(self._pending))
         return self.records_acked
 

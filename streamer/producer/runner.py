@@ -56,14 +56,15 @@ async def open_producer(
 ) -> AsyncIterator[ProducerContext]:
     """Create missing topics, start the Kafka producer and recover the state from the compacted topics."""
     await ensure_topics(settings)
-    producer = reliable_producer(settings)
+    producer = reliable_producer(settings, compression_type="zstd")
     await start_client(producer, settings)
     try:
         ctx = ProducerContext(settings, client, producer, clock)
-        for topic in (settings.topic_samples, settings.topic_points):
+        for topic in (settings.topic_samples, settings.topic_points, settings.topic_sync):
             ctx.partitions[topic] = await topic_partitions(producer, topic)
-        ctx.states = decode_sync(await read_compacted(settings, settings.topic_sync))
-        ctx.points = decode_points(await read_compacted(settings, settings.topic_points))
+        sync = await read_compacted(settings, settings.topic_sync, ctx.partitions[settings.topic_sync])
+        points = await read_compacted(settings, settings.topic_points, ctx.partitions[settings.topic_points])
+        ctx.states, ctx.points = decode_sync(sync), decode_points(points)
         log_event(
             log, logging.INFO, "producer state recovered", sites=len(ctx.states), point_sites=len(ctx.points)
         )

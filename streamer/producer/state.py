@@ -24,8 +24,12 @@ from streamer.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def read_compacted(settings: Settings, topic: str) -> dict[bytes, bytes]:
-    """The current view of a compacted topic: key → last value, tombstoned keys absent."""
+async def read_compacted(settings: Settings, topic: str, partitions: list[int]) -> dict[bytes, bytes]:
+    """The current view of a compacted topic: key → last value, tombstoned keys absent.
+
+    ``partitions`` must be the topic's full partition list (from the producer's metadata): reading only
+    some would silently forget state.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=f"{settings.kafka_client_id}-state",
@@ -39,20 +43,15 @@ async def read_compacted(settings: Settings, topic: str) -> dict[bytes, bytes]:
     except KafkaError as exc:
         raise KafkaTransientError(f"Kafka at {settings.kafka_bootstrap_servers} unreachable: {exc}") from exc
     try:
-        return await _read_to_end(consumer, topic)
+        return await _read_to_end(consumer, [TopicPartition(topic, p) for p in partitions])
     except KafkaError as exc:
         raise KafkaTransientError(f"reading {topic} failed: {exc}") from exc
     finally:
         await consumer.stop()
 
 
-async def _read_to_end(consumer: AIOKafkaConsumer, topic: str) -> dict[bytes, bytes]:
-    await consumer.topics()  # loads metadata, so the partitions are known
-    partitions = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+async def _read_to_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[bytes, bytes]:
     view: dict[bytes, bytes] = {}
-    if not tps:
-        return view
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     ends = await consumer.end_offsets(tps)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import orjson
@@ -22,7 +23,8 @@ from streamer.logs import log_event
 from streamer.metrics import RECORDS_PUBLISHED, SAMPLES_FETCHED, SAMPLES_PUBLISHED, WATERMARK_AGE
 from streamer.models import SyncRun, SyncState
 from streamer.producer.context import ProducerContext
-from streamer.producer.grouping import Group, PointGrouper
+from streamer.producer.grouping import Group, PointGrouper, frame
+from streamer.producer.pages import read_ahead
 from streamer.producer.points import diff_points, point_record, weather_records
 from streamer.producer.publisher import BatchPublisher
 from streamer.producer.windows import Window
@@ -130,13 +132,16 @@ async def _stream(
 ) -> None:
     grouper = PointGrouper(ctx.settings.record_max_samples, ctx.settings.gather_max_samples)
     fetched = SAMPLES_FETCHED.labels(site=site)
-    async for page in ctx.client.iter_timeseries(site, window.start_ms, window.end_ms):
-        stats.pages += 1
-        stats.fetched += len(page.samples)
-        fetched.inc(len(page.samples))
-        groups = grouper.add(page.samples)
-        del page  # the page's dicts die as soon as their samples are grouped
-        await _publish_groups(site, sync_id, groups, publisher, stats)
+    pages = read_ahead(ctx.client.iter_timeseries(site, window.start_ms, window.end_ms))
+    async with aclosing(pages):
+        async for page in pages:
+            stats.pages += 1
+            stats.fetched += len(page.samples)
+            fetched.inc(len(page.samples))
+            groups = grouper.add(page.samples)
+            del page  # the page's dicts die as soon as their samples are grouped
+            await _publish_groups(site, sync_id, groups, publisher, stats)
+            await publisher.submit()
     await _publish_groups(site, sync_id, grouper.finish(), publisher, stats)
     stats.malformed = grouper.malformed
     if grouper.malformed:
@@ -156,12 +161,13 @@ async def _publish_groups(
     site: str, sync_id: str, groups: list[Group], publisher: BatchPublisher, stats: WindowStats
 ) -> None:
     prefix = site + "/"
+    head, mid, tail = frame(site, sync_id)
     dumps = orjson.dumps
-    for point, pairs in groups:
-        value = dumps({"site": site, "point": point, "samples": pairs, "sync_id": sync_id})
+    for point, size, body in groups:
+        value = b"".join((head, dumps(point), mid, body, tail))
         await publisher.add((prefix + point).encode(), value)
         stats.records += 1
-        stats.samples += len(pairs)
+        stats.samples += size
 
 
 async def _weather(
@@ -174,7 +180,7 @@ async def _weather(
         stats.errors += 1
         log_event(log, logging.WARNING, "weather failed", site=site, error=f"{type(exc).__name__}: {exc}")
         return
-    groups: list[Group] = [(s.point, [(s.time, s.value)]) for s in samples]
+    groups = [Group(s.point, 1, orjson.dumps((s.time, s.value))) for s in samples]
     await _publish_groups(site, sync_id, groups, publisher, stats)
 
 

@@ -80,8 +80,8 @@ def _guard(handler: Handler, settings: Settings, public: bool = False) -> Handle
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if expected is not None and not public:
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
-            if not hmac.compare_digest(given, expected):
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
                 return error_response(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
         try:
             return await handler(request)
@@ -206,11 +206,15 @@ def route_table(settings: Settings, service: QueryService) -> list[tuple[str, st
     ]
 
 
-def mount(web_app: web.Application, settings: Settings, query_service: QueryService, bind_host: str | None = None) -> None:
+def mount(
+    web_app: web.Application, settings: Settings, query_service: QueryService, bind_host: str | None = None
+) -> None:
     """Add the API, the page (at / when free, always at /ui/) and its static files to ``web_app``.
 
     ``bind_host`` is the address the server listens on (default ``settings.api_host``); a
-    non-loopback one without ``api_token`` raises ``ConfigError``.
+    non-loopback one without ``api_token`` raises ``ConfigError``. In the processor, call it from
+    ``App.on_webserver_init(web)`` with ``web.web_app`` and faust's ``web_bind``: faust's own
+    blueprints (its index at /) are in place by then and routes can still be added.
     """
     check_access(settings, bind_host if bind_host is not None else settings.api_host)
     web_app[SERVICE_KEY] = query_service

@@ -37,7 +37,9 @@ class LocalBackend:
 
         self._service = QueryService(settings)
 
-    async def samples(self, site: str, points: list[str], time_range: TimeRange, resolution: str) -> dict[str, Any]:
+    async def samples(
+        self, site: str, points: list[str], time_range: TimeRange, resolution: str
+    ) -> dict[str, Any]:
         return await self._service.samples(site, points, time_range, resolution)
 
     async def gaps(self, site: str, time_range: TimeRange, tolerance: float) -> dict[str, Any]:
@@ -57,7 +59,9 @@ def candidate_urls(settings: Settings) -> list[str]:
     host = "127.0.0.1" if settings.api_host in _ANY_HOST else settings.api_host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return [f"http://{host}:{port}" for port in dict.fromkeys((settings.processor_web_port, settings.api_port))]
+    return [
+        f"http://{host}:{port}" for port in dict.fromkeys((settings.processor_web_port, settings.api_port))
+    ]
 
 
 class RemoteBackend:
@@ -69,7 +73,9 @@ class RemoteBackend:
             headers["Authorization"] = f"Bearer {settings.api_token.get_secret_value()}"
         self._urls = candidate_urls(settings)
         self._base: str | None = None
-        self._http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(60.0, connect=3.0), transport=transport)
+        self._http = httpx.AsyncClient(
+            headers=headers, timeout=httpx.Timeout(60.0, connect=3.0), transport=transport
+        )
 
     async def _find(self) -> str:
         if self._base is not None:
@@ -104,9 +110,13 @@ class RemoteBackend:
             raise StreamerError(f"query API at {base} answered an unexpected shape")
         return payload
 
-    async def samples(self, site: str, points: list[str], time_range: TimeRange, resolution: str) -> dict[str, Any]:
+    async def samples(
+        self, site: str, points: list[str], time_range: TimeRange, resolution: str
+    ) -> dict[str, Any]:
         params = {"points": ",".join(points), "start": time_range.start_ms, "end": time_range.end_ms}
-        return await self._get(f"/api/v1/sites/{quote(site, safe='')}/samples", params | {"resolution": resolution})
+        return await self._get(
+            f"/api/v1/sites/{quote(site, safe='')}/samples", params | {"resolution": resolution}
+        )
 
     async def gaps(self, site: str, time_range: TimeRange, tolerance: float) -> dict[str, Any]:
         params = {"start": time_range.start_ms, "end": time_range.end_ms, "tolerance": tolerance}

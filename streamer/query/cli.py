@@ -72,8 +72,12 @@ async def _serve(settings: Settings) -> None:
                 f"cannot listen on {settings.api_host}:{settings.api_port}: {exc.strerror} "
                 "(set STREAMER_API_PORT or --port)"
             ) from exc
-        log.info("query API on http://%s:%d/ (ClickHouse: %s)", settings.api_host, settings.api_port,
-                 "embedded" if settings.is_embedded_clickhouse else "server")
+        log.info(
+            "query API on http://%s:%d/ (ClickHouse: %s)",
+            settings.api_host,
+            settings.api_port,
+            "embedded" if settings.is_embedded_clickhouse else "server",
+        )
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
@@ -125,11 +129,18 @@ def status(settings: Settings, fmt: str) -> None:
 @click.option("--site", required=True, help="Site name.")
 @click.option("--start", help=f"Start: {TIME_HELP}. Default: a day before end.")
 @click.option("--end", help=f"End: {TIME_HELP}. Default: now.")
-@click.option("--tolerance", type=click.FloatRange(1.0, 1000.0), default=1.5, show_default=True,
-              help="Collect intervals that may pass between two samples before it is a gap.")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(1.0, 1000.0),
+    default=1.5,
+    show_default=True,
+    help="Collect intervals that may pass between two samples before it is a gap.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def gaps(settings: Settings, site: str, start: str | None, end: str | None, tolerance: float, fmt: str) -> None:
+def gaps(
+    settings: Settings, site: str, start: str | None, end: str | None, tolerance: float, fmt: str
+) -> None:
     """Points whose samples miss their collect interval, with the missing spans."""
     from streamer.query.service import now_ms
 

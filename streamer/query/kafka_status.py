@@ -34,9 +34,24 @@ def partition_lags(
         done = committed.get(tp)
         lag = end[tp] - (done if done is not None and done >= 0 else begin[tp])
         rows.append(
-            {"topic": tp.topic, "partition": tp.partition, "committed": done, "end": end[tp], "lag": max(0, lag)}
+            {
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "committed": done,
+                "end": end[tp],
+                "lag": max(0, lag),
+            }
         )
     return rows
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, list[int]]:
+    """Partition numbers per topic; a topic that does not exist (yet) has none."""
+    described = await admin.describe_topics(topics)
+    found = {
+        d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described if not d["error_code"]
+    }
+    return {t: found.get(t, []) for t in topics}
 
 
 class KafkaProbe:
@@ -78,7 +93,9 @@ class KafkaProbe:
             "request_timeout_ms": int(TIMEOUT_S * 1000),
         }
         admin = AIOKafkaAdminClient(client_id=f"{s.kafka_client_id}-status", **common)
-        consumer = AIOKafkaConsumer(client_id=f"{s.kafka_client_id}-status", enable_auto_commit=False, **common)
+        consumer = AIOKafkaConsumer(
+            client_id=f"{s.kafka_client_id}-status", enable_auto_commit=False, **common
+        )
         try:
             await admin.start()
             await consumer.start()
@@ -89,10 +106,9 @@ class KafkaProbe:
 
     async def _offsets(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> dict[str, Any]:
         s = self._settings
-        existing = await consumer.topics()
-        watched = [t for t in (s.topic_samples, s.topic_points) if t in existing]
-        parts = [TopicPartition(t, p) for t in watched for p in sorted(consumer.partitions_for_topic(t) or ())]
-        dlq = [TopicPartition(s.topic_dlq, p) for p in sorted(consumer.partitions_for_topic(s.topic_dlq) or ())]
+        partitions = await _partitions(admin, [s.topic_samples, s.topic_points, s.topic_dlq])
+        parts = [TopicPartition(t, p) for t in (s.topic_samples, s.topic_points) for p in partitions[t]]
+        dlq = [TopicPartition(s.topic_dlq, p) for p in partitions[s.topic_dlq]]
         committed_raw = await admin.list_consumer_group_offsets(s.processor_app_id)
         committed = {tp: meta.offset for tp, meta in committed_raw.items()}
         begin = await consumer.beginning_offsets(parts + dlq) if parts or dlq else {}

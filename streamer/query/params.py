@@ -77,7 +77,9 @@ def _parse_iso(text: str, name: str) -> int:
 def parse_range(start: str | None, end: str | None, now_ms: int) -> TimeRange:
     """``[start, end)``; ``end`` defaults to now, ``start`` to one day before ``end``."""
     end_ms = parse_time(end, "end", now_ms) if end is not None else now_ms
-    start_ms = parse_time(start, "start", now_ms) if start is not None else max(MIN_MS, end_ms - DEFAULT_SPAN_MS)
+    start_ms = (
+        parse_time(start, "start", now_ms) if start is not None else max(MIN_MS, end_ms - DEFAULT_SPAN_MS)
+    )
     if start_ms >= end_ms:
         raise QueryError(f"start ({start_ms}) must be before end ({end_ms}): swap them or widen the range")
     return TimeRange(start_ms, end_ms)
@@ -150,7 +152,7 @@ def parse_site(value: str) -> str:
 
 
 def bucket_count(time_range: TimeRange, bucket_ms: int) -> int:
-    """Buckets whose start lies in the range, including the one the range starts inside."""
+    """Buckets that overlap the range: the one it starts inside, up to the last starting before its end."""
     first = time_range.start_ms - time_range.start_ms % bucket_ms
     return math.ceil((time_range.end_ms - first) / bucket_ms)
 

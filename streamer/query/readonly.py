@@ -57,7 +57,9 @@ class ReadOnlySql:
             # creates it, then a separate handle is opened with the limits as session settings.
             release_client(acquire_client(s))
             client = clickhouse_connect.get_client(
-                dsn=f"chdb://{urlparse(url).path}", database=s.clickhouse_database, settings=session_settings(s)
+                dsn=f"chdb://{urlparse(url).path}",
+                database=s.clickhouse_database,
+                settings=session_settings(s),
             )
         else:
             client = acquire_client(s)
@@ -76,8 +78,12 @@ class ReadOnlySql:
             raise _translate(exc) from exc
         except Exception as exc:
             # e.g. several statements: chdb answers with a stream the client cannot decode.
-            raise QueryError(f"ClickHouse could not run this SQL ({type(exc).__name__}): send one statement") from exc
-        columns = [{"name": n, "type": t.name} for n, t in zip(result.column_names, result.column_types, strict=True)]
+            raise QueryError(
+                f"ClickHouse could not run this SQL ({type(exc).__name__}): send one statement"
+            ) from exc
+        columns = [
+            {"name": n, "type": t.name} for n, t in zip(result.column_names, result.column_types, strict=True)
+        ]
         return {
             "columns": columns,
             "rows": [list(row) for row in result.result_rows],

@@ -73,7 +73,10 @@ def gaps_table(answer: dict[str, Any]) -> Table | Text:
     for point in answer["points"]:
         for gap in point["gaps"]:
             table.add_row(
-                point["point_name"], f"{point['collect_interval_s']}s", iso(gap["start"]), iso(gap["end"]),
+                point["point_name"],
+                f"{point['collect_interval_s']}s",
+                iso(gap["start"]),
+                iso(gap["end"]),
                 str(gap["missing"]),
             )
     return table
@@ -88,8 +91,13 @@ def status_view(answer: dict[str, Any]) -> Group:
         if s["last_error_at"]:
             error = f"{iso(s['last_error_at'])} {error}"
         sites.add_row(
-            s["site"], str(s["points"]), str(s["rows"]), iso(s["last_sync_at"]), s["last_status"] or "-",
-            age(s["watermark_age_s"]), error,
+            s["site"],
+            str(s["points"]),
+            str(s["rows"]),
+            iso(s["last_sync_at"]),
+            s["last_status"] or "-",
+            age(s["watermark_age_s"]),
+            error,
         )
     kafka = answer["kafka"]
     lag = Table(title=f"Consumer lag (group {kafka['group']})", title_justify="left")

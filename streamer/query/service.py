@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from streamer.errors import QueryError, SinkTransientError, StreamerError
@@ -58,7 +59,7 @@ class QueryService:
         text, params = query
         try:
             client = self._connected()
-            return list(client.query(text, parameters=params).result_rows)
+            return [tuple(row) for row in client.query(text, parameters=params).result_rows]
         except StreamerError:
             raise
         except Exception as exc:
@@ -115,11 +116,17 @@ class QueryService:
 
     async def estimates(self, site: str, points: list[str], time_range: TimeRange) -> dict[str, int]:
         """Upper bounds of the rows each resolution would return."""
-        raw = await self._scalar(sql.raw_count(self._db, site, points, time_range))
-        out = {"raw": int(raw or 0)}
+        raw = int(await self._scalar(sql.raw_count(self._db, site, points, time_range)) or 0)
+        budget = self.settings.api_row_budget
+        if budget < raw <= 2 * budget:
+            # Unmerged replays may be all that push it over: count exactly, at bounded cost.
+            raw = int(await self._scalar(sql.raw_count(self._db, site, points, time_range, exact=True)) or 0)
+        out = {"raw": raw}
         for resolution in ("5m", "1h"):
             stored = await self._scalar(sql.rollup_count(self._db, resolution, site, points, time_range))
-            out[resolution] = min(int(stored or 0), len(points) * bucket_count(time_range, BUCKET_MS[resolution]))
+            out[resolution] = min(
+                int(stored or 0), len(points) * bucket_count(time_range, BUCKET_MS[resolution])
+            )
         return out
 
     async def samples(
@@ -215,7 +222,8 @@ class QueryService:
         counts = dict(await self._rows(sql.rows_per_site(self._db)))
         points = {s["site"]: s for s in (await self.sites())["sites"]}
         by_site: dict[str, dict[str, Any]] = {
-            name: _site_row(name, points.get(name), int(counts.get(name, 0))) for name in set(points) | set(counts)
+            name: _site_row(name, points.get(name), int(counts.get(name, 0)))
+            for name in set(points) | set(counts)
         }
         for site, sync_id, at, status, watermark, ok_runs, error, error_at, recent in runs:
             row = by_site.setdefault(site, _site_row(site, None, 0))
@@ -245,8 +253,6 @@ def _site_row(site: str, points: dict[str, Any] | None, rows: int) -> dict[str, 
 
 
 def _json_object(text: str) -> dict[str, Any]:
-    import orjson
-
     try:
         value = orjson.loads(text) if text else {}
     except orjson.JSONDecodeError:

@@ -15,10 +15,12 @@ from streamer.query.params import BUCKET_MS, TimeRange
 Query = tuple[str, dict[str, Any]]
 
 _RANGE = (
-    "ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
+    "ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')"
+    " AND ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
 )
 _BUCKET_RANGE = (
-    "bucket >= toStartOfInterval(fromUnixTimestamp64Milli({start:Int64}, 'UTC'), INTERVAL {bucket_s:UInt32} SECOND)"
+    "bucket >= toStartOfInterval(fromUnixTimestamp64Milli({start:Int64}, 'UTC'),"
+    " INTERVAL {bucket_s:UInt32} SECOND)"
     " AND bucket < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
 )
 ROLLUP_VIEWS: Final = {"5m": "rollup_5m_v", "1h": "rollup_1h_v"}
@@ -82,9 +84,9 @@ def points(db: str, site: str, marker_tags: list[str], kv_tags: dict[str, str]) 
     return sql, params
 
 
-def raw_count(db: str, site: str, points: list[str], time_range: TimeRange) -> Query:
-    """An upper bound of the raw rows (duplicates not yet merged are counted)."""
-    sql = f"""SELECT count() FROM {db}.timeseries_raw
+def raw_count(db: str, site: str, points: list[str], time_range: TimeRange, exact: bool = False) -> Query:
+    """The raw rows: exact with FINAL, else an upper bound (duplicates not yet merged are counted)."""
+    sql = f"""SELECT count() FROM {db}.timeseries_raw{" FINAL" if exact else ""}
         WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_RANGE}"""
     return sql, _range_params(site, points, time_range)
 
@@ -110,14 +112,17 @@ def raw_samples(db: str, site: str, points: list[str], time_range: TimeRange, li
 def rollup_samples(
     db: str, resolution: str, site: str, points: list[str], time_range: TimeRange, limit: int
 ) -> Query:
-    """Rollup buckets whose start lies in the range; ``value`` is the bucket's mean."""
+    """Rollup buckets that overlap [start, end) (the first may begin before start); value is the mean."""
     sql = f"""
         SELECT point AS point_name, toInt64(toUnixTimestamp(bucket)) * 1000 AS timestamp, avg AS value,
                min, max, count
         FROM {db}.{ROLLUP_VIEWS[resolution]}
         WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_BUCKET_RANGE}
         ORDER BY point, bucket LIMIT {{limit:UInt64}}"""
-    params = _range_params(site, points, time_range) | {"bucket_s": BUCKET_MS[resolution] // 1000, "limit": limit}
+    params = _range_params(site, points, time_range) | {
+        "bucket_s": BUCKET_MS[resolution] // 1000,
+        "limit": limit,
+    }
     return sql, params
 
 
@@ -136,7 +141,8 @@ def gaps(db: str, site: str, time_range: TimeRange, tolerance: float) -> Query:
         SELECT point, interval_ms, spans FROM (
             SELECT p.point AS point, p.interval_ms AS interval_ms,
                    arrayFilter(x -> (x.2 - x.1) > interval_ms * {{tolerance:Float64}},
-                       arrayZip(arrayPushFront(s.t, {{start:Int64}}), arrayPushBack(s.t, {{end:Int64}}))) AS spans
+                       arrayZip(arrayPushFront(s.t, {{start:Int64}}),
+                                arrayPushBack(s.t, {{end:Int64}}))) AS spans
             FROM (
                 SELECT point, toInt64(assumeNotNull(collect_interval)) * 1000 AS interval_ms
                 FROM {db}.points FINAL
@@ -209,9 +215,43 @@ def check_read_only(sql: str) -> str:
     first = head[:1] if head.startswith("(") else head.split(None, 1)[0].upper() if head else ""
     if first not in _READ_STATEMENTS:
         raise QueryError(
-            f"only read statements are allowed (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS), got {first!r}: "
+            "only read statements are allowed (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS), "
+            f"got {first!r}: "
             "writes go through the pipeline, not the query API"
         )
+    if _has_second_statement(statement):
+        raise QueryError("send one statement per request (a ';' separates several here)")
     if _FORMAT_CLAUSE.search(statement):
         raise QueryError("drop the FORMAT clause: the API answers JSON, or CSV with ?format=csv")
     return statement
+
+
+def _has_second_statement(text: str) -> bool:
+    """Whether a ``;`` outside quotes and comments separates statements."""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "'\"`":
+            i = _closing_quote(text, i)
+        elif text.startswith("--", i):
+            i = text.find("\n", i)
+            i = n if i < 0 else i
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 1
+        elif ch == ";":
+            return True
+        i += 1
+    return False
+
+
+def _closing_quote(text: str, start: int) -> int:
+    quote, i = text[start], start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i
+        i += 1
+    return len(text)

@@ -166,7 +166,7 @@ def _layout(site: str, total: int) -> list[tuple[str, int, str, Measure]]:
 
 
 def _item(site: str, name: str, device: int, equip: str, measure: Measure, obj_index: int) -> dict[str, Any]:
-    mname, ptype, unit, *_, tags, abbrev = measure
+    _, ptype, unit, *_, tags, abbrev = measure
     words = tags.split()
     if ptype == BINARY:
         object_type = "binaryInput"

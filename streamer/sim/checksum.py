@@ -50,12 +50,10 @@ def _low_table() -> npt.NDArray[np.uint32]:
     return register
 
 
-def _high_table(first: int, last: int) -> npt.NDArray[np.uint32]:
+def _high_part(highs: list[int]) -> npt.NDArray[np.uint32]:
     zeros = b"0" * 6
     offset = _raw(zeros, 0)
-    return np.array(
-        [_raw(f"{h:07d}".encode() + zeros, 0) ^ offset for h in range(first, last + 1)], dtype=np.uint32
-    )
+    return np.array([_raw(f"{h:07d}".encode() + zeros, 0) ^ offset for h in highs], dtype=np.uint32)
 
 
 def key_checksums(lin: npt.NDArray[np.uint32], ts_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.uint32]:
@@ -65,8 +63,12 @@ def key_checksums(lin: npt.NDArray[np.uint32], ts_ms: npt.NDArray[np.int64]) -> 
     if int(ts_ms.min()) < MIN_TS_MS or int(ts_ms.max()) >= MAX_TS_MS:
         raise ValueError("checksums need sample times between 2001-09-09 and 2286-11-20")
     high = ts_ms // 10**6
-    first = int(high.min())
-    high_part = _high_table(first, int(high.max()))[high - first]
+    first, last = int(high.min()), int(high.max())
+    if last - first < 100_000:  # a window of up to ~3 years: a table over the whole range
+        high_part = _high_part(list(range(first, last + 1)))[high - first]
+    else:  # scattered times: only the distinct high parts
+        distinct, where = np.unique(high, return_inverse=True)
+        high_part = _high_part(distinct.tolist())[where]
     register = lin ^ high_part ^ _low_table()[ts_ms % 10**6]
     return ~register
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamer.sim.catalog import ANALOG, BINARY, MULTISTATE, Catalog, catalog_of
+from streamer.sim.catalog import BINARY, MULTISTATE, Catalog, catalog_of
 from streamer.sim.checksum import key_checksums
 from streamer.sim.config import Gap, Order, SimConfig
 
@@ -59,8 +59,11 @@ def _mix(x: U64) -> U64:
     return x ^ (x >> np.uint64(31))
 
 
-def sample_at(config: SimConfig, cat: Catalog, j: I64, k: I64) -> Samples:
-    """The samples number ``k`` of points ``j`` (parallel arrays), exactly as the API serves them."""
+def sample_at(config: SimConfig, cat: Catalog, j: I64, k: I64, *, formats: bool = True) -> Samples:
+    """The samples number ``k`` of points ``j`` (parallel arrays), exactly as the API serves them.
+
+    ``formats=False`` skips the time formats (left zero), which only the renderer needs.
+    """
     t_ms = cat.phase_ms[j] + k * config.interval_ms
     h = _mix(cat.key[j] ^ (k.astype(np.uint64) * np.uint64(0xD1B54A32D192ED03)))
     ptype = cat.ptype[j]
@@ -72,6 +75,9 @@ def sample_at(config: SimConfig, cat: Catalog, j: I64, k: I64) -> Samples:
     milli = np.where(ptype == BINARY, on.astype(np.int64) * 1000, milli)
     state = (t_ms // 3_600_000 + cat.shift[j]) % np.maximum(cat.base[j], 1) + 1
     milli = np.where(ptype == MULTISTATE, state * 1000, milli)
+    if not formats:
+        zeros = np.zeros(len(j), dtype=np.int64)
+        return Samples(j=j, t_ms=t_ms, kind=kind, milli=milli, suffix=zeros, fraction=zeros)
     suffix = _SUFFIX_PICK[((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.int64) % 10]
     fraction = _FRACTION_PICK[((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.int64) % 20]
     # A time with milliseconds always shows them: dropping them would change the instant.
@@ -93,7 +99,8 @@ def _analog(cat: Catalog, j: I64, minute: I64, draw: I64) -> I64:
     wiggle = draw % (2 * noise + 1) - noise
     raw = cat.base[j] + (cat.amp[j] * _SINE[minute]) // 1_000_000 + wiggle
     res = cat.res[j]
-    return (raw // res) * res
+    quantised: I64 = (raw // res) * res
+    return quantised
 
 
 # ----------------------------------------------------------------------------------------- windows
@@ -203,7 +210,7 @@ def expected(
 
 
 def _chunk_totals(config: SimConfig, cat: Catalog, enabled: BOOL, j: I64, k: I64) -> I64:
-    samples = sample_at(config, cat, j, k)
+    samples = sample_at(config, cat, j, k, formats=False)
     keep = gap_keep(cat, config.gaps_of(cat.site), j, samples.t_ms)
     crc = key_checksums(cat.crc_lin[j], samples.t_ms).astype(np.int64)
     valid = keep & enabled[j] & np.isin(samples.kind, VALID_KINDS)

@@ -1,1 +1,21 @@
-"""streamer.sink"""
+"""streamer.sink: the only writer to ClickHouse, and the owner of its schema.
+
+- ``writer.Sink``: synchronous, thread-safe inserts of samples, points and sync runs (the processor
+  calls them through ``asyncio.to_thread``), ``migrate()``, ``check_schema()``.
+- ``client``: clients for ``chdb:///path`` (embedded; one shared client per engine path and
+  database in a process) and ``http(s)://host:port``; the database is created when missing.
+- ``migrations``: ``schemas/clickhouse/NNN_name.sql`` applied in order, recorded in
+  ``schema_migrations``; ``streamer migrate`` (``cli``) runs them.
+- ``errors``: which ClickHouse failures are transient (outage, overload, detached table: pause and
+  retry) and which are permanent (the rows are at fault: bisect, DLQ).
+- ``tables``: table names, insert column layouts, and how to read each table exactly.
+
+Exactness under duplicate inserts: overlapping producer windows and DLQ replays insert the same
+(site, point, ts) again in other batches. ``timeseries_raw`` collapses them by its ReplacingMergeTree
+key (read with FINAL); an identical retry of one batch is dropped earlier by its
+``insert_deduplication_token``. ``latest_values`` is a ReplacingMergeTree by ts, so a re-inserted
+older sample cannot move it. The 5-minute and hourly rollups keep per bucket a map from each sample's
+ts to its (ingested_at, value), merged by max: a duplicate ts collapses into one entry and the latest
+insert wins, exactly like the raw table; the views ``rollup_5m_v`` / ``rollup_1h_v`` compute count,
+sum, avg, min and max from it (see ``schemas/clickhouse/004_rollups.sql``).
+"""

@@ -13,6 +13,7 @@ The database is created when missing. Errors are translated into the streamer er
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,12 +34,14 @@ class _Lease:
     refs: int
 
 
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _shared: dict[tuple[str, str], _Lease] = {}
 _shared_lock = threading.Lock()
 
 
 def acquire_client(settings: Settings) -> Client:
     """A client bound to ``settings.clickhouse_database`` (created if missing); pair with release."""
+    _check_names(settings)
     url = settings.resolved_clickhouse_url
     if not url.startswith("chdb://"):
         return _http_client(settings)
@@ -46,7 +49,7 @@ def acquire_client(settings: Settings) -> Client:
     with _shared_lock:
         lease = _shared.get(key)
         if lease is None:
-            lease = _Lease(_chdb_client(key[0], key[1]), 0)
+            lease = _Lease(_chdb_client(*key), 0)
             _shared[key] = lease
         lease.refs += 1
         return lease.client
@@ -86,6 +89,14 @@ def describe_target(settings: Settings) -> str:
     return f"{parsed.scheme}://{host}{port} database {settings.clickhouse_database}"
 
 
+def _check_names(settings: Settings) -> None:
+    # Both names are spliced into DDL: only plain identifiers, never anything needing quoting.
+    names = {"DATABASE": settings.clickhouse_database, "CLUSTER": settings.clickhouse_cluster or "x"}
+    for name, value in names.items():
+        if not _IDENT_RE.match(value):
+            raise ConfigError(f"STREAMER_CLICKHOUSE_{name}: {value!r} is not a plain identifier")
+
+
 def _chdb_path(url: str) -> str:
     path = urlparse(url).path
     if not path or path == "/":
@@ -99,16 +110,18 @@ def _chdb_client(path: str, database: str) -> Client:
     except Exception as exc:
         if "already initialized with path" in str(exc):
             # Within one process the engine cannot switch directories: a setup error, not an outage.
-            raise ConfigError(f"the embedded ClickHouse engine is already open on another path than {path}") from exc
+            raise ConfigError(
+                f"the embedded ClickHouse engine is already open on another path than {path}"
+            ) from exc
         # Most often another process holds the directory; it may be on its way out.
         raise SinkTransientError(
             f"cannot open the embedded ClickHouse at {path} (is another streamer process using it?)"
         ) from exc
     try:
         _use_database(client, database)
-    except BaseException:
+    except Exception as exc:
         client.close()
-        raise
+        raise translate(exc, f"opening database {database} at chdb://{path}") from exc
     return client
 
 
@@ -127,19 +140,20 @@ def _http_client(settings: Settings) -> Client:
     except Exception as exc:
         raise translate(exc, action, secrets=_secrets(settings)) from exc
     try:
-        _use_database(client, settings.clickhouse_database)
+        _use_database(client, settings.clickhouse_database, settings.clickhouse_cluster)
     except Exception as exc:
         client.close()
         raise translate(exc, action, secrets=_secrets(settings)) from exc
     return client
 
 
-def _use_database(client: Client, database: str) -> None:
+def _use_database(client: Client, database: str, cluster: str = "") -> None:
     exists = client.command(
         "SELECT count() FROM system.databases WHERE name = {db:String}", parameters={"db": database}
     )
     if not int(str(exists)):
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        on_cluster = f" ON CLUSTER `{cluster}`" if cluster else ""
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`{on_cluster}")
     client.database = database
 
 

@@ -50,6 +50,7 @@ PERMANENT_CODES: dict[int, str] = {
     321: "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
     349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
     407: "DECIMAL_OVERFLOW",
+    469: "VIOLATED_CONSTRAINT",
 }
 
 # Named for the reader: these, and any code not listed above, are transient.
@@ -79,7 +80,7 @@ TRANSIENT_CODES: dict[int, str] = {
 _CODE_RE = re.compile(r"\bCode:\s*(\d+)")
 _HTTP_STATUS_RE = re.compile(r"HTTP status (\d{3})")
 # Rejected by the client library while encoding the batch: the values do not fit the columns.
-_DATA_EXCEPTIONS = (DataError, TypeError, ValueError, OverflowError, struct.error)
+_DATA_EXCEPTIONS = (DataError, TypeError, ValueError, OverflowError, AttributeError, struct.error)
 _MAX_MESSAGE = 500
 
 

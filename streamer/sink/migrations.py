@@ -163,4 +163,9 @@ def check_schema(client: Client, database: str, migrations: list[Migration] | No
     """Raise ``SchemaError`` naming the first migration the database lacks."""
     missing = missing_migrations(client, database, migrations)
     if missing:
-        raise SchemaError(f"ClickHouse schema is missing migration {missing[0].name}: run `streamer migrate`")
+        raise_missing(missing)
+
+
+def raise_missing(missing: list[Migration]) -> None:
+    """Raise the ``SchemaError`` that names the first of ``missing``."""
+    raise SchemaError(f"ClickHouse schema is missing migration {missing[0].name}: run `streamer migrate`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,8 +23,10 @@ async def read_topic(settings: Settings, topic: str) -> list[tuple[bytes | None,
     )
     await consumer.start()
     try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        # topics() alone does not update the consumer's own metadata: read partitions from the answer.
+        cluster = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        assert tps, f"topic {topic} not found"
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -79,3 +82,22 @@ def summary(site: str, samples: set[tuple[str, int]]) -> dict[str, int]:
     """Count and key checksum as the simulator's ``expected()`` computes them."""
     checksum = sum(zlib.crc32(f"{site}/{point}@{ts}".encode()) for point, ts in samples)
     return {"count": len(samples), "key_checksum": checksum}
+
+
+async def record_count(settings: Settings, topic: str) -> int:
+    """Records in ``topic`` now (sum of end offsets)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        return sum((await consumer.end_offsets(tps)).values()) if tps else 0
+    finally:
+        await consumer.stop()
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a ``streamer`` child process built from ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")}
+    env.update(settings.to_env())
+    return env

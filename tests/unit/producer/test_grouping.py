@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+import orjson
 import pytest
 
-from streamer.producer.grouping import Group, PointGrouper
+from streamer.models import SamplesRecord
+from streamer.producer.grouping import Group, PointGrouper, frame
 
 POINTS = 37
 PER_POINT = 50
@@ -46,14 +48,14 @@ def test_every_sample_once_in_order_within_bounds(
     items = samples(order)
     grouper = PointGrouper(record_max, gather_max)
     groups = run(grouper, pages(items, page_size))
-    emitted = [(point, time, value) for point, pairs in groups for time, value in pairs]
+    emitted = [(g.point, time, value) for g in groups for time, value in g.pairs()]
     assert Counter(emitted) == Counter((s["name"], s["time"], s["value"]) for s in items)
     assert len(emitted) == POINTS * PER_POINT
-    assert all(1 <= len(pairs) <= record_max for _, pairs in groups)
+    assert all(1 <= g.size == len(g.pairs()) <= record_max for g in groups)
     assert grouper.peak_held <= gather_max
     per_point: dict[str, list[str]] = defaultdict(list)
-    for point, pairs in groups:
-        per_point[point] += [time for time, _ in pairs]
+    for g in groups:
+        per_point[g.point] += [time for time, _ in g.pairs()]
     assert all(times == sorted(times) for times in per_point.values())
     assert grouper.accepted == POINTS * PER_POINT and grouper.held == 0
 
@@ -63,7 +65,7 @@ def test_interleaved_pages_still_make_full_records() -> None:
     grouper = PointGrouper(record_max=PER_POINT, gather_max=POINTS * PER_POINT)
     groups = run(grouper, pages(samples("interleaved"), POINTS))  # each page: one sample of every point
     assert len(groups) == POINTS
-    assert all(len(pairs) == PER_POINT for _, pairs in groups)
+    assert all(g.size == PER_POINT for g in groups)
 
 
 def test_memory_bound_flushes_largest_buffers_first() -> None:
@@ -75,7 +77,7 @@ def test_memory_bound_flushes_largest_buffers_first() -> None:
     )
     assert first == []
     out = grouper.add([{"name": "new", "time": f"t{i}", "value": i} for i in range(3)])
-    assert [point for point, _ in out] == ["big"]
+    assert [(g.point, g.size) for g in out] == [("big", 6)]
     assert grouper.held == 5
 
 
@@ -83,7 +85,7 @@ def test_page_larger_than_bound_is_split() -> None:
     """A single page larger than gather_max is taken in slices; the bound still holds."""
     grouper = PointGrouper(record_max=100, gather_max=16)
     groups = run(grouper, [samples("interleaved")])
-    assert sum(len(pairs) for _, pairs in groups) == POINTS * PER_POINT
+    assert sum(g.size for g in groups) == POINTS * PER_POINT
     assert grouper.peak_held <= 16
 
 
@@ -101,10 +103,23 @@ def test_malformed_samples_are_counted_and_skipped() -> None:
     good = [{"name": "p", "time": "t1", "value": None}, {"name": "p", "time": "t2"}]
     groups = run(grouper, [bad + good])
     assert grouper.malformed == len(bad)
-    assert groups == [("p", [("t1", None), ("t2", None)])]
+    assert [(g.point, g.pairs()) for g in groups] == [("p", [("t1", None), ("t2", None)])]
 
 
 def test_bounds_must_be_positive() -> None:
     """A zero bound is a programming error, refused at construction."""
     with pytest.raises(ValueError, match="positive"):
         PointGrouper(0, 10)
+
+
+def test_framed_record_is_the_samples_record_json() -> None:
+    """head + point + mid + body + tail decodes to exactly the SamplesRecord of the group, with raw
+    values kept as the API gave them (numbers, numeric strings, booleans, null, odd strings)."""
+    raw: list[Any] = [1.5, "72.5", True, None, "nan", "inf", 'quote " and \\ backslash', 7]
+    grouper = PointGrouper(record_max=100, gather_max=100)
+    groups = run(grouper, [[{"name": 'p/"x"', "time": f"t{i}", "value": v} for i, v in enumerate(raw)]])
+    head, mid, tail = frame("site é", "sync/1")
+    value = b"".join((head, orjson.dumps(groups[0].point), mid, groups[0].body, tail))
+    record = SamplesRecord.model_validate_json(value)
+    assert record.site == "site é" and record.point == 'p/"x"' and record.sync_id == "sync/1"
+    assert orjson.loads(value)["samples"] == [[f"t{i}", v] for i, v in enumerate(raw)]

@@ -1,0 +1,152 @@
+"""Processor benchmark: 24 h of one 4,583-point site (~6.6 M samples) consumed into embedded ClickHouse.
+
+1. Fresh topics; ``ace.points`` filled with the site's configured points; the window's samples (the
+   simulator's, grouped by point as the producer publishes them, <= record_max_samples per record)
+   produced into ``ace.samples`` BEFORE the processor starts.
+2. The ceiling: a bare aiokafka consumer reads the same topic and orjson-decodes every record.
+3. ``streamer processor`` runs as a child process (``streamer migrate`` first) and is timed from its
+   start until the group has committed the end of every partition; its peak RSS is sampled.
+4. ClickHouse is checked against the simulator's expected() (count FINAL, value sum).
+
+Prints the figures and, last, ``samples_per_s=N ratio=R peak_rss_mb=M`` (R = N / ceiling). Not a
+test: ``.venv/bin/python bench/processor.py [--hours 24] [--points 4583] [--profile out.prof]``.
+Needs the local broker (tools/kafka/kafka start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamer.settings import Settings, load_settings  # noqa: E402
+from streamer.sim.config import SimConfig  # noqa: E402
+from tests.integration.processor import helpers as h  # noqa: E402
+
+SITE = "site_01"
+CHUNK_POINTS = 500
+
+
+async def fill(settings: Settings, config: SimConfig, hours: int) -> int:
+    """Publish the points and ``hours`` of samples; returns the samples published."""
+    await h.produce(settings, settings.topic_points, h.point_records(config))
+    end_ms = h.START_MS + hours * 3_600_000
+    records = h.sample_records(config, h.START_MS, end_ms, per_record=settings.record_max_samples)
+    samples = 0
+    for i in range(0, len(records), 2_000):
+        chunk = records[i : i + 2_000]
+        await h.produce(settings, settings.topic_samples, chunk)
+        samples += sum(len(orjson.loads(v)["samples"]) for _, v in chunk if v is not None)
+    return samples
+
+
+async def bare_consume(settings: Settings) -> tuple[int, float]:
+    """(samples, seconds) for a bare aiokafka consumer + orjson decode of the whole topic."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(settings.topic_samples, p) for p in cluster.partitions_for_topic(settings.topic_samples)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        started, samples = time.perf_counter(), 0
+        todo = {tp for tp in tps if ends[tp] > 0}
+        while todo:
+            for messages in (await consumer.getmany(*todo, timeout_ms=500)).values():
+                for m in messages:
+                    samples += len(orjson.loads(m.value)["samples"])
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+        return samples, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def run_processor(settings: Settings, workdir: Path, profile: str | None) -> tuple[float, float]:
+    """(seconds until everything is committed, peak RSS in MB) of a ``streamer processor`` child."""
+    args = [sys.executable, "-m", "streamer.cli", "processor"]
+    if profile:
+        args = [sys.executable, str(ROOT / "bench" / "_profile_processor.py"), profile]
+    log = (workdir / "processor.log").open("wb")
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, env=h.child_env(settings), stdout=log, stderr=subprocess.STDOUT)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    ends = await h.end_offsets(settings, settings.topic_samples)
+    try:
+        while True:
+            peak = max(peak, ps.memory_info().rss)
+            done = await h.committed(settings, settings.topic_samples)
+            if all(done.get(p, 0) >= end for p, end in ends.items()):
+                elapsed = time.perf_counter() - started
+                break
+            if proc.poll() is not None:
+                raise SystemExit(f"processor exited with {proc.returncode}; see {workdir / 'processor.log'}")
+            await asyncio.sleep(0.2)
+    finally:
+        h.stop(proc, timeout=60)
+        log.close()
+    return elapsed, peak / 1e6
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--points", type=int, default=4583)
+    parser.add_argument("--profile", help="write a cProfile of the processor's main thread here")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-processor-"))
+    settings = h.processor_settings(
+        load_settings(
+            data_dir=workdir / "data",
+            topic_samples=f"{prefix}.samples",
+            topic_points=f"{prefix}.points",
+            topic_sync=f"{prefix}.sync",
+            topic_sync_runs=f"{prefix}.sync_runs",
+            topic_dlq=f"{prefix}.dlq",
+            processor_app_id=f"{prefix}-processor",
+            kafka_client_id=f"{prefix}-client",
+        ),
+        batch_max_s=1.0,
+    )
+    config = SimConfig(sites=(SITE,), points=args.points, seed=1)
+    await h.prepare(settings)
+    t = time.perf_counter()
+    samples = await fill(settings, config, args.hours)
+    print(f"published {samples:,} samples in {time.perf_counter() - t:.1f}s", flush=True)
+    bare_samples, bare_s = await bare_consume(settings)
+    assert bare_samples == samples, (bare_samples, samples)
+    bare_rate = bare_samples / bare_s
+    print(f"bare aiokafka consume + orjson decode: {bare_rate:,.0f} samples/s ({bare_s:.1f}s)", flush=True)
+    elapsed, peak_mb = await run_processor(settings, workdir, args.profile)
+    rate = samples / elapsed
+    print(f"processor: {samples:,} samples in {elapsed:.1f}s (process start to last commit)", flush=True)
+    got = h.check(settings)
+    expected = h.want(config, h.START_MS, h.START_MS + args.hours * 3_600_000)
+    print(f"clickhouse: count FINAL {got[0]:,} (expected {expected[0]:,}), exact: {got == expected}", flush=True)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"samples_per_s={rate:.0f} ratio={rate / bare_rate:.2f} peak_rss_mb={peak_mb:.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,202 @@
+"""Producer benchmark: a 24-hour backfill of one 4,583-point site (~6.6 M samples) into fresh topics.
+
+For each page order the simulator serves (grouped by point, interleaved by time):
+  1. ``streamer sim serve`` runs as its own process (as the real API would be: elsewhere);
+  2. the producer runs in a child process: ``open_producer`` + ``backfill`` over 24 one-hour windows,
+     timed from the first window to the last acknowledgement; its peak RSS is the child's ru_maxrss;
+  3. the same records are read back from ace.samples and produced again with bare aiokafka
+     ``create_batch``/``send_batch`` (same producer options) into a fresh topic: the ceiling.
+Prints one line per order and, last, ``samples_per_s=N ratio=R peak_rss_mb=M`` (N and R of the slower
+order, M the larger peak). Not a test: run it with ``.venv/bin/python bench/producer.py``.
+Needs the local broker (tools/kafka/kafka start). ``--hours`` and ``--points`` shrink the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streamer.kafka import ensure_topics, reliable_producer
+from streamer.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+END_MS = 1_709_337_600_000  # 2024-03-02T00:00:00Z
+TOKEN = "bench-token"
+SITE = "site_01"
+
+
+# ------------------------------------------------------------------------------------ producer child
+def producer_child(overrides: dict[str, Any], start_ms: int, end_ms: int, profile: str, out: Any) -> None:
+    """Runs in its own process so its ru_maxrss is the producer's peak alone."""
+    settings = load_settings(**overrides)
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        result = asyncio.run(_produce(settings, start_ms, end_ms))
+        profiler.disable()
+        profiler.dump_stats(profile)
+    else:
+        result = asyncio.run(_produce(settings, start_ms, end_ms))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.put(result)
+
+
+async def _produce(settings: Settings, start_ms: int, end_ms: int) -> dict[str, Any]:
+    from streamer.ace.client import AceClient
+    from streamer.producer.context import fixed_clock
+    from streamer.producer.runner import backfill, open_producer
+    from streamer.producer.sync import refresh_points
+
+    async with (
+        AceClient(settings) as client,
+        open_producer(settings, client, clock=fixed_clock(end_ms)) as ctx,
+    ):
+        await refresh_points(ctx, SITE)  # not part of the timed backfill
+        started, cpu = time.perf_counter(), _cpu()
+        runs = await backfill(ctx, SITE, start_ms, end_ms)
+        elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
+    return {
+        "elapsed_s": elapsed,
+        "fetched": sum(r.samples_fetched for r in runs),
+        "samples": sum(r.samples_published for r in runs),
+        "records": sum(r.records_published for r in runs),
+        "pages": sum(r.pages for r in runs),
+        "windows": len(runs),
+        "cpu_s": cpu,
+    }
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# ------------------------------------------------------------------------------------ bare baseline
+async def read_back(settings: Settings, topic: str) -> dict[int, list[tuple[bytes, bytes]]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, max_partition_fetch_bytes=16 << 20
+    )
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: dict[int, list[tuple[bytes, bytes]]] = {tp.partition: [] for tp in tps}
+        todo = {tp for tp in tps if ends[tp] > 0}
+        while todo:
+            for tp, messages in (await consumer.getmany(*todo, timeout_ms=1000, max_records=100_000)).items():
+                out[tp.partition] += [(m.key, m.value) for m in messages]
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def bare_produce(settings: Settings, records: dict[int, list[tuple[bytes, bytes]]]) -> float:
+    """Seconds to publish ``records`` (same partitions) with create_batch/send_batch, all acked."""
+    topic = settings.topic_samples + ".bare"
+    await ensure_topics(settings.model_copy(update={"topic_samples": topic}))
+    producer = reliable_producer(settings, compression_type="zstd")
+    await producer.start()
+    try:
+        await producer.partitions_for(topic)
+        started = time.perf_counter()
+        futures = []
+        for partition, items in records.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+# ------------------------------------------------------------------------------------ orchestration
+def start_sim(order: str, points: int) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "streamer.cli", "--log-level", "warning", "sim", "serve", "--port", "0"]
+    cmd += ["--sites", "1", "--points", str(points), "--order", order, "--token", TOKEN]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        proc.kill()
+        raise SystemExit(f"simulator did not start: {url!r}")
+    return proc, url
+
+
+def run_order(order: str, hours: int, points: int, profile: str) -> dict[str, Any]:
+    sim, url = start_sim(order, points)
+    try:
+        prefix = f"bench{uuid.uuid4().hex[:8]}"
+        overrides = {"ace_base_url": url, "ace_token": TOKEN, "sites": [SITE], "log_level": "warning"}
+        overrides |= {
+            f"topic_{t}": f"{prefix}.{t}" for t in ("samples", "points", "sync", "sync_runs", "dlq")
+        }
+        overrides["kafka_client_id"] = f"{prefix}-bench"
+        start_ms = END_MS - hours * 3_600_000
+        queue: Any = mp.get_context("spawn").Queue()
+        child = mp.get_context("spawn").Process(
+            target=producer_child, args=(overrides, start_ms, END_MS, profile and f"{profile}.{order}", queue)
+        )
+        child.start()
+        result: dict[str, Any] = queue.get(timeout=1800)
+        child.join()
+    finally:
+        sim.terminate()
+        sim.wait()
+    settings = load_settings(**overrides)
+    records = asyncio.run(read_back(settings, settings.topic_samples))
+    result["bare_s"] = asyncio.run(bare_produce(settings, records))
+    result["order"] = order
+    result["rate"] = result["samples"] / result["elapsed_s"]
+    result["bare_rate"] = result["samples"] / result["bare_s"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--points", type=int, default=4583)
+    parser.add_argument("--orders", default="grouped,interleaved")
+    parser.add_argument("--profile", default="", help="Write cProfile stats of the producer to PATH.<order>.")
+    args = parser.parse_args()
+    results = [run_order(order, args.hours, args.points, args.profile) for order in args.orders.split(",")]
+    for r in results:
+        print(
+            f"{r['order']:>11}: {r['samples']:,} samples ({r['fetched']:,} fetched, {r['pages']} pages, "
+            f"{r['records']:,} records, {r['windows']} windows) in {r['elapsed_s']:.1f} s = {r['rate']:,.0f}/s; "
+            f"cpu {r['cpu_s']:.1f} s; bare send_batch {r['bare_s']:.1f} s = {r['bare_rate']:,.0f}/s; peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
+    slowest = min(results, key=lambda r: r["rate"])
+    peak = max(r["peak_rss_mb"] for r in results)
+    print(
+        f"samples_per_s={slowest['rate']:.0f} ratio={slowest['rate'] / slowest['bare_rate']:.2f} "
+        f"peak_rss_mb={peak:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The faust app of the processor: two agents, a points table, a DLQ writer, a web server.
+
+``create_app(settings)`` builds a ``ProcessorApp``: ``.app`` is the faust app (the query API mounts
+its routes on ``.app``'s web server), ``.runtime`` the shared resources, started lazily by the first
+agent that runs (the points table is fully recovered before any sample is judged).
+
+Agents use a CRASHING supervisor: any failure (DLQ unwritable, a bug) stops the worker without
+committing what was not acked, and the process supervisor restarts it from the committed offsets;
+faust's default supervisor would restart the agent in place, past its unacked events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import mode
+
+from streamer.metrics import CONSUMER_LAG
+from streamer.processor.dlq import DlqWriter
+from streamer.processor.pipeline import Item, SamplesPipeline, prepare
+from streamer.processor.points_table import PointsTable
+from streamer.processor.sync_runs import SyncRunsPipeline
+from streamer.processor.take import batches
+from streamer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL_S = 2.0
+SYNC_RUNS_BATCH = 500
+
+
+class ProcessorRuntime:
+    """What the agents of one worker share: sink, points table, DLQ writer and the pipelines."""
+
+    def __init__(self, settings: Settings, sink_factory: Callable[[], Any]) -> None:
+        self.settings = settings
+        self._sink_factory = sink_factory
+        self.sink: Any = None
+        self.table: PointsTable | None = None
+        self.dlq: DlqWriter | None = None
+        self.samples: SamplesPipeline | None = None
+        self._lock: asyncio.Lock | None = None
+        self.started = False
+
+    async def ensure_started(self) -> ProcessorRuntime:
+        """Start once: open the sink, connect the DLQ, recover the points table to its end."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self.started:
+                await self._start()
+                self.started = True
+        return self
+
+    async def _start(self) -> None:
+        if self.sink is None:
+            self.sink = await asyncio.to_thread(self._sink_factory)
+        self.dlq = DlqWriter(self.settings)
+        await self.dlq.start()
+        self.table = PointsTable(self.settings)
+        await self.table.start()
+        await self.table.wait_recovered()
+
+    def samples_pipeline(self, ack: Callable[[Any], Any]) -> SamplesPipeline:
+        assert self.table is not None and self.dlq is not None
+        self.samples = SamplesPipeline(self.settings, self.sink, self.table, self.dlq, ack)
+        return self.samples
+
+    def sync_runs_pipeline(self, ack: Callable[[Any], Any]) -> SyncRunsPipeline:
+        assert self.dlq is not None
+        return SyncRunsPipeline(self.settings, self.sink, self.dlq, ack)
+
+    async def stop(self) -> None:
+        if self.table is not None:
+            await self.table.stop()
+        if self.dlq is not None:
+            await self.dlq.stop()
+
+
+@dataclass
+class ProcessorApp:
+    """The faust app and the runtime its agents share."""
+
+    app: faust.App
+    runtime: ProcessorRuntime
+
+
+def item_from_event(event: Any) -> Item:
+    """The pipeline's view of a faust event (raw key and value bytes, headers as a dict)."""
+    message = event.message
+    headers = message.headers or {}
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return Item(
+        handle=event,
+        source_topic=message.topic,
+        source_partition=message.partition,
+        source_offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers={str(k): bytes(v) if v is not None else b"" for k, v in pairs},
+    )
+
+
+def create_app(settings: Settings, sink_factory: Callable[[], Any] | None = None) -> ProcessorApp:
+    """The processor's faust app. ``sink_factory`` defaults to ``streamer.sink.writer.Sink(settings)``."""
+    app = faust.App(
+        settings.processor_app_id,
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
+        broker_client_id=settings.kafka_client_id,
+        store="memory://",
+        topic_partitions=settings.samples_partitions,
+        topic_replication_factor=settings.replication_factor,
+        datadir=str(settings.data_dir / "faust"),
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_port=settings.processor_web_port,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        stream_buffer_maxsize=1024,
+        broker_session_timeout=settings.processor_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.processor_session_timeout_s / 6),
+        autodiscover=False,
+    )
+    runtime = ProcessorRuntime(settings, sink_factory or _default_sink(settings))
+    _add_samples_agent(app, runtime, settings)
+    _add_sync_runs_agent(app, runtime, settings)
+    _add_timer(app, runtime)
+    return ProcessorApp(app, runtime)
+
+
+def _default_sink(settings: Settings) -> Callable[[], Any]:
+    def build() -> Any:
+        from streamer.sink.writer import Sink
+
+        return Sink(settings)
+
+    return build
+
+
+def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
+    return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=partitions)
+
+
+def _add_samples_agent(app: faust.App, runtime: ProcessorRuntime, settings: Settings) -> None:
+    topic = _raw_topic(app, settings.topic_samples, settings.samples_partitions)
+
+    @app.agent(topic, name="samples", supervisor_strategy=mode.CrashingSupervisor)
+    async def samples(stream: Any) -> None:
+        await runtime.ensure_started()
+        manual = stream.noack()
+        pipeline = runtime.samples_pipeline(manual.ack)
+        async for batch in _batches(manual, settings.batch_max_rows, settings.batch_max_s, prepare):
+            await pipeline.handle(batch)
+
+
+def _add_sync_runs_agent(app: faust.App, runtime: ProcessorRuntime, settings: Settings) -> None:
+    topic = _raw_topic(app, settings.topic_sync_runs, settings.sync_partitions)
+
+    @app.agent(topic, name="sync_runs", supervisor_strategy=mode.CrashingSupervisor)
+    async def sync_runs(stream: Any) -> None:
+        await runtime.ensure_started()
+        manual = stream.noack()
+        pipeline = runtime.sync_runs_pipeline(manual.ack)
+        async for batch in _batches(manual, SYNC_RUNS_BATCH, settings.batch_max_s, lambda i: (i, 1)):
+            await pipeline.handle(batch)
+
+
+def _batches(
+    stream: Any, max_rows: int, max_s: float, prep: Callable[[Item], tuple[Item, int]]
+) -> AsyncIterator[list[Item]]:
+    return batches(
+        stream.events(), lambda event: prep(item_from_event(event)), max_rows=max_rows, max_s=max_s
+    )
+
+
+def _add_timer(app: faust.App, runtime: ProcessorRuntime) -> None:
+    @app.timer(interval=REFRESH_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def refresh() -> None:
+        """Keep the points table (and ClickHouse's points) fresh when no samples flow; export lag."""
+        pipeline = runtime.samples
+        if pipeline is None:
+            return
+        await pipeline.refresh_points()
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            acked = pipeline.acked.get((tp.topic, tp.partition))
+            highwater = consumer.highwater(tp)
+            if acked is not None and highwater is not None:
+                CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(highwater - acked - 1)
+
+    @app.on_before_shutdown.connect
+    async def _stop(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        await runtime.stop()

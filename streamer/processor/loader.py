@@ -1,0 +1,109 @@
+"""Loading into the sink: retry transient failures forever, bisect permanent ones down to records.
+
+- ``SinkTransientError`` (ClickHouse down, timeout, too many parts, table detached...): back off
+  (doubling, capped at ``settings.sink_retry_max_backoff_s``) and retry the SAME rows with the SAME
+  deduplication token, forever. The agent simply awaits, so consumption pauses; nothing is dropped and
+  nothing reaches the DLQ because of an outage.
+- ``SinkPermanentError`` (ClickHouse rejected the rows): split the batch in halves by source record and
+  load each half, recursively; what still fails alone is a poison record, returned for the DLQ.
+
+The deduplication token is derived from the source offsets of the records loaded, so an identical
+retry (same records, same rows) is dropped by ClickHouse's insert deduplication window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
+
+from streamer.errors import SinkPermanentError, SinkTransientError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+P = TypeVar("P", bound="HasSource")
+
+MIN_BACKOFF_S = 0.05
+
+
+class HasSource(Protocol):
+    @property
+    def source_topic(self) -> str: ...
+    @property
+    def source_partition(self) -> int: ...
+    @property
+    def source_offset(self) -> int: ...
+
+
+def batch_token(kind: str, parts: Iterable[HasSource]) -> str:
+    """sha1 of ``kind|topic:partition:first-last,...`` over the parts' source offsets (sorted, runs)."""
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    for part in parts:
+        by_tp.setdefault((part.source_topic, part.source_partition), []).append(part.source_offset)
+    chunks: list[str] = []
+    for (topic, partition), offsets in sorted(by_tp.items()):
+        offsets.sort()
+        runs: list[str] = []
+        start = prev = offsets[0]
+        for offset in offsets[1:]:
+            if offset != prev + 1:
+                runs.append(f"{start}-{prev}")
+                start = offset
+            prev = offset
+        runs.append(f"{start}-{prev}")
+        chunks.append(f"{topic}:{partition}:{'+'.join(runs)}")
+    return hashlib.sha1(f"{kind}|{','.join(chunks)}".encode()).hexdigest()
+
+
+async def retry_transient(
+    call: Callable[[], Awaitable[T]],
+    *,
+    max_backoff_s: float,
+    what: str,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Await ``call()`` until it does not raise ``SinkTransientError``; other errors propagate."""
+    delay = MIN_BACKOFF_S
+    failures = 0
+    started = time.monotonic()
+    while True:
+        try:
+            result = await call()
+        except SinkTransientError as exc:
+            failures += 1
+            if failures == 1 or failures % 10 == 0:
+                log.warning("%s: transient failure #%d, retrying in %.2fs: %s", what, failures, delay, exc)
+            await sleep(delay)
+            delay = min(delay * 2, max_backoff_s)
+            continue
+        if failures:
+            log.info("%s: succeeded after %d failures (%.1fs)", what, failures, time.monotonic() - started)
+        return result
+
+
+async def bisect_load(
+    parts: Sequence[P],
+    insert: Callable[[Sequence[P]], Awaitable[None]],
+) -> list[tuple[P, SinkPermanentError]]:
+    """Insert ``parts``; on a permanent error split in halves until the poison parts are alone.
+
+    Returns the parts that failed on their own, with their error; every other part was inserted.
+    ``insert`` must already retry transient errors.
+    """
+    if not parts:
+        return []
+    try:
+        await insert(parts)
+        return []
+    except SinkPermanentError as exc:
+        if len(parts) == 1:
+            return [(parts[0], exc)]
+        log.warning("permanent insert error for %d records, bisecting: %s", len(parts), exc)
+    middle = len(parts) // 2
+    failed = await bisect_load(parts[:middle], insert)
+    failed += await bisect_load(parts[middle:], insert)
+    return failed

@@ -1,0 +1,250 @@
+"""One micro-batch of ``ace.samples`` records, from polled events to acked offsets.
+
+``handle(items)``:
+1. catch the points table up to the end offsets read now (every points update published before these
+   samples is then known), and upsert the changed points into ClickHouse;
+2. judge each record (not configured / disabled → dropped and counted), normalise it (rejects counted
+   by reason); a record that breaks the schema becomes a dead letter;
+3. insert the rows (transient errors: retry forever; permanent: bisect by record, poison → DLQ);
+4. deliver the dead letters durably;
+5. ack EVERY event, dropped ones included, in order. Only then may faust commit their offsets.
+
+A crash anywhere before 5 leaves the offsets uncommitted: the batch is consumed again after the
+restart, and re-inserting rows is harmless (ReplacingMergeTree key, and the deduplication token for an
+identical retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from streamer.errors import RecordDecodeError, SinkPermanentError
+from streamer.metrics import SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
+from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, STAGE_NORMALISE, DeadLetter, DlqWriter
+from streamer.processor.loader import batch_token, bisect_load, retry_transient
+from streamer.processor.normalise import RawRecord, TimeCache, decode_samples_record, normalise_samples
+from streamer.processor.points_table import PointsTable
+from streamer.settings import Settings
+from streamer.sink.rows import PointRow
+
+log = logging.getLogger(__name__)
+
+
+class SamplesSink(Protocol):
+    """The part of ``streamer.sink.writer.Sink`` the samples pipeline uses (sync: run in a thread)."""
+
+    def insert_samples(
+        self, sites: list[str], points: list[str], ts_ms: list[int], values: list[float], token: str
+    ) -> Any: ...
+
+    def insert_points(self, rows: list[PointRow]) -> Any: ...
+
+
+@dataclass(slots=True)
+class Item:
+    """A polled record: where it came from, its raw bytes, and what decoding made of it."""
+
+    handle: Any  # what ``ack`` needs (the faust event)
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Mapping[str, bytes]
+    record: RawRecord | None = None
+    error: RecordDecodeError | None = None
+
+
+@dataclass(slots=True)
+class Part:
+    """The valid rows of one record."""
+
+    item: Item
+    site: str
+    point: str
+    ts_ms: list[int]
+    values: list[float]
+
+    @property
+    def source_topic(self) -> str:
+        return self.item.source_topic
+
+    @property
+    def source_partition(self) -> int:
+        return self.item.source_partition
+
+    @property
+    def source_offset(self) -> int:
+        return self.item.source_offset
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one batch did (also fed to the metrics)."""
+
+    records: int = 0
+    samples: int = 0
+    inserted: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+
+
+def prepare(item: Item) -> tuple[Item, int]:
+    """Decode a polled record (at poll time, overlapping the previous batch's insert); rows it holds."""
+    try:
+        item.record = decode_samples_record(item.value)
+    except RecordDecodeError as exc:
+        item.error = exc
+        return item, 1
+    return item, len(item.record.samples)
+
+
+def columns(parts: Sequence[Part]) -> tuple[list[str], list[str], list[int], list[float]]:
+    """The insert columns of ``parts``, concatenated in order."""
+    sites: list[str] = []
+    points: list[str] = []
+    ts_ms: list[int] = []
+    values: list[float] = []
+    for part in parts:
+        n = len(part.ts_ms)
+        sites += [part.site] * n
+        points += [part.point] * n
+        ts_ms += part.ts_ms
+        values += part.values
+    return sites, points, ts_ms, values
+
+
+class SamplesPipeline:
+    """Judges, normalises, loads and acks batches of ``ace.samples`` records (see module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sink: SamplesSink,
+        table: PointsTable,
+        dlq: DlqWriter,
+        ack: Callable[[Any], Awaitable[Any]],
+    ) -> None:
+        self._settings = settings
+        self._sink = sink
+        self._table = table
+        self._dlq = dlq
+        self._ack = ack
+        self._cache = TimeCache()
+        self._points_lock = asyncio.Lock()
+        self.acked: dict[tuple[str, int], int] = {}  # last acked offset per partition (for lag)
+
+    async def refresh_points(self) -> None:
+        """Catch the points table up and upsert changed points (also run on a timer when idle)."""
+        async with self._points_lock:
+            await self._table.catch_up()
+            rows = self._table.take_rows()
+            if not rows:
+                return
+            try:
+                await retry_transient(
+                    lambda: asyncio.to_thread(self._sink.insert_points, rows),
+                    max_backoff_s=self._settings.sink_retry_max_backoff_s,
+                    what=f"insert {len(rows)} points",
+                )
+            except SinkPermanentError as exc:
+                # Metadata only: judging uses the in-memory table, samples still load.
+                log.error("ClickHouse refused %d points rows (not retried): %s", len(rows), exc)
+
+    async def handle(self, items: Sequence[Item]) -> BatchOutcome:
+        """Process one batch; returns only after every item is loaded or dead-lettered, and acked."""
+        started = time.perf_counter()
+        await self.refresh_points()
+        outcome = BatchOutcome(records=len(items))
+        token = batch_token("samples", items)
+        letters: list[DeadLetter] = []
+        parts = self._judge_and_normalise(items, outcome, letters, token)
+        failed = await bisect_load(parts, self._insert)
+        for part, exc in failed:
+            letters.append(dead_letter(part.item, exc, STAGE_INSERT, token))
+        poison = {id(part) for part, _ in failed}
+        outcome.inserted = sum(len(p.ts_ms) for p in parts if id(p) not in poison)
+        await self._dlq.send(letters)
+        outcome.dead_letters = len(letters)
+        for item in items:
+            await self._ack(item.handle)
+            self.acked[(item.source_topic, item.source_partition)] = item.source_offset
+        _record_metrics(outcome)
+        log.debug(
+            "batch: %d records, %d samples, %d inserted, %d dead letters in %.3fs",
+            outcome.records,
+            outcome.samples,
+            outcome.inserted,
+            outcome.dead_letters,
+            time.perf_counter() - started,
+        )
+        return outcome
+
+    def _judge_and_normalise(
+        self, items: Sequence[Item], outcome: BatchOutcome, letters: list[DeadLetter], token: str
+    ) -> list[Part]:
+        parts: list[Part] = []
+        dropped = outcome.dropped
+        rejected = outcome.rejected
+        judge = self._table.judge
+        cache = self._cache
+        for item in items:
+            record = item.record
+            if record is None:
+                error = item.error or RecordDecodeError("record was not decoded")
+                letters.append(dead_letter(item, error, STAGE_DECODE, token))
+                continue
+            outcome.samples += len(record.samples)
+            reason = judge(record.site, record.point)
+            if reason is not None:
+                dropped[reason] = dropped.get(reason, 0) + len(record.samples)
+                continue
+            try:
+                norm = normalise_samples(record.samples, cache)
+            except RecordDecodeError as exc:
+                letters.append(dead_letter(item, exc, STAGE_NORMALISE, token))
+                continue
+            for why, count in norm.rejected.items():
+                rejected[why] = rejected.get(why, 0) + count
+            if norm.ts_ms:
+                parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values))
+        return parts
+
+    async def _insert(self, parts: Sequence[Part]) -> None:
+        sites, points, ts_ms, values = columns(parts)
+        token = batch_token("samples", parts)
+        await retry_transient(
+            lambda: asyncio.to_thread(self._sink.insert_samples, sites, points, ts_ms, values, token),
+            max_backoff_s=self._settings.sink_retry_max_backoff_s,
+            what=f"insert {len(ts_ms)} samples",
+        )
+
+
+def dead_letter(item: Item, exc: Exception, stage: str, token: str) -> DeadLetter:
+    """The dead letter of ``item`` failed with ``exc`` at ``stage`` in the batch ``token``."""
+    return DeadLetter(
+        key=item.key,
+        value=item.value,
+        error_class=type(exc).__name__,
+        error_message=str(exc),
+        stage=stage,
+        source_topic=item.source_topic,
+        source_partition=item.source_partition,
+        source_offset=item.source_offset,
+        batch_token=token,
+        source_headers=item.headers,
+    )
+
+
+def _record_metrics(outcome: BatchOutcome) -> None:
+    SAMPLES_CONSUMED.inc(outcome.samples)
+    for reason, count in outcome.dropped.items():
+        SAMPLES_DROPPED.labels(reason=reason).inc(count)
+    for reason, count in outcome.rejected.items():
+        SAMPLES_REJECTED.labels(reason=reason).inc(count)

@@ -1,0 +1,82 @@
+"""A group-less reader of every partition of one topic: the points table's changelog and ``dlq list``.
+
+No consumer group: each reader sees the whole topic from the beginning and commits nothing, so any
+number of workers can each hold a complete copy. ``read_to_end`` consumes until every partition's
+position reaches the end offsets read when it is called: everything published before the call is
+then seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+
+from streamer.errors import KafkaTransientError
+from streamer.settings import Settings
+
+OnRecords = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], None]
+
+
+class TopicReader:
+    """Reads one topic from the beginning without a group; see the module docstring."""
+
+    def __init__(self, settings: Settings, topic: str, *, client_suffix: str) -> None:
+        self._settings = settings
+        self.topic = topic
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=f"{settings.kafka_client_id}-{client_suffix}",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._partitions: list[TopicPartition] = []
+        self._lock = asyncio.Lock()
+
+    @property
+    def partitions(self) -> list[TopicPartition]:
+        return list(self._partitions)
+
+    async def start(self) -> None:
+        """Connect, assign every partition of the topic and seek to its beginning."""
+        try:
+            await self._consumer.start()
+            # A group-less consumer tracks no topic: ask for this one's metadata explicitly (the
+            # public partitions_for_topic only answers from metadata already fetched).
+            partitions = await self._consumer._client._wait_on_metadata(self.topic)
+        except UnknownTopicOrPartitionError as exc:
+            await self._consumer.stop()
+            raise KafkaTransientError(f"topic {self.topic} does not exist (run `streamer topics`)") from exc
+        except KafkaError as exc:
+            await self._consumer.stop()
+            raise KafkaTransientError(f"cannot read topic {self.topic}: {exc}") from exc
+        self._partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._partitions)
+        await self._consumer.seek_to_beginning(*self._partitions)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def read_to_end(self, on_records: OnRecords, *, poll_ms: int = 100) -> int:
+        """Consume until every partition reaches the end offsets read now; returns records seen.
+
+        Serialised: concurrent callers each wait for their own end offsets, one after the other.
+        """
+        async with self._lock:
+            try:
+                end = await self._consumer.end_offsets(self._partitions)
+                seen = 0
+                pending = [tp for tp in self._partitions if await self._consumer.position(tp) < end[tp]]
+                while pending:
+                    fetched = await self._consumer.getmany(*pending, timeout_ms=poll_ms, max_records=10_000)
+                    for records in fetched.values():
+                        seen += len(records)
+                        on_records(records)
+                    pending = [tp for tp in pending if await self._consumer.position(tp) < end[tp]]
+                return seen
+            except KafkaError as exc:
+                raise KafkaTransientError(f"reading topic {self.topic} failed: {exc}") from exc

@@ -1,0 +1,182 @@
+"""Building blocks and component schemas of the OpenAPI document (see ``streamer.query.openapi``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamer.query.params import TIME_HELP
+
+NULLABLE_INT = {"type": ["integer", "null"]}
+NULLABLE_STR = {"type": ["string", "null"]}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error(description: str) -> dict[str, Any]:
+    return json_body(ref("Error"), description)
+
+
+def obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": props,
+        "required": required if required is not None else list(props),
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": obj({"error": {"type": "string"}, "status": {"type": "integer"}}),
+    "Site": obj(
+        {
+            "site": {"type": "string"},
+            "points": {"type": "integer", "description": "Configured (current) points."},
+            "points_with_data": {"type": "integer"},
+            "last_sample": {**NULLABLE_INT, "description": "Newest sample time, epoch ms."},
+        }
+    ),
+    "Point": obj(
+        {
+            "point_name": {"type": "string"},
+            "collect_enabled": {"type": "boolean"},
+            "collect_interval": {**NULLABLE_INT, "description": "Seconds between samples."},
+            "point_type": NULLABLE_STR,
+            "unit": NULLABLE_STR,
+            "marker_tags": {"type": "array", "items": {"type": "string"}},
+            "kv_tags": {"type": "object", "additionalProperties": {"type": "string"}},
+            "metadata": {"type": "object"},
+        }
+    ),
+    "Sample": obj(
+        {
+            "point_name": {"type": "string"},
+            "timestamp": {"type": "integer", "description": "Epoch ms (rollups: the bucket's start)."},
+            "value": {"type": "number", "description": "The sample (rollups: the bucket's mean)."},
+            "min": {"type": "number", "description": "Rollups only."},
+            "max": {"type": "number", "description": "Rollups only."},
+            "count": {"type": "integer", "description": "Rollups only: samples in the bucket."},
+        },
+        ["point_name", "timestamp", "value"],
+    ),
+    "Gap": obj(
+        {
+            "start": {
+                "type": "integer",
+                "description": "Last sample before the hole (or the range start), ms.",
+            },
+            "end": {"type": "integer", "description": "First sample after the hole (or the range end), ms."},
+            "missing": {"type": "integer", "description": "Samples the interval promised in between."},
+        }
+    ),
+    "PartitionLag": obj(
+        {
+            "topic": {"type": "string"},
+            "partition": {"type": "integer"},
+            "committed": NULLABLE_INT,
+            "end": {"type": "integer"},
+            "lag": {"type": "integer"},
+        }
+    ),
+}
+SCHEMAS["Kafka"] = obj(
+    {
+        "reachable": {"type": "boolean"},
+        "error": NULLABLE_STR,
+        "group": {"type": "string"},
+        "partitions": {"type": "array", "items": ref("PartitionLag")},
+        "total_lag": NULLABLE_INT,
+        "dlq_depth": NULLABLE_INT,
+    }
+)
+SCHEMAS["ClickHouse"] = obj(
+    {
+        "reachable": {"type": "boolean"},
+        "target": {"type": "string"},
+        "schema_version": NULLABLE_INT,
+        "error": NULLABLE_STR,
+    }
+)
+SITE_STATUS = obj(
+    {
+        "site": {"type": "string"},
+        "points": {"type": "integer"},
+        "last_sample": NULLABLE_INT,
+        "rows": {"type": "integer", "description": "Rows in timeseries_raw (before duplicate collapse)."},
+        "last_sync_id": NULLABLE_STR,
+        "last_sync_at": NULLABLE_INT,
+        "last_status": NULLABLE_STR,
+        "watermark": {**NULLABLE_INT, "description": "End of the newest successful window, epoch ms."},
+        "watermark_age_s": {"type": ["number", "null"]},
+        "last_error": NULLABLE_STR,
+        "last_error_at": NULLABLE_INT,
+        "samples_last_hour": {"type": "integer"},
+    }
+)
+
+SCHEMAS["Health"] = obj(
+    {
+        "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
+        "clickhouse": ref("ClickHouse"),
+        "kafka": obj({"reachable": {"type": "boolean"}, "error": NULLABLE_STR}),
+        "consumer_lag": NULLABLE_INT,
+        "dlq_depth": NULLABLE_INT,
+    }
+)
+
+
+PARAM_SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+# The forms parse_time accepts; the document cannot say that start must precede end.
+TIME_PATTERN = (
+    r"^(now|-?[0-9]{1,16}|-[0-9]{1,9}(ms|s|m|h|d|w)"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)$"
+)
+PARAM_START = {
+    "name": "start",
+    "in": "query",
+    "description": f"Inclusive start: {TIME_HELP}. Default: one day before end.",
+    "schema": {"type": "string", "pattern": TIME_PATTERN},
+}
+PARAM_END = {
+    "name": "end",
+    "in": "query",
+    "description": f"Exclusive end: {TIME_HELP}. Default: now.",
+    "schema": {"type": "string", "pattern": TIME_PATTERN},
+}
+PARAM_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+}
+COMMON_ERRORS = {
+    "401": error("Missing or wrong bearer token (only when the server has one)."),
+    "503": error("ClickHouse is unavailable or not migrated; retry later."),
+}
+
+HTML_PAGE = {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+SAMPLES_OK = {
+    "description": "Rows ordered by point then time. JSON, or CSV with format=csv.",
+    "content": {
+        "application/json": {
+            "schema": obj(
+                {
+                    "site": {"type": "string"},
+                    "points": {"type": "array", "items": {"type": "string"}},
+                    "start": {"type": "integer"},
+                    "end": {"type": "integer"},
+                    "requested_resolution": {"type": "string", "enum": ["raw", "5m", "1h", "auto"]},
+                    "resolution": {"type": "string", "enum": ["raw", "5m", "1h"]},
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "row_count": {"type": "integer"},
+                    "rows": {"type": "array", "items": ref("Sample")},
+                }
+            )
+        },
+        "text/csv": {"schema": {"type": "string"}},
+    },
+}

@@ -1,0 +1,52 @@
+"""Criterion 1: what lands in ClickHouse is exactly the configured, enabled, valid input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamer.settings import Settings
+from streamer.sim.config import SimConfig
+from tests.integration.processor.helpers import (
+    START_MS,
+    check,
+    clickhouse,
+    point_records,
+    prepare,
+    processor_settings,
+    produce,
+    read_all,
+    sample_records,
+    start_processor,
+    stop,
+    wait_consumed,
+    want,
+)
+
+pytestmark = pytest.mark.kafka
+
+CONFIG = SimConfig(sites=("site_01", "site_02"), seed=5)
+END_MS = START_MS + 30 * 60_000
+
+
+async def test_two_sites_land_exactly_the_expected_samples(kafka_settings: Settings, tmp_path: Path) -> None:
+    """Two simulated sites x 4,583 points, with repeated records: count FINAL, distinct keys, value sum
+    and key checksum equal the simulator's expected() for configured, enabled, valid samples."""
+    settings = processor_settings(kafka_settings)
+    await prepare(settings)
+    await produce(settings, settings.topic_points, point_records(CONFIG))
+    records = sample_records(CONFIG, START_MS, END_MS, per_record=500)
+    await produce(settings, settings.topic_samples, records + records[::9])  # overlap: repeats collapse
+    proc = start_processor(settings, tmp_path / "processor.log")
+    try:
+        await wait_consumed(settings, [proc], timeout=60)
+    finally:
+        assert stop(proc) == 0, (tmp_path / "processor.log").read_text()[-3000:]
+
+    assert check(settings) == want(CONFIG, START_MS, END_MS)
+    enabled = sum(1 for _, v in point_records(CONFIG) if v is not None and b'"collect_enabled":true' in v)
+    db = settings.clickhouse_database
+    points = clickhouse(settings, f"SELECT count(), countIf(collect_enabled = 1) FROM {db}.points FINAL")
+    assert points == [[len(point_records(CONFIG)), enabled]]
+    assert await read_all(settings, settings.topic_dlq) == []

@@ -1,0 +1,112 @@
+"""Dead letters: every contract header, failure history across replays, selection and summary."""
+
+from __future__ import annotations
+
+from streamer import __version__
+from streamer.processor.dlq import DeadLetter, dlq_headers
+from streamer.processor.dlq_tools import (
+    DlqEntry,
+    format_summary,
+    parse_since,
+    replay_headers,
+    replay_target,
+    select,
+    summarise,
+)
+from streamer.settings import Settings
+
+CONTRACT_HEADERS = {
+    "error_class",
+    "error_message",
+    "stage",
+    "attempts",
+    "first_failed_at",
+    "last_failed_at",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "batch_token",
+    "app_version",
+}
+
+
+def letter(headers: dict[str, bytes] | None = None, message: str = "bad") -> DeadLetter:
+    return DeadLetter(
+        b"s/p", b"{x", "RecordDecodeError", message, "decode", "t.samples", 3, 42, "tok", headers or {}
+    )
+
+
+def test_headers_carry_every_contract_field() -> None:
+    """A first failure has attempts 1, first == last failure time, the source position and version."""
+    headers = {name: value.decode() for name, value in dlq_headers(letter(), "2024-01-01T00:00:00.000Z")}
+    assert set(headers) == CONTRACT_HEADERS
+    assert headers["attempts"] == "1"
+    assert headers["first_failed_at"] == headers["last_failed_at"] == "2024-01-01T00:00:00.000Z"
+    assert (headers["source_topic"], headers["source_partition"], headers["source_offset"]) == (
+        "t.samples",
+        "3",
+        "42",
+    )
+    assert headers["app_version"] == __version__
+    assert headers["batch_token"] == "tok"
+
+
+def test_a_replayed_record_that_fails_again_counts_on() -> None:
+    """attempts and first_failed_at carry over from a replay; replayed_from is kept."""
+    previous = {"attempts": b"2", "first_failed_at": b"2023-05-05T00:00:00Z", "replayed_from": b"t.dlq:0:7"}
+    headers = {n: v.decode() for n, v in dlq_headers(letter(previous), "2024-01-01T00:00:00.000Z")}
+    assert headers["attempts"] == "3"
+    assert headers["first_failed_at"] == "2023-05-05T00:00:00Z"
+    assert headers["last_failed_at"] == "2024-01-01T00:00:00.000Z"
+    assert headers["replayed_from"] == "t.dlq:0:7"
+
+
+def test_error_messages_are_one_bounded_line() -> None:
+    """Long, multi-line messages are flattened and cut to 500 characters."""
+    headers = dict(dlq_headers(letter(message="line\n" * 400), "now"))
+    text = headers["error_message"].decode()
+    assert "\n" not in text and len(text) == 500 and text.endswith("...")
+
+
+def entry(offset: int, ts: int, error_class: str, source: str = "t.samples") -> DlqEntry:
+    headers = {"error_class": error_class, "stage": "decode", "source_topic": source, "attempts": "1"}
+    headers["first_failed_at"] = "2024-01-01T00:00:00Z"
+    return DlqEntry("t.dlq", 0, offset, ts, b"k", b"v", headers)
+
+
+def test_select_filters_by_class_and_time_and_summary_counts() -> None:
+    """Replay selection honours --error-class and --since; the summary counts by class and spans time."""
+    entries = [entry(0, 1000, "A"), entry(1, 2000, "B"), entry(2, 3000, "A"), entry(3, 4000, "A")]
+    assert [e.offset for e in select(entries, "A", None)] == [0, 2, 3]
+    assert [e.offset for e in select(entries, "A", 3000)] == [2, 3]
+    assert [e.offset for e in select(entries, None, 2000)] == [1, 2, 3]
+    summary = summarise(entries, examples=2)
+    assert summary.total == 4 and dict(summary.by_class) == {"A": 3, "B": 1}
+    assert (summary.oldest_ms, summary.newest_ms) == (1000, 4000)
+    assert [e.offset for e in summary.examples] == [0, 1, 2]
+    lines = format_summary(summary, "t.dlq")
+    assert lines[0].startswith("t.dlq: 4 dead letters") and "A=3, B=1" in lines[1]
+
+
+def test_replay_goes_back_to_the_source_topic_with_history(base_settings: Settings) -> None:
+    """Replays target the record's source topic (samples by default) and carry replayed_from."""
+    samples = entry(5, 1, "A", source=base_settings.topic_samples)
+    runs = entry(6, 1, "A", source=base_settings.topic_sync_runs)
+    odd = entry(7, 1, "A", source="somewhere.else")
+    assert replay_target(base_settings, samples) == base_settings.topic_samples
+    assert replay_target(base_settings, runs) == base_settings.topic_sync_runs
+    assert replay_target(base_settings, odd) == base_settings.topic_samples
+    headers = dict(replay_headers(samples))
+    assert headers == {
+        "replayed_from": b"t.dlq:0:5",
+        "attempts": b"1",
+        "first_failed_at": b"2024-01-01T00:00:00Z",
+    }
+
+
+def test_parse_since_accepts_iso_and_epoch_ms() -> None:
+    """--since takes ISO 8601 (naive = UTC) or epoch milliseconds."""
+    assert parse_since("1704067200000") == 1_704_067_200_000
+    assert parse_since("2024-01-01T00:00:00Z") == 1_704_067_200_000
+    assert parse_since("2024-01-01T01:00:00+01:00") == 1_704_067_200_000
+    assert parse_since("2024-01-01") == 1_704_067_200_000

@@ -1,0 +1,91 @@
+"""Loading: transient errors retried with capped backoff, permanent ones bisected to poison records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from streamer.errors import SinkPermanentError, SinkTransientError
+from streamer.processor.loader import batch_token, bisect_load, retry_transient
+
+
+@dataclass(frozen=True)
+class Src:
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+
+def test_batch_token_is_deterministic_and_depends_on_offsets() -> None:
+    """The same records give the same token in any order; other offsets or kinds give another."""
+    a = [Src("t", 0, 5), Src("t", 0, 6), Src("t", 1, 9), Src("t", 0, 8)]
+    assert batch_token("samples", a) == batch_token("samples", list(reversed(a)))
+    assert batch_token("samples", a) != batch_token("samples", a[:3])
+    assert batch_token("samples", a) != batch_token("sync_runs", a)
+    assert batch_token("samples", [Src("t", 0, 1), Src("t", 0, 3)]) != batch_token(
+        "samples", [Src("t", 0, 1), Src("t", 0, 2), Src("t", 0, 3)]
+    )
+
+
+async def test_retry_transient_backs_off_doubling_up_to_the_cap() -> None:
+    """SinkTransientError is retried with doubling sleeps capped at max_backoff_s, then succeeds."""
+    sleeps: list[float] = []
+    calls = 0
+
+    async def sleep(delay: float) -> None:
+        sleeps.append(delay)
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 7:
+            raise SinkTransientError("down")
+        return "ok"
+
+    assert await retry_transient(flaky, max_backoff_s=0.5, what="x", sleep=sleep) == "ok"
+    assert calls == 8
+    assert sleeps == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5, 0.5]
+
+
+async def test_retry_transient_lets_permanent_errors_through() -> None:
+    """A permanent error is not retried."""
+    calls = 0
+
+    async def refused() -> None:
+        nonlocal calls
+        calls += 1
+        raise SinkPermanentError("bad rows")
+
+    with pytest.raises(SinkPermanentError):
+        await retry_transient(refused, max_backoff_s=1.0, what="x")
+    assert calls == 1
+
+
+async def test_bisect_isolates_exactly_the_poison_parts() -> None:
+    """Bisecting inserts every good part exactly once and returns only the poison ones."""
+    parts = list(range(13))
+    poison = {3, 4, 11}
+    inserted: list[int] = []
+
+    async def insert(chunk: Sequence[int]) -> None:
+        if poison & set(chunk):
+            raise SinkPermanentError(f"poison in {list(chunk)}")
+        inserted.extend(chunk)
+
+    failed = await bisect_load(parts, insert)
+    assert sorted(p for p, _ in failed) == sorted(poison)
+    assert sorted(inserted) == [p for p in parts if p not in poison]
+    assert all(isinstance(exc, SinkPermanentError) for _, exc in failed)
+
+
+async def test_bisect_of_a_clean_batch_is_one_insert() -> None:
+    """A batch without poison is inserted in a single call."""
+    calls: list[list[int]] = []
+
+    async def insert(chunk: Sequence[int]) -> None:
+        calls.append(list(chunk))
+
+    assert await bisect_load([1, 2, 3], insert) == []
+    assert calls == [[1, 2, 3]]

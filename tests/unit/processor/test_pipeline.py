@@ -1,0 +1,203 @@
+"""One samples batch: judged, normalised, loaded or dead-lettered, and only then acked, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import ConsumerRecord
+
+from streamer.errors import DlqWriteError, SinkPermanentError, SinkTransientError
+from streamer.processor import loader
+from streamer.processor.dlq import DlqWriter
+from streamer.processor.pipeline import Item, SamplesPipeline, prepare
+from streamer.processor.points_table import PointsTable
+from streamer.settings import Settings
+
+T = "2024-01-01T00:0{}:00Z"
+T0 = 1_704_067_200_000
+
+
+class FakeSink:
+    """Records successful inserts; fails transiently ``transient`` times; refuses rows of ``poison``."""
+
+    def __init__(self, log: list[str], transient: int = 0, poison: str | None = None) -> None:
+        self.log = log
+        self.transient = transient
+        self.poison = poison
+        self.rows: list[tuple[str, str, int, float]] = []
+        self.tokens: list[str] = []
+        self.points: list[Any] = []
+
+    def insert_samples(
+        self, sites: list[str], points: list[str], ts: list[int], values: list[float], token: str
+    ) -> int:
+        self.tokens.append(token)
+        if self.transient:
+            self.transient -= 1
+            raise SinkTransientError("ClickHouse unreachable")
+        if self.poison in points:
+            raise SinkPermanentError("value out of range")
+        self.rows += zip(sites, points, ts, values, strict=True)
+        self.log.append(f"insert:{len(ts)}")
+        return len(ts)
+
+    def insert_points(self, rows: list[Any]) -> int:
+        self.points += rows
+        return len(rows)
+
+
+class FakeTable(PointsTable):
+    async def catch_up(self) -> int:
+        return 0
+
+
+class FakeProducer:
+    def __init__(self, log: list[str], fail: bool = False) -> None:
+        self.log = log
+        self.fail = fail
+        self.sent: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
+
+    async def send(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: Any
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.fail:
+            future.set_exception(OSError("broker gone"))
+        else:
+            self.sent.append((topic, key, value, dict(headers)))
+            self.log.append(f"dlq:{key!r}")
+            future.set_result(None)
+        return future
+
+    def sent_headers(self) -> list[dict[str, str]]:
+        return [{name: raw.decode() for name, raw in headers.items()} for _, _, _, headers in self.sent]
+
+
+def points_record(
+    offset: int, site: str, point: str, value: dict[str, Any] | None
+) -> ConsumerRecord[bytes, bytes]:
+    raw = None if value is None else orjson.dumps({"site": site, "point": point, "updated_at_ms": 5, **value})
+    key = f"{site}/{point}".encode()
+    return ConsumerRecord("p", 0, offset, 1000 + offset, 0, key, raw, None, len(key), len(raw or b""), [])
+
+
+def item(offset: int, value: bytes, partition: int = 0) -> Item:
+    return prepare(Item(("event", partition, offset), "t.samples", partition, offset, b"k", value, {}))[0]
+
+
+def samples(site: str, point: str, *pairs: Any) -> bytes:
+    return orjson.dumps({"site": site, "point": point, "samples": [list(p) for p in pairs]})
+
+
+@pytest.fixture
+def table(base_settings: Settings) -> FakeTable:
+    table = FakeTable(base_settings)
+    table.apply(
+        [
+            points_record(0, "s", "s/a", {}),
+            points_record(1, "s", "s/b", {}),
+            points_record(2, "s", "s/off", {"collect_enabled": False}),
+            points_record(3, "s", "s/gone", {}),
+            points_record(4, "s", "s/gone", None),
+            points_record(5, "s", "s/poison", {}),
+        ]
+    )
+    return table
+
+
+def make(
+    settings: Settings, table: PointsTable, sink: FakeSink, producer: FakeProducer, log: list[str]
+) -> SamplesPipeline:
+    async def ack(handle: Any) -> None:
+        log.append(f"ack:{handle[2]}")
+
+    return SamplesPipeline(settings, sink, table, DlqWriter(settings, producer=producer), ack)  # type: ignore[arg-type]
+
+
+async def test_a_mixed_batch_is_loaded_dropped_rejected_dead_lettered_and_acked(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """Good rows load; unconfigured/disabled/removed are dropped; bad ones go to the DLQ; all acked last."""
+    log: list[str] = []
+    sink, producer = FakeSink(log, poison="s/poison"), FakeProducer(log)
+    pipeline = make(base_settings, table, sink, producer, log)
+    items = [
+        item(10, samples("s", "s/a", (T.format(0), 1.5), (T.format(1), "2"), (T.format(2), None))),
+        item(11, samples("s", "s/unknown", (T.format(0), 1))),
+        item(12, samples("s", "s/off", (T.format(0), 1), (T.format(1), 1))),
+        item(13, samples("s", "s/gone", (T.format(0), 1))),
+        item(14, b"{broken"),
+        item(15, samples("s", "s/b", (T.format(0), {"nested": 1}))),
+        item(16, samples("s", "weather.temperature", (T.format(0), 40))),
+        item(17, samples("s", "s/poison", (T.format(0), 1))),
+        item(18, samples("s", "s/b", (T.format(3), "nan"), (T.format(4), True))),
+    ]
+    outcome = await pipeline.handle(items)
+
+    assert sorted(sink.rows) == sorted(
+        [
+            ("s", "s/a", T0, 1.5),
+            ("s", "s/a", T0 + 60_000, 2.0),
+            ("s", "weather.temperature", T0, 40.0),
+            ("s", "s/b", T0 + 240_000, 1.0),
+        ]
+    )
+    assert outcome.dropped == {"not_configured": 2, "disabled": 2}
+    assert outcome.rejected == {"null": 1, "nan": 1}
+    assert outcome.inserted == 4 and outcome.dead_letters == 3
+    stages = {int(h["source_offset"]): (h["stage"], h["error_class"]) for h in producer.sent_headers()}
+    assert stages == {
+        14: ("decode", "RecordDecodeError"),
+        15: ("normalise", "RecordDecodeError"),
+        17: ("insert", "SinkPermanentError"),
+    }
+    acks = [entry for entry in log if entry.startswith("ack:")]
+    assert acks == [f"ack:{o}" for o in range(10, 19)]
+    assert log.index("ack:10") > max(i for i, e in enumerate(log) if not e.startswith("ack:"))
+
+
+async def test_transient_failures_retry_the_same_batch_and_send_nothing_to_the_dlq(
+    base_settings: Settings, table: FakeTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ClickHouse outage is retried with the same token until it passes; the DLQ stays empty."""
+    monkeypatch.setattr(loader, "MIN_BACKOFF_S", 0.001)
+    log: list[str] = []
+    sink, producer = FakeSink(log, transient=3), FakeProducer(log)
+    pipeline = make(base_settings, table, sink, producer, log)
+    await pipeline.handle(
+        [item(1, samples("s", "s/a", (T.format(0), 1))), item(2, samples("s", "s/b", (T.format(0), 2)))]
+    )
+    assert len(sink.rows) == 2
+    assert len(sink.tokens) == 4 and len(set(sink.tokens)) == 1
+    assert producer.sent == []
+    assert [e for e in log if e.startswith("ack:")] == ["ack:1", "ack:2"]
+
+
+async def test_an_unwritable_dlq_raises_and_acks_nothing(base_settings: Settings, table: FakeTable) -> None:
+    """If the dead letter cannot be made durable the batch fails with DlqWriteError, unacked."""
+    log: list[str] = []
+    pipeline = make(base_settings, table, FakeSink(log), FakeProducer(log, fail=True), log)
+    with pytest.raises(DlqWriteError):
+        await pipeline.handle([item(1, samples("s", "s/a", (T.format(0), 1))), item(2, b"nope")])
+    assert not [e for e in log if e.startswith("ack:")]
+
+
+async def test_points_rows_reach_the_sink_once(base_settings: Settings, table: FakeTable) -> None:
+    """Applied points (versions and tombstones) are upserted through the sink, each row once."""
+    log: list[str] = []
+    sink = FakeSink(log)
+    pipeline = make(base_settings, table, sink, FakeProducer(log), log)
+    await pipeline.refresh_points()
+    await pipeline.refresh_points()
+    assert [(r.point, r.deleted) for r in sink.points] == [
+        ("s/a", False),
+        ("s/b", False),
+        ("s/off", False),
+        ("s/gone", False),
+        ("s/gone", True),
+        ("s/poison", False),
+    ]
+    assert sink.points[4].version == 1004  # a tombstone is versioned by its Kafka timestamp

@@ -1,0 +1,108 @@
+"""CLI output: times, ages, CSV, and the rich tables of query, gaps and status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from streamer.query import render
+
+
+def _text(renderable: Any) -> str:
+    console = Console(record=True, width=200)
+    console.print(renderable)
+    return console.export_text()
+
+
+SAMPLES = {
+    "site": "s1",
+    "start": 0,
+    "end": 600_000,
+    "resolution": "5m",
+    "row_count": 1,
+    "columns": ["point_name", "timestamp", "value", "min", "max", "count"],
+    "rows": [{"point_name": "p", "timestamp": 300_000, "value": 1.25, "min": 1.0, "max": 1.5, "count": 2}],
+}
+
+
+def test_iso_and_age() -> None:
+    """Epoch ms prints as UTC ISO with milliseconds; ages pick a unit; missing values print '-'."""
+    assert render.iso(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
+    assert render.iso(None) == "-"
+    assert (render.age(42), render.age(90), render.age(7200), render.age(None)) == (
+        "42s",
+        "1.5m",
+        "2.0h",
+        "-",
+    )
+
+
+def test_samples_csv_and_table() -> None:
+    """CSV has the answer's columns as header; the table shows ISO times and every rollup column."""
+    assert (
+        render.samples_csv(SAMPLES) == "point_name,timestamp,value,min,max,count\np,300000,1.25,1.0,1.5,2\n"
+    )
+    text = _text(render.samples_table(SAMPLES))
+    assert "1970-01-01T00:05:00.000Z" in text and "1.25" in text and "resolution 5m" in text
+
+
+def test_gaps_table_lists_spans_or_says_none() -> None:
+    """Each gap is a row with both ends and the missing count; no gaps is one sentence."""
+    answer: dict[str, Any] = {"site": "s1", "start": 0, "end": 1, "points": []}
+    assert "no gaps" in _text(render.gaps_table(answer))
+    answer["points"] = [
+        {"point_name": "p", "collect_interval_s": 60, "gaps": [{"start": 0, "end": 600_000, "missing": 9}]}
+    ]
+    text = _text(render.gaps_table(answer))
+    assert "1970-01-01T00:10:00.000Z" in text and " 9" in text and "60s" in text
+
+
+def test_status_view_shows_sites_lag_dlq_and_rows() -> None:
+    """The status view carries every figure the brief asks for, and Kafka's error when unreachable."""
+    site = {
+        "site": "s1",
+        "points": 3,
+        "rows": 120,
+        "last_sync_at": 0,
+        "last_status": "failed",
+        "watermark_age_s": 90.0,
+        "last_error": "boom",
+        "last_error_at": 0,
+    }
+    answer: dict[str, Any] = {
+        "sites": [site],
+        "kafka": {
+            "reachable": True,
+            "group": "g",
+            "total_lag": 5,
+            "dlq_depth": 2,
+            "error": None,
+            "partitions": [{"topic": "t", "partition": 0, "committed": None, "end": 5, "lag": 5}],
+        },
+        "clickhouse": {
+            "reachable": True,
+            "target": "chdb:///x",
+            "schema_version": 5,
+            "rows": 120,
+            "error": None,
+        },
+    }
+    text = _text(render.status_view(answer))
+    for expected in (
+        "s1",
+        "failed",
+        "1.5m",
+        "boom",
+        "total lag 5",
+        "DLQ depth 2",
+        "schema version 5",
+        "120 rows",
+    ):
+        assert expected in text
+    answer["kafka"] = answer["kafka"] | {
+        "reachable": False,
+        "error": "Kafka at x unreachable",
+        "partitions": [],
+    }
+    assert "Kafka at x unreachable" in _text(render.status_view(answer))
