@@ -22,7 +22,7 @@ import mode
 
 from streamer.metrics import CONSUMER_LAG
 from streamer.processor.dlq import DlqWriter
-from streamer.processor.pipeline import Item, SamplesPipeline, prepare
+from streamer.processor.pipeline import Item, SamplesPipeline
 from streamer.processor.points_table import PointsTable
 from streamer.processor.sync_runs import SyncRunsPipeline
 from streamer.processor.take import batches
@@ -154,7 +154,7 @@ def _add_samples_agent(app: faust.App, runtime: ProcessorRuntime, settings: Sett
         await runtime.ensure_started()
         manual = stream.noack()
         pipeline = runtime.samples_pipeline(manual.ack)
-        async for batch in _batches(manual, settings.batch_max_rows, settings.batch_max_s, prepare):
+        async for batch in _batches(manual, settings.batch_max_rows, settings.batch_max_s, pipeline.prepare):
             await pipeline.handle(batch)
 
 

@@ -27,7 +27,13 @@ from streamer.errors import RecordDecodeError, SinkPermanentError
 from streamer.metrics import SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
 from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, STAGE_NORMALISE, DeadLetter, DlqWriter
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.normalise import RawRecord, TimeCache, decode_samples_record, normalise_samples
+from streamer.processor.normalise import (
+    Normalised,
+    RawRecord,
+    TimeCache,
+    decode_samples_record,
+    normalise_samples,
+)
 from streamer.processor.points_table import PointsTable
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
@@ -58,6 +64,8 @@ class Item:
     headers: Mapping[str, bytes]
     record: RawRecord | None = None
     error: RecordDecodeError | None = None
+    normalised: Normalised | None = None  # done ahead when the point looked collected at poll time
+    normalise_error: RecordDecodeError | None = None
 
 
 @dataclass(slots=True)
@@ -95,16 +103,6 @@ class BatchOutcome:
     dead_letters: int = 0
 
 
-def prepare(item: Item) -> tuple[Item, int]:
-    """Decode a polled record (at poll time, overlapping the previous batch's insert); rows it holds."""
-    try:
-        item.record = decode_samples_record(item.value)
-    except RecordDecodeError as exc:
-        item.error = exc
-        return item, 1
-    return item, len(item.record.samples)
-
-
 def columns(parts: Sequence[Part]) -> tuple[list[str], list[str], list[int], list[float]]:
     """The insert columns of ``parts``, concatenated in order."""
     sites: list[str] = []
@@ -139,6 +137,28 @@ class SamplesPipeline:
         self._cache = TimeCache()
         self._points_lock = asyncio.Lock()
         self.acked: dict[tuple[str, int], int] = {}  # last acked offset per partition (for lag)
+
+    def prepare(self, item: Item) -> tuple[Item, int]:
+        """Decode a polled record and, if its point looks collected now, normalise it; rows it holds.
+
+        Runs in the feeder at poll time, so it overlaps the previous batch's insert. The verdict is
+        only a guess: ``handle`` judges again after catching the points table up, and normalises
+        then what was skipped here.
+        """
+        try:
+            record = item.record = decode_samples_record(item.value)
+        except RecordDecodeError as exc:
+            item.error = exc
+            return item, 1
+        if self._table.judge(record.site, record.point) is None:
+            self._normalise(item, record)
+        return item, len(record.samples)
+
+    def _normalise(self, item: Item, record: RawRecord) -> None:
+        try:
+            item.normalised = normalise_samples(record.samples, self._cache)
+        except RecordDecodeError as exc:
+            item.normalise_error = exc
 
     async def refresh_points(self) -> None:
         """Catch the points table up and upsert changed points (also run on a timer when idle)."""
@@ -193,7 +213,6 @@ class SamplesPipeline:
         dropped = outcome.dropped
         rejected = outcome.rejected
         judge = self._table.judge
-        cache = self._cache
         for item in items:
             record = item.record
             if record is None:
@@ -205,10 +224,12 @@ class SamplesPipeline:
             if reason is not None:
                 dropped[reason] = dropped.get(reason, 0) + len(record.samples)
                 continue
-            try:
-                norm = normalise_samples(record.samples, cache)
-            except RecordDecodeError as exc:
-                letters.append(dead_letter(item, exc, STAGE_NORMALISE, token))
+            if item.normalised is None and item.normalise_error is None:
+                self._normalise(item, record)
+            norm = item.normalised
+            if norm is None:
+                error = item.normalise_error or RecordDecodeError("record was not normalised")
+                letters.append(dead_letter(item, error, STAGE_NORMALISE, token))
                 continue
             for why, count in norm.rejected.items():
                 rejected[why] = rejected.get(why, 0) + count

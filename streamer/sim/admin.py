@@ -129,7 +129,10 @@ class Admin:
         except ValueError as exc:
             raise _fail(400, str(exc)) from None
         overrides = dict(self.state.overrides[site])
-        result = await asyncio.to_thread(expected, self.state.config, site, start_ms, end_ms, overrides)
+        try:
+            result = await asyncio.to_thread(expected, self.state.config, site, start_ms, end_ms, overrides)
+        except ValueError as exc:  # e.g. times outside 2001..2286, where keys have other digit counts
+            raise _fail(400, str(exc)) from None
         return _json(result)
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import httpx
 import orjson
 from pydantic import SecretStr
 
@@ -108,6 +107,8 @@ def _build(make: Callable[[], SimConfig]) -> SimConfig:
 
 
 def _admin(url: str, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
     root = url.rstrip("/")
     try:
         response = httpx.request(method, f"{root}/_sim/{path}", timeout=120, **kwargs)

@@ -144,8 +144,7 @@ def parse_sites(text: str) -> tuple[str, ...]:
         count = int(text)
         if count < 1:
             raise ValueError("the site count must be at least 1")
-        width = max(2, len(str(count)))
-        return tuple(f"site_{i:0{width}d}" for i in range(1, count + 1))
+        return tuple(f"site_{i:02d}" for i in range(1, count + 1))  # as `streamer dev` names them
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 

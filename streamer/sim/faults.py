@@ -1,7 +1,7 @@
 """Which requests fail, and how. Decisions are pure given (seed, request, attempt); state is the count.
 
-A request is identified by method, path and query; its attempt number counts how often the same
-request came before. With a seed the fate of attempt ``n`` of a request never changes, so a whole run
+A request is identified by method, path and query without ``page_size`` (a client shrinking its page
+is retrying the same request); its attempt number counts how often the same request came before. With a seed the fate of attempt ``n`` of a request never changes, so a whole run
 repeats exactly; without one it is drawn at random. A request never fails more than ``max_streak``
 times in a row, whichever mode, so a client retrying enough always ends with the fault-free answer.
 """
@@ -92,9 +92,10 @@ class FaultInjector:
     def _failure(self, key: str, u: float, page_size: int | None) -> FaultKind | None:
         cfg = self.config
         limit = cfg.transfer_limit
-        if limit is not None and page_size is not None and page_size > limit:
-            return FaultKind.TRANSFER_LIMIT  # every time: only a smaller page gets through
         streak = self._streaks.get(key, 0)
+        if limit is not None and page_size is not None and page_size > limit:
+            self._streaks[key] = streak + 1  # counts, so the shrunk retry is not failed again at random
+            return FaultKind.TRANSFER_LIMIT  # every time: only a smaller page gets through
         failure: FaultKind | None = None
         if streak < cfg.max_streak:
             if u < cfg.rate_5xx:

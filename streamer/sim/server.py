@@ -147,7 +147,8 @@ class SimApi:
         if denial is not None:
             return denial
         path = request.path.removeprefix("/api")
-        key = f"{request.method} {path}?{'&'.join(sorted(f'{k}={v}' for k, v in request.query.items()))}"
+        query = sorted(f"{k}={v}" for k, v in request.query.items() if k != "page_size")
+        key = f"{request.method} {path}?{'&'.join(query)}"
         fate = self.state.faults.decide(key, page_size=page_size)
         if fate.delay_s:
             await asyncio.sleep(fate.delay_s)
@@ -249,7 +250,7 @@ class SimServer:
         return f"{self.root_url}/api"
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(build_app(self.state), access_log=None)
+        self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -22,7 +22,14 @@ from clickhouse_connect.driver.client import Client
 
 from streamer.errors import SchemaError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
+def _find_migrations_dir() -> Path:
+    # A source checkout keeps them beside the package; an installed image (Dockerfile) beside its workdir.
+    beside_package = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
+    in_workdir = Path.cwd() / "schemas" / "clickhouse"
+    return beside_package if beside_package.is_dir() else in_workdir
+
+
+MIGRATIONS_DIR = _find_migrations_dir()
 _FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _ENGINE_RE = re.compile(r"\bENGINE\s*=\s*(Replacing|Aggregating|Summing|Collapsing|)MergeTree\b")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

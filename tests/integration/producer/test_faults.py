@@ -31,16 +31,16 @@ async def test_5xx_and_429_give_the_fault_free_result(kafka_settings: Settings) 
     faults = FaultConfig(rate_5xx=0.2, rate_429=0.05, retry_after_s=1, seed=5)
     config = SimConfig(sites=SITES, points=1500, seed=5, faults=faults)
     async with SimServer(config) as server:
-        settings = producer_settings(kafka_settings, server.url, sites=list(SITES), ace_page_size=10_000)
+        settings = producer_settings(
+            kafka_settings, server.url, sites=list(SITES), ace_page_size=10_000, ace_max_attempts=8
+        )
         async with (
             AceClient(settings) as client,
             open_producer(settings, client, clock=fixed_clock(NOW)) as ctx,
         ):
             outcomes = await run_cycle(ctx, list(SITES))
         assert [o.ok for o in outcomes] == [True, True], outcomes
-        assert (
-            server.state.faults.counts["5xx"] > 5 and server.state.faults.counts["429"] > 0
-        )
+        assert server.state.faults.counts["5xx"] > 5 and server.state.faults.counts["429"] > 0
         enabled = {s: [p["name"] for p in server.state.point_items(s) if p["collect_enabled"]] for s in SITES}
     samples = distinct_samples(await read_topic(settings, settings.topic_samples))
     for site in SITES:

@@ -34,7 +34,9 @@ class Walk:
     order: list[tuple[str, int]] = field(default_factory=list)
 
 
-async def get_json(client: httpx.AsyncClient, url: str, params: dict[str, Any], walk: Walk, attempts: int) -> Any:
+async def get_json(
+    client: httpx.AsyncClient, url: str, params: dict[str, Any], walk: Walk, attempts: int
+) -> Any:
     """GET and decode, retrying 429/5xx/truncated bodies up to ``attempts`` times (no sleeping)."""
     for attempt in range(attempts):
         response = await client.get(url, params=params)
@@ -61,7 +63,12 @@ async def walk_window(
 ) -> Walk:
     """Every page of one window, following cursors until has_more is false or the cursor is gone."""
     walk = Walk()
-    params: dict[str, Any] = {"start_time": _iso(start), "end_time": _iso(end), "page_size": page_size, "raw_data": "true"}
+    params: dict[str, Any] = {
+        "start_time": _iso(start),
+        "end_time": _iso(end),
+        "page_size": page_size,
+        "raw_data": "true",
+    }
     seen_cursors: set[str] = set()
     while True:
         page = await get_json(client, f"{base}/sites/{site}/timeseries/paginated", params, walk, attempts)
@@ -85,15 +92,21 @@ async def walk_window(
 
 def _iso(ms: int) -> str:
     """A request time in a +02:00 offset: the server must read offsets, not assume UTC."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone(timedelta(hours=2))).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ms / 1000, tz=timezone(timedelta(hours=2))).isoformat(
+        timespec="milliseconds"
+    )
 
 
-async def configured_points(client: httpx.AsyncClient, base: str, site: str, per_page: int = 500) -> dict[str, bool]:
+async def configured_points(
+    client: httpx.AsyncClient, base: str, site: str, per_page: int = 500
+) -> dict[str, bool]:
     """name -> collect_enabled over every page of configured_points."""
     points: dict[str, bool] = {}
     page = 1
     while True:
-        response = await client.get(f"{base}/sites/{site}/configured_points", params={"page": page, "per_page": per_page})
+        response = await client.get(
+            f"{base}/sites/{site}/configured_points", params={"page": page, "per_page": per_page}
+        )
         response.raise_for_status()
         body = response.json()
         points.update({item["name"]: item["collect_enabled"] for item in body["items"]})

@@ -52,7 +52,9 @@ async def test_retrying_walk_equals_the_fault_free_result() -> None:
     start, end = T0, T0 + HOUR
     async with SimServer(config) as server, httpx.AsyncClient(headers=AUTH, timeout=30) as client:
         walk = await walk_window(client, server.url, "beta", start, end, page_size=2000, attempts=3)
-        await client.post(f"{server.url}/_sim/faults", json={"rate_5xx": 0, "rate_429": 0, "rate_truncate": 0})
+        await client.post(
+            f"{server.url}/_sim/faults", json={"rate_5xx": 0, "rate_429": 0, "rate_truncate": 0}
+        )
         points = await configured_points(client, server.url, "beta")
     assert walk.failures > 0
     assert summarise("beta", start, end, walk.samples, points) == expected(config, "beta", start, end)
@@ -74,11 +76,14 @@ async def test_429_says_retry_after_in_seconds_and_dates() -> None:
 
 async def test_unauthorized_sites_get_401_and_can_change_at_runtime() -> None:
     """Chosen sites answer 401 on every endpoint; the set can change while the server runs."""
-    async with SimServer(_faulty(unauthorized_sites=frozenset({"alpha"}))) as server, httpx.AsyncClient(
-        headers=AUTH
-    ) as client:
+    async with (
+        SimServer(_faulty(unauthorized_sites=frozenset({"alpha"}))) as server,
+        httpx.AsyncClient(headers=AUTH) as client,
+    ):
         for path in ("configured_points", "weather", "timeseries/paginated"):
-            assert (await client.get(f"{server.url}/sites/alpha/{path}", params=_window(0))).status_code == 401
+            assert (
+                await client.get(f"{server.url}/sites/alpha/{path}", params=_window(0))
+            ).status_code == 401
         assert (await client.get(f"{server.url}/sites/beta/weather")).status_code == 200
         changed = await client.post(f"{server.url}/_sim/faults", json={"unauthorized_sites": ["beta"]})
         assert changed.json()["unauthorized_sites"] == ["beta"]
@@ -90,9 +95,10 @@ async def test_unauthorized_sites_get_401_and_can_change_at_runtime() -> None:
 
 async def test_slow_pages_and_transfer_limit() -> None:
     """Slow responses take the delay; pages above the transfer limit always arrive truncated."""
-    async with SimServer(_faulty(rate_slow=1.0, slow_ms=150, transfer_limit=100)) as server, httpx.AsyncClient(
-        headers=AUTH
-    ) as client:
+    async with (
+        SimServer(_faulty(rate_slow=1.0, slow_ms=150, transfer_limit=100)) as server,
+        httpx.AsyncClient(headers=AUTH) as client,
+    ):
         url = f"{server.url}/sites/alpha/timeseries/paginated"
         started = time.monotonic()
         small = await client.get(url, params={**_window(0), "page_size": 100})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 
 import httpx
@@ -26,14 +27,18 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.mark.parametrize("order", ["grouped", "interleaved"])
-async def test_walk_collects_exactly_expected(server: SimServer, client: httpx.AsyncClient, order: str) -> None:
+async def test_walk_collects_exactly_expected(
+    server: SimServer, client: httpx.AsyncClient, order: str
+) -> None:
     """Walking every page yields expected()'s distinct samples, with repeats and empty pages on the way."""
     await client.post(f"{server.url}/_sim/mode", json={"order": order})
     start, end = T0 + 1_500, T0 + 2 * HOUR + 250
     for site, base in (("alpha", server.url), ("beta", server.root_url)):
         walk = await walk_window(client, base, site, start, end, page_size=3000)
         points = await configured_points(client, base, site)
-        assert summarise(site, start, end, walk.samples, points) == expected(server.state.config, site, start, end)
+        assert summarise(site, start, end, walk.samples, points) == expected(
+            server.state.config, site, start, end
+        )
         assert walk.repeats == 4 * (walk.pages - walk.empty_pages - 1)
         assert walk.empty_pages == (walk.pages - walk.empty_pages) // 3
         assert walk.empty_pages > 0
@@ -42,7 +47,7 @@ async def test_walk_collects_exactly_expected(server: SimServer, client: httpx.A
         if order == "interleaved":
             assert times == sorted(times)
         else:
-            runs = sum(1 for a, b in zip(names, names[1:], strict=False) if a != b) + 1
+            runs = sum(1 for a, b in itertools.pairwise(names) if a != b) + 1
             assert runs == len(set(names))  # each point's samples in one run
 
 
@@ -91,7 +96,9 @@ async def test_bad_requests(server: SimServer, client: httpx.AsyncClient) -> Non
     assert (await client.get(url, params={"cursor": "garbage"})).status_code == 400
     assert (await client.get(url, params={**window, "page_size": "0"})).status_code == 400
     first = (await client.get(url, params={**window, "page_size": 10})).json()
-    foreign = await client.get(f"{server.url}/sites/beta/timeseries/paginated", params={"cursor": first["next_cursor"]})
+    foreign = await client.get(
+        f"{server.url}/sites/beta/timeseries/paginated", params={"cursor": first["next_cursor"]}
+    )
     assert foreign.status_code == 400 and "another site" in foreign.text
 
 

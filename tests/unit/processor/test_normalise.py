@@ -9,6 +9,7 @@ import pytest
 
 from streamer.errors import RecordDecodeError
 from streamer.processor.normalise import (
+    BAD_TIME,
     TimeCache,
     decode_samples_record,
     is_always_kept,
@@ -96,14 +97,34 @@ def test_schema_violations_raise_decode_error(samples: list[Any]) -> None:
 
 
 def test_time_cache_is_bounded_and_caches_invalid_times() -> None:
-    """The cache never grows past its bound and answers repeated (also invalid) strings the same."""
+    """The memo maps never grow past their bound and answer repeated (also invalid) strings the same."""
     cache = TimeCache(max_entries=3)
-    texts = [f"2024-01-01T00:00:0{i}Z" for i in range(8)]
-    assert [cache.lookup(t) for t in texts] == [T0 + i * 1000 for i in range(8)]
-    assert len(cache._map) <= 3
+    texts = [f"2024-01-0{d}T00:0{i}:0{i}Z" for d in range(1, 8) for i in range(8)]
+    assert [cache.lookup(t) for t in texts] == [parse_time_ms(t) for t in texts]
+    assert max(len(cache._heads), len(cache._tails), len(cache._full)) <= 3
     first = cache.lookup("garbage")
     assert cache.lookup("garbage") == first
     assert normalise_samples([["garbage", 1.0]], cache).rejected == {"bad_time": 1}
+
+
+def test_time_cache_agrees_with_the_full_parser_on_every_shape() -> None:
+    """Split head/tail parsing gives exactly parse_time_ms's answer (or bad) for every time shape."""
+    heads = [
+        "2024-01-01T00:00",
+        "2023-12-31T23:59",
+        "2024-02-29 12:30",
+        "1900-01-01T00:00",
+        "2299-12-31T23:59",
+    ]
+    heads += ["2024-13-01T00:00", "2024-01-01T24:00", "2024-1-01T00:00:", "20240101T000000"]
+    tails = [":00Z", ":59.999Z", ":22.000+02:00", ":22.123456-05:00", ":22.1234567+00:00", ":05", ":05.5"]
+    tails += [":60Z", ":22+25:00", ":2Z", ":22.Z", "", "Z", "+02:00", ":22z", ":22.000+0200"]
+    cache = TimeCache()
+    for head in heads:
+        for tail in tails:
+            text = head + tail
+            exact = parse_time_ms(text)
+            assert cache.lookup(text) == (BAD_TIME if exact is None else exact), text
 
 
 def test_decode_samples_record_reads_the_wire_shape() -> None:

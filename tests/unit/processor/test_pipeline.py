@@ -12,7 +12,7 @@ from aiokafka import ConsumerRecord
 from streamer.errors import DlqWriteError, SinkPermanentError, SinkTransientError
 from streamer.processor import loader
 from streamer.processor.dlq import DlqWriter
-from streamer.processor.pipeline import Item, SamplesPipeline, prepare
+from streamer.processor.pipeline import BatchOutcome, Item, SamplesPipeline
 from streamer.processor.points_table import PointsTable
 from streamer.settings import Settings
 
@@ -85,7 +85,12 @@ def points_record(
 
 
 def item(offset: int, value: bytes, partition: int = 0) -> Item:
-    return prepare(Item(("event", partition, offset), "t.samples", partition, offset, b"k", value, {}))[0]
+    return Item(("event", partition, offset), "t.samples", partition, offset, b"k", value, {})
+
+
+async def handle(pipeline: SamplesPipeline, items: list[Item]) -> BatchOutcome:
+    """Poll-time preparation, then the batch: as the agent does it."""
+    return await pipeline.handle([pipeline.prepare(i)[0] for i in items])
 
 
 def samples(site: str, point: str, *pairs: Any) -> bytes:
@@ -135,7 +140,7 @@ async def test_a_mixed_batch_is_loaded_dropped_rejected_dead_lettered_and_acked(
         item(17, samples("s", "s/poison", (T.format(0), 1))),
         item(18, samples("s", "s/b", (T.format(3), "nan"), (T.format(4), True))),
     ]
-    outcome = await pipeline.handle(items)
+    outcome = await handle(pipeline, items)
 
     assert sorted(sink.rows) == sorted(
         [
@@ -181,7 +186,7 @@ async def test_an_unwritable_dlq_raises_and_acks_nothing(base_settings: Settings
     log: list[str] = []
     pipeline = make(base_settings, table, FakeSink(log), FakeProducer(log, fail=True), log)
     with pytest.raises(DlqWriteError):
-        await pipeline.handle([item(1, samples("s", "s/a", (T.format(0), 1))), item(2, b"nope")])
+        await handle(pipeline, [item(1, samples("s", "s/a", (T.format(0), 1))), item(2, b"nope")])
     assert not [e for e in log if e.startswith("ack:")]
 
 
@@ -201,3 +206,21 @@ async def test_points_rows_reach_the_sink_once(base_settings: Settings, table: F
         ("s/poison", False),
     ]
     assert sink.points[4].version == 1004  # a tombstone is versioned by its Kafka timestamp
+
+
+async def test_points_changed_between_poll_and_batch_are_judged_at_batch_time(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """A point enabled after its record was polled still loads; one removed meanwhile is dropped."""
+    log: list[str] = []
+    sink = FakeSink(log)
+    pipeline = make(base_settings, table, sink, FakeProducer(log), log)
+    polled = [
+        pipeline.prepare(item(1, samples("s", "s/late", (T.format(0), 1))))[0],
+        pipeline.prepare(item(2, samples("s", "s/a", (T.format(0), 2))))[0],
+    ]
+    assert polled[0].normalised is None and polled[1].normalised is not None
+    table.apply([points_record(6, "s", "s/late", {}), points_record(7, "s", "s/a", None)])
+    outcome = await pipeline.handle(polled)
+    assert sink.rows == [("s", "s/late", T0, 1.0)]
+    assert outcome.dropped == {"not_configured": 1}

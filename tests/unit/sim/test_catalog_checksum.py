@@ -66,7 +66,9 @@ def test_key_checksums_equal_zlib() -> None:
     which = rng.integers(0, 20, 5000)
     ts = rng.integers(10**12, 10**13, 5000)
     got = key_checksums(lin[which], ts)
-    want = [zlib.crc32(prefixes[w] + str(t).encode()) for w, t in zip(which.tolist(), ts.tolist(), strict=True)]
+    want = [
+        zlib.crc32(prefixes[w] + str(t).encode()) for w, t in zip(which.tolist(), ts.tolist(), strict=True)
+    ]
     assert got.tolist() == want
     assert key_checksum_sum(lin[which], ts) == sum(want)
 

@@ -25,7 +25,18 @@ def test_expected_command_prints_expected() -> None:
 def test_expected_command_honours_gaps() -> None:
     """--gap leaves the span out, as the server does."""
     gap = "site_01/*@2024-01-01T00:00:00Z..2024-01-01T00:30:00Z"
-    args = ["sim", "expected", "--points", "100", "--site", "site_01", "--start", str(T0), "--end", str(T0 + 3_600_000)]
+    args = [
+        "sim",
+        "expected",
+        "--points",
+        "100",
+        "--site",
+        "site_01",
+        "--start",
+        str(T0),
+        "--end",
+        str(T0 + 3_600_000),
+    ]
     full = orjson.loads(CliRunner().invoke(cli, args).output)
     cut = orjson.loads(CliRunner().invoke(cli, [*args, "--gap", gap]).output)
     assert cut["all"]["count"] == full["all"]["count"] // 2
@@ -33,7 +44,9 @@ def test_expected_command_honours_gaps() -> None:
 
 def test_expected_command_reports_bad_input() -> None:
     """A bad time or unknown site ends with a usage error, not a traceback."""
-    bad_time = CliRunner().invoke(cli, ["sim", "expected", "--site", "site_01", "--start", "soon", "--end", "1"])
+    bad_time = CliRunner().invoke(
+        cli, ["sim", "expected", "--site", "site_01", "--start", "soon", "--end", "1"]
+    )
     assert bad_time.exit_code == 2 and "not an ISO 8601" in bad_time.output
     bad_site = CliRunner().invoke(cli, ["sim", "expected", "--site", "x", "--start", "1", "--end", "2"])
     assert bad_site.exit_code == 2 and "unknown site" in bad_site.output

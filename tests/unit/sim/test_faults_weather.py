@@ -20,7 +20,9 @@ def test_seeded_faults_repeat_exactly() -> None:
     """With a seed, the same requests meet the same faults on every run."""
     config = FaultConfig(rate_5xx=0.2, rate_429=0.1, rate_truncate=0.05, seed=11)
     assert _fates(config, 500, 2) == _fates(config, 500, 2)
-    assert _fates(config, 500) != _fates(FaultConfig(rate_5xx=0.2, rate_429=0.1, rate_truncate=0.05, seed=12), 500)
+    assert _fates(config, 500) != _fates(
+        FaultConfig(rate_5xx=0.2, rate_429=0.1, rate_truncate=0.05, seed=12), 500
+    )
 
 
 def test_fault_rates_follow_the_config() -> None:
@@ -44,7 +46,9 @@ def test_streak_cap_lets_a_retrying_client_through() -> None:
 def test_transfer_limit_fails_every_big_page() -> None:
     """Pages above the transfer limit always fail; smaller ones never do."""
     injector = FaultInjector(FaultConfig(transfer_limit=1000))
-    assert {injector.decide("GET /big", page_size=5000).failure for _ in range(5)} == {FaultKind.TRANSFER_LIMIT}
+    assert {injector.decide("GET /big", page_size=5000).failure for _ in range(5)} == {
+        FaultKind.TRANSFER_LIMIT
+    }
     assert injector.decide("GET /small", page_size=1000).failure is None
 
 

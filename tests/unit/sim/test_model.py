@@ -56,7 +56,9 @@ def _reference(config: SimConfig, site: str, start: int, end: int, disabled: set
     total = window_total(config, cat, start, end)
     samples = window_samples(config, site, start, end, "grouped", 0, total)
     everything, valid = [], []
-    for j, t, k, m in zip(*(a.tolist() for a in (samples.j, samples.t_ms, samples.kind, samples.milli)), strict=True):
+    for j, t, k, m in zip(
+        *(a.tolist() for a in (samples.j, samples.t_ms, samples.kind, samples.milli)), strict=True
+    ):
         name = cat.names[j]
         crc = zlib.crc32(f"{site}/{name}@{t}".encode())
         everything.append(crc)
@@ -94,8 +96,12 @@ def test_window_is_start_inclusive_end_exclusive_to_the_ms() -> None:
     t = T0 + int(cat.phase_ms[j])  # T0 is a whole number of intervals
     ties = int((cat.phase_ms == cat.phase_ms[j]).sum())
     assert expected(CONFIG, SITE, t, t + 1)["all"]["count"] == ties
-    assert expected(CONFIG, SITE, t - 1, t)["all"]["count"] == int((cat.phase_ms == cat.phase_ms[j] - 1).sum())
-    assert expected(CONFIG, SITE, t + 1, t + 2)["all"]["count"] == int((cat.phase_ms == cat.phase_ms[j] + 1).sum())
+    assert expected(CONFIG, SITE, t - 1, t)["all"]["count"] == int(
+        (cat.phase_ms == cat.phase_ms[j] - 1).sum()
+    )
+    assert expected(CONFIG, SITE, t + 1, t + 2)["all"]["count"] == int(
+        (cat.phase_ms == cat.phase_ms[j] + 1).sum()
+    )
     for order in ("grouped", "interleaved"):
         js, ks = window_slice(CONFIG, cat, t, t + 1, order, 0, 10)
         assert j in js.tolist()
@@ -151,7 +157,14 @@ def test_value_mix_matches_the_shares() -> None:
     not_binary = cat.ptype[s.j] != BINARY
     assert abs(float(np.mean(s.kind[not_binary] == STRING)) - 0.10) < 0.01
     assert set(np.unique(s.kind[cat.ptype[s.j] == BINARY]).tolist()) == {BOOL_KIND, NULL, NAN, INF, JUNK}
-    assert set(np.unique(s.kind[cat.ptype[s.j] == MULTISTATE]).tolist()) == {INT, STRING, NULL, NAN, INF, JUNK}
+    assert set(np.unique(s.kind[cat.ptype[s.j] == MULTISTATE]).tolist()) == {
+        INT,
+        STRING,
+        NULL,
+        NAN,
+        INF,
+        JUNK,
+    }
     assert share[FLOAT] > 0.6
     assert set(np.unique(s.milli[s.kind == BOOL_KIND]).tolist()) == {0, 1000}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 
 import numpy as np
@@ -28,8 +29,14 @@ def test_body_equals_the_scalar_reference(order: str) -> None:
     assert page["has_more"] is True and page["next_cursor"] == "next"
     assert len(page["point_samples"]) == 20_000
     arrays = (samples.j, samples.t_ms, samples.kind, samples.milli, samples.suffix, samples.fraction)
-    for got, (j, t, k, m, sfx, frac) in zip(page["point_samples"], zip(*(a.tolist() for a in arrays)), strict=True):
-        want = {"name": cat.names[j], "time": iso_time(t, sfx, frac), "value": raw_value(k, m, cat.ptype[j] == MULTISTATE)}
+    for got, (j, t, k, m, sfx, frac) in zip(
+        page["point_samples"], zip(*(a.tolist() for a in arrays), strict=True), strict=True
+    ):
+        want = {
+            "name": cat.names[j],
+            "time": iso_time(t, sfx, frac),
+            "value": raw_value(k, m, cat.ptype[j] == MULTISTATE),
+        }
         assert got == want
         assert type(got["value"]) is type(want["value"])
         assert round(datetime.fromisoformat(got["time"]).timestamp() * 1000) == t
@@ -50,17 +57,35 @@ def test_time_forms_are_varied_and_exact() -> None:
         "2024-01-01T02:00:00+02:00",
         "2023-12-31T19:00:00.000000-05:00",
     ]
-    assert texts == [iso_time(*args) for args in zip(t.tolist(), suffix.tolist(), fraction.tolist(), strict=True)]
+    assert texts == [
+        iso_time(*args) for args in zip(t.tolist(), suffix.tolist(), fraction.tolist(), strict=True)
+    ]
 
 
 def test_value_text_covers_every_kind() -> None:
     """Numbers keep repr's form, strings are quoted, negatives and 8-digit values render exactly."""
     kind = np.array([0, 1, 0, 1, 2, 2, 3, 1, 4, 5, 6, 7, 0], dtype=np.int64)
-    milli = np.array([72_500, 72_500, -1_250, -3, 1000, 0, 3000, 2000, 0, 0, 0, 0, 12_345_678_901], dtype=np.int64)
+    milli = np.array(
+        [72_500, 72_500, -1_250, -3, 1000, 0, 3000, 2000, 0, 0, 0, 0, 12_345_678_901], dtype=np.int64
+    )
     integral = np.array([False] * 6 + [True, True] + [False] * 5)
     rows = value_block(kind, milli, integral)
     values = [orjson.loads(bytes(row)) for row in rows]
-    assert values == [72.5, "72.5", -1.25, "-0.003", True, False, 3, "2", None, "nan", "inf", "n/a", 12345678.901]
+    assert values == [
+        72.5,
+        "72.5",
+        -1.25,
+        "-0.003",
+        True,
+        False,
+        3,
+        "2",
+        None,
+        "nan",
+        "inf",
+        "n/a",
+        12345678.901,
+    ]
     with pytest.raises(ValueError, match="below 10"):
         value_block(kind[:1], np.array([10**11], dtype=np.int64), integral[:1])
 
@@ -69,7 +94,11 @@ def test_empty_and_last_pages() -> None:
     """An empty page is valid JSON; the last page may leave next_cursor out."""
     cat = catalog_of(CONFIG, "s1")
     empty = window_samples(CONFIG, "s1", T0, T0, "grouped", 0, 10)
-    assert orjson.loads(timeseries_body(cat, empty, "c", True)) == {"point_samples": [], "has_more": True, "next_cursor": "c"}
+    assert orjson.loads(timeseries_body(cat, empty, "c", True)) == {
+        "point_samples": [],
+        "has_more": True,
+        "next_cursor": "c",
+    }
     last = orjson.loads(timeseries_body(cat, empty, None, False, omit_cursor=True))
     assert last == {"point_samples": [], "has_more": False}
 
@@ -77,7 +106,13 @@ def test_empty_and_last_pages() -> None:
 def test_paged_body_envelope() -> None:
     """List envelopes count pages from 1 and name the total as asked."""
     page = orjson.loads(paged_body(list(range(250)), 3, 100, "total_items"))
-    assert page == {"page": 3, "pages": 3, "per_page": 100, "total_items": 250, "items": list(range(200, 250))}
+    assert page == {
+        "page": 3,
+        "pages": 3,
+        "per_page": 100,
+        "total_items": 250,
+        "items": list(range(200, 250)),
+    }
     assert orjson.loads(paged_body([], 1, 100))["pages"] == 1
 
 
@@ -102,7 +137,7 @@ def test_pages_repeat_samples_across_boundaries() -> None:
         assert plan.has_more == (plan.next_cursor is not None)
         cursor = plan.next_cursor
     assert spans[0][0] == 0 and spans[-1][1] == total
-    assert all(b[0] == a[1] - 3 for a, b in zip(spans, spans[1:], strict=False))
+    assert all(b[0] == a[1] - 3 for a, b in itertools.pairwise(spans))
 
 
 def test_empty_pages_carry_a_cursor() -> None:
