@@ -112,6 +112,7 @@ async def main() -> None:
     parser.add_argument("--points", type=int, default=4583)
     parser.add_argument("--profile", help="write a cProfile of the processor's main thread here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument("--log-level", default="warning", help="the processor's log level (its log is kept)")
     args = parser.parse_args()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-processor-"))
@@ -127,6 +128,7 @@ async def main() -> None:
             kafka_client_id=f"{prefix}-client",
         ),
         batch_max_s=1.0,
+        log_level=args.log_level,
     )
     config = SimConfig(sites=(SITE,), points=args.points, seed=1)
     await h.prepare(settings)
@@ -144,7 +146,8 @@ async def main() -> None:
     expected = h.want(config, h.START_MS, h.START_MS + args.hours * 3_600_000)
     print(f"clickhouse: count FINAL {got[0]:,} (expected {expected[0]:,}), exact: {got == expected}", flush=True)
     if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir / "data", ignore_errors=True)
+    print(f"processor log: {workdir / 'processor.log'}", flush=True)
     print(f"samples_per_s={rate:.0f} ratio={rate / bare_rate:.2f} peak_rss_mb={peak_mb:.0f}")
 
 

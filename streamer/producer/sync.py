@@ -9,6 +9,7 @@ where it was, so the window is read again: samples may repeat in Kafka, none is 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -142,6 +143,10 @@ async def _stream(
             del page  # the page's dicts die as soon as their samples are grouped
             await _publish_groups(site, sync_id, groups, publisher, stats)
             await publisher.submit()
+            # httpx responses sit in reference cycles, each holding its multi-MB body; this loop
+            # allocates too few tracked objects for the cyclic GC to run on its own, so bodies would
+            # pile up (measured: +35 MB per window). Young generations only: cheap.
+            gc.collect(1)
     await _publish_groups(site, sync_id, grouper.finish(), publisher, stats)
     stats.malformed = grouper.malformed
     if grouper.malformed:

@@ -135,7 +135,12 @@ def sim() -> None:
 @click.option("--port", type=int, help="Listen port, 0 for any free one (default: STREAMER_SIM_PORT).")
 @click.option("--order", type=click.Choice(ORDERS), default="interleaved", show_default=True)
 @click.option("--repeat", default=3, show_default=True, help="Samples repeated across page boundaries.")
-@click.option("--empty-every", default=0, show_default=True, help="Every Nth page is empty (0: never).")
+@click.option(
+    "--empty-every",
+    default=0,
+    show_default=True,
+    help="An empty page before data pages N, 2N, ... (0: never).",
+)
 @click.option("--weather-shape", type=click.Choice(WEATHER_SHAPES), default="alternate", show_default=True)
 @click.option("--token", help="Bearer token to require (default: STREAMER_ACE_TOKEN, else dev-token).")
 @click.pass_obj

@@ -1,9 +1,10 @@
 """Which requests fail, and how. Decisions are pure given (seed, request, attempt); state is the count.
 
 A request is identified by method, path and query without ``page_size`` (a client shrinking its page
-is retrying the same request); its attempt number counts how often the same request came before. With a seed the fate of attempt ``n`` of a request never changes, so a whole run
-repeats exactly; without one it is drawn at random. A request never fails more than ``max_streak``
-times in a row, whichever mode, so a client retrying enough always ends with the fault-free answer.
+is retrying the same request); its attempt number counts how often it came before. With a seed the
+fate of attempt ``n`` of a request never changes, so a whole run repeats exactly; without one it is
+drawn at random. A request never fails more than ``max_streak`` times in a row, whichever mode, so a
+client retrying enough always ends with the fault-free answer.
 """
 
 from __future__ import annotations

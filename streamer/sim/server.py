@@ -8,18 +8,21 @@ allowed for the token, then the configured faults; only then is the body built. 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from streamer.logs import log_event
+from streamer.sim.admin import add_admin_routes
 from streamer.sim.catalog import catalog_of
 from streamer.sim.config import Order, SimConfig, parse_time_ms
 from streamer.sim.faults import FaultInjector, FaultKind
@@ -29,6 +32,7 @@ from streamer.sim.render import paged_body
 from streamer.sim.weather import weather_body
 
 log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIXES = ("", "/api")
 DEFAULT_PAGE_SIZE = 10_000
 MAX_PAGE_SIZE = 500_000
@@ -122,9 +126,19 @@ class SimApi:
     def __init__(self, state: SimState) -> None:
         self.state = state
 
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Token, then site, before any handler of the API reads its parameters."""
+        if "/_sim/" not in request.path:
+            denial = self._deny(request, request.match_info.get("site"))
+            if denial is not None:
+                return denial
+        return await handler(request)
+
     def _deny(self, request: web.Request, site: str | None) -> web.Response | None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         token = self.state.config.token.get_secret_value()
-        if request.headers.get("Authorization", "") != f"Bearer {token}":
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             self.state.stats["unauthorized"] += 1
             return _error(401, "Invalid or expired token")
         if site is None:
@@ -139,13 +153,9 @@ class SimApi:
     async def _serve(
         self,
         request: web.Request,
-        site: str | None,
         produce: Callable[[], bytes | bytearray],
         page_size: int | None = None,
     ) -> web.Response:
-        denial = self._deny(request, site)
-        if denial is not None:
-            return denial
         path = request.path.removeprefix("/api")
         query = sorted(f"{k}={v}" for k, v in request.query.items() if k != "page_size")
         key = f"{request.method} {path}?{'&'.join(query)}"
@@ -155,7 +165,8 @@ class SimApi:
         if fate.failure is FaultKind.SERVER_ERROR:
             if fate.status == 500:
                 return _error(500, "Internal Server Error")
-            html = f"<html><body><h1>{fate.status} Bad Gateway</h1></body></html>"
+            # What a gateway in front of the API sends: HTML, not JSON.
+            html = f"<html><body><h1>{fate.status} {HTTPStatus(fate.status).phrase}</h1></body></html>"
             return web.Response(status=fate.status, text=html, content_type="text/html")
         if fate.failure is FaultKind.RATE_LIMITED:
             return _error(429, "Too Many Requests", {"Retry-After": fate.retry_after or "1"})
@@ -168,7 +179,7 @@ class SimApi:
         page = _int_param(request, "page", 1, 1, 1_000_000)
         per_page = _int_param(request, "per_page", 100, 1, 10_000)
         items = [{"name": s, "collect_enabled": True, "archived": False} for s in self.state.config.sites]
-        return await self._serve(request, None, lambda: paged_body(items, page, per_page))
+        return await self._serve(request, lambda: paged_body(items, page, per_page))
 
     async def points(self, request: web.Request) -> web.Response:
         site = request.match_info["site"]
@@ -180,7 +191,7 @@ class SimApi:
             total_key = ("total", "total_items")[self.state.config.sites.index(site) % 2]
             return paged_body(self.state.point_items(site), page, per_page, total_key)
 
-        return await self._serve(request, site, produce)
+        return await self._serve(request, produce)
 
     async def timeseries(self, request: web.Request) -> web.Response:
         site = request.match_info["site"]
@@ -188,7 +199,7 @@ class SimApi:
         if request.query.get("raw_data", "true").lower() == "false":
             raise _bad_request("raw_data=false (5-minute buckets) is not simulated")
         cursor = self._cursor(request, site)
-        return await self._serve(request, site, lambda: self.state.page(cursor, page_size), page_size)
+        return await self._serve(request, lambda: self.state.page(cursor, page_size), page_size)
 
     def _cursor(self, request: web.Request, site: str) -> Cursor:
         text = request.query.get("cursor")
@@ -213,15 +224,13 @@ class SimApi:
         site = request.match_info["site"]
         now_ms = time.time_ns() // 1_000_000
         config = self.state.config
-        return await self._serve(request, site, lambda: orjson.dumps(weather_body(config, site, now_ms)))
+        return await self._serve(request, lambda: orjson.dumps(weather_body(config, site, now_ms)))
 
 
 def build_app(state: SimState) -> web.Application:
     """The aiohttp application: API routes under both prefixes, plus the admin routes."""
-    from streamer.sim.admin import add_admin_routes
-
     api = SimApi(state)
-    app = web.Application()
+    app = web.Application(middlewares=[api.guard])
     for prefix in PREFIXES:
         app.router.add_get(f"{prefix}/sites/", api.sites)
         app.router.add_get(f"{prefix}/sites", api.sites)

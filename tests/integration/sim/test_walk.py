@@ -83,12 +83,16 @@ async def test_sites_listing(server: SimServer, client: httpx.AsyncClient) -> No
 
 
 async def test_bad_requests(server: SimServer, client: httpx.AsyncClient) -> None:
-    """Bad token 401 (token not echoed), unknown site 404, malformed queries 400."""
+    """Bad token 401 (not echoed, before validation), unknown site 404, malformed queries 400."""
     url = f"{server.url}/sites/alpha/timeseries/paginated"
     window = {"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-01-01T01:00:00Z"}
     async with httpx.AsyncClient(headers={"authorization": "Bearer wrong-token"}) as stranger:
         denied = await stranger.get(url, params=window)
+        unchecked = await stranger.get(url)  # the token is checked before the parameters
+    async with httpx.AsyncClient(headers={"authorization": "bearer dev-token"}) as lowercase:
+        assert (await lowercase.get(url, params=window)).status_code == 200
     assert denied.status_code == 401 and "wrong-token" not in denied.text
+    assert unchecked.status_code == 401
     assert (await httpx.AsyncClient().get(url, params=window)).status_code == 401
     assert (await client.get(f"{server.url}/sites/nowhere/weather")).status_code == 404
     assert (await client.get(url, params={**window, "raw_data": "false"})).status_code == 400

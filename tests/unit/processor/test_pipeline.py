@@ -172,8 +172,9 @@ async def test_transient_failures_retry_the_same_batch_and_send_nothing_to_the_d
     log: list[str] = []
     sink, producer = FakeSink(log, transient=3), FakeProducer(log)
     pipeline = make(base_settings, table, sink, producer, log)
-    await pipeline.handle(
-        [item(1, samples("s", "s/a", (T.format(0), 1))), item(2, samples("s", "s/b", (T.format(0), 2)))]
+    await handle(
+        pipeline,
+        [item(1, samples("s", "s/a", (T.format(0), 1))), item(2, samples("s", "s/b", (T.format(0), 2)))],
     )
     assert len(sink.rows) == 2
     assert len(sink.tokens) == 4 and len(set(sink.tokens)) == 1

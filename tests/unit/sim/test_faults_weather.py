@@ -52,6 +52,13 @@ def test_transfer_limit_fails_every_big_page() -> None:
     assert injector.decide("GET /small", page_size=1000).failure is None
 
 
+def test_shrunk_retry_after_transfer_failures_gets_through() -> None:
+    """Transfer-limit failures count toward the streak: the shrunk retry is not failed at random."""
+    injector = FaultInjector(FaultConfig(rate_5xx=1.0, max_streak=2, transfer_limit=1000, seed=None))
+    fates = [injector.decide("GET /w", page_size=size).failure for size in (4000, 2000, 1000)]
+    assert fates == [FaultKind.TRANSFER_LIMIT, FaultKind.TRANSFER_LIMIT, None]
+
+
 def test_retry_after_in_seconds_and_as_http_date() -> None:
     """429s say Retry-After in seconds or as an HTTP date at least that far ahead."""
     injector = FaultInjector(FaultConfig(rate_429=1.0, retry_after_s=3, max_streak=100, seed=2))
