@@ -63,7 +63,10 @@ async def bare_consume(settings: Settings) -> tuple[int, float]:
     await consumer.start()
     try:
         cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(settings.topic_samples, p) for p in cluster.partitions_for_topic(settings.topic_samples)]
+        tps = [
+            TopicPartition(settings.topic_samples, p)
+            for p in cluster.partitions_for_topic(settings.topic_samples)
+        ]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -79,8 +82,8 @@ async def bare_consume(settings: Settings) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def run_processor(settings: Settings, workdir: Path, profile: str | None) -> tuple[float, float]:
-    """(seconds until everything is committed, peak RSS in MB) of a ``streamer processor`` child."""
+async def run_processor(settings: Settings, workdir: Path, profile: str | None) -> tuple[float, float, float]:
+    """(seconds until everything is committed, peak RSS in MB, CPU seconds) of a ``streamer processor``."""
     args = [sys.executable, "-m", "streamer.cli", "processor"]
     if profile:
         args = [sys.executable, str(ROOT / "bench" / "_profile_processor.py"), profile]
@@ -96,6 +99,7 @@ async def run_processor(settings: Settings, workdir: Path, profile: str | None) 
             done = await h.committed(settings, settings.topic_samples)
             if all(done.get(p, 0) >= end for p, end in ends.items()):
                 elapsed = time.perf_counter() - started
+                cpu = ps.cpu_times()
                 break
             if proc.poll() is not None:
                 raise SystemExit(f"processor exited with {proc.returncode}; see {workdir / 'processor.log'}")
@@ -103,7 +107,7 @@ async def run_processor(settings: Settings, workdir: Path, profile: str | None) 
     finally:
         h.stop(proc, timeout=60)
         log.close()
-    return elapsed, peak / 1e6
+    return elapsed, peak / 1e6, cpu.user + cpu.system
 
 
 async def main() -> None:
@@ -139,12 +143,18 @@ async def main() -> None:
     assert bare_samples == samples, (bare_samples, samples)
     bare_rate = bare_samples / bare_s
     print(f"bare aiokafka consume + orjson decode: {bare_rate:,.0f} samples/s ({bare_s:.1f}s)", flush=True)
-    elapsed, peak_mb = await run_processor(settings, workdir, args.profile)
+    elapsed, peak_mb, cpu_s = await run_processor(settings, workdir, args.profile)
     rate = samples / elapsed
-    print(f"processor: {samples:,} samples in {elapsed:.1f}s (process start to last commit)", flush=True)
+    print(
+        f"processor: {samples:,} samples in {elapsed:.1f}s (process start to last commit), "
+        f"{cpu_s:.1f} CPU-s ({samples / cpu_s:,.0f} samples per CPU-s)",
+        flush=True,
+    )
     got = h.check(settings)
     expected = h.want(config, h.START_MS, h.START_MS + args.hours * 3_600_000)
-    print(f"clickhouse: count FINAL {got[0]:,} (expected {expected[0]:,}), exact: {got == expected}", flush=True)
+    print(
+        f"clickhouse: count FINAL {got[0]:,} (expected {expected[0]:,}), exact: {got == expected}", flush=True
+    )
     if not args.keep:
         shutil.rmtree(workdir / "data", ignore_errors=True)
     print(f"processor log: {workdir / 'processor.log'}", flush=True)

@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamer.kafka import ensure_topics, reliable_producer
+from streamer.producer.runner import COMPRESSION
 from streamer.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def producer_child(overrides: dict[str, Any], start_ms: int, end_ms: int, profil
         profiler.dump_stats(profile)
     else:
         result = asyncio.run(_produce(settings, start_ms, end_ms))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = _peak_rss_mb()
     out.put(result)
 
 
@@ -66,7 +67,8 @@ async def _produce(settings: Settings, start_ms: int, end_ms: int) -> dict[str, 
     ):
         await refresh_points(ctx, SITE)  # not part of the timed backfill
         started, cpu = time.perf_counter(), _cpu()
-        runs = await backfill(ctx, SITE, start_ms, end_ms)
+        rss: list[float] = []
+        runs = await backfill(ctx, SITE, start_ms, end_ms, lambda w, r: rss.append(_rss_mb()))
         elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
     return {
         "elapsed_s": elapsed,
@@ -76,7 +78,23 @@ async def _produce(settings: Settings, start_ms: int, end_ms: int) -> dict[str, 
         "pages": sum(r.pages for r in runs),
         "windows": len(runs),
         "cpu_s": cpu,
+        "rss_by_window": rss,
     }
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM: the high-water mark of this process image. Not ru_maxrss, which Linux carries over
+    from the parent's image across fork+exec (the bench parent holds the read-back records)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _cpu() -> float:
@@ -111,7 +129,7 @@ async def bare_produce(settings: Settings, records: dict[int, list[tuple[bytes, 
     """Seconds to publish ``records`` (same partitions) with create_batch/send_batch, all acked."""
     topic = settings.topic_samples + ".bare"
     await ensure_topics(settings.model_copy(update={"topic_samples": topic}))
-    producer = reliable_producer(settings, compression_type="zstd")
+    producer = reliable_producer(settings, compression_type=COMPRESSION)  # as the producer does
     await producer.start()
     try:
         await producer.partitions_for(topic)
@@ -185,10 +203,13 @@ def main() -> None:
     args = parser.parse_args()
     results = [run_order(order, args.hours, args.points, args.profile) for order in args.orders.split(",")]
     for r in results:
+        rss = r["rss_by_window"]
         print(
             f"{r['order']:>11}: {r['samples']:,} samples ({r['fetched']:,} fetched, {r['pages']} pages, "
-            f"{r['records']:,} records, {r['windows']} windows) in {r['elapsed_s']:.1f} s = {r['rate']:,.0f}/s; "
-            f"cpu {r['cpu_s']:.1f} s; bare send_batch {r['bare_s']:.1f} s = {r['bare_rate']:,.0f}/s; peak RSS {r['peak_rss_mb']:.0f} MB"
+            f"{r['records']:,} records, {r['windows']} windows) in {r['elapsed_s']:.1f} s "
+            f"= {r['rate']:,.0f}/s, cpu {r['cpu_s']:.1f} s; bare send_batch {r['bare_s']:.1f} s "
+            f"= {r['bare_rate']:,.0f}/s; peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"(between windows {min(rss):.0f}-{max(rss):.0f} MB)"
         )
     slowest = min(results, key=lambda r: r["rate"])
     peak = max(r["peak_rss_mb"] for r in results)

@@ -62,7 +62,7 @@ def topic_schemas() -> dict[str, dict[str, Any]]:
         "ace.sync.value": _model(SyncState),
         "ace.sync_runs.key": {"title": "ace.sync_runs key", **_SITE_KEY},
         "ace.sync_runs.value": _model(SyncRun),
-        "ace.dlq.key": {"title": "ace.dlq key", "description": "The failed record's key, as in its source topic."},
+        "ace.dlq.key": {"title": "ace.dlq key", "description": "The failed record's key, as in its topic."},
         "ace.dlq.value": {
             "title": "ace.dlq value",
             "description": "The failed record's value byte for byte (possibly not JSON at all); "
@@ -100,7 +100,9 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
 
 @click.command("schemas")
 @click.option("--check", is_flag=True, help="Only check that the files are current (exit 1 if not).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=SCHEMA_DIR, show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=SCHEMA_DIR, show_default=True
+)
 def schemas_command(check: bool, out: Path) -> None:
     """Write the JSON Schema of every Kafka topic's key and value into schemas/kafka/."""
     if check:

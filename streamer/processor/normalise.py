@@ -172,64 +172,98 @@ def decode_samples_record(raw: bytes | None) -> RawRecord:
 def normalise_samples(samples: list[Any], cache: TimeCache) -> Normalised:
     """Validate and convert ``[time, value]`` pairs; rejects are counted by reason, never raised.
 
-    Raises ``RecordDecodeError`` only when a pair is not a pair or carries a non-scalar value (a schema
-    violation: the record goes to the DLQ as a whole).
+    Raises ``RecordDecodeError`` only when a pair is not a pair, its time not a string or its value
+    not a scalar (a schema violation: the record goes to the DLQ as a whole).
+
+    Fast path first: two comprehensions for times whose head and tail are memoised and for values
+    that are all finite numbers; a record that does not qualify goes through per-sample loops, which
+    count every reject by reason.
     """
-    out = Normalised()
-    ts_out = out.ts_ms
-    val_out = out.values
-    ts_add = ts_out.append
-    val_add = val_out.append
-    rejected = out.rejected
+    ts_ms = _memoised_times(samples, cache)
+    if ts_ms is None:
+        ts_ms = _times_each(samples, cache)
+    else:
+        values = _finite_values(samples)
+        if values is not None:
+            return Normalised(ts_ms, values, {})
+    return _values_each(ts_ms, samples)
+
+
+def _memoised_times(samples: list[Any], cache: TimeCache) -> list[int] | None:
+    heads, tails = cache._heads, cache._tails
+    try:
+        ts_ms = [heads[t[:16]] + tails[t[16:]] for t, _ in samples]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if ts_ms and (min(ts_ms) < _MIN_MS or max(ts_ms) >= _MAX_MS):
+        return None  # a memoised bad head or tail is -2**62: out of range
+    return ts_ms
+
+
+def _finite_values(samples: list[Any]) -> list[float] | None:
+    try:
+        values = [float(v) for _, v in samples]  # numbers, numeric strings, booleans
+    except (TypeError, ValueError, OverflowError):
+        return None
+    total = sum(values)
+    return values if total - total == 0.0 else None  # x - x is 0.0 only for finite x
+
+
+def _times_each(samples: list[Any], cache: TimeCache) -> list[int]:
+    """Epoch ms of every sample (``BAD_TIME`` where invalid); raises for a malformed pair."""
     lookup = cache.lookup
-    heads_get = cache._heads.get
-    tails_get = cache._tails.get
-    str_, float_, int_, bool_, list_ = str, float, int, bool, list
-    lo, hi = _MIN_MS, _MAX_MS
+    out: list[int] = []
+    add = out.append
     for pair in samples:
+        if pair.__class__ is not list or len(pair) != 2:
+            raise RecordDecodeError("a sample is not a [time, value] pair")
+        try:
+            add(lookup(pair[0]))
+        except TypeError as exc:  # unhashable: a list or an object
+            raise RecordDecodeError("sample time is not a string") from exc
+    return out
+
+
+def _values_each(ts_ms: list[int], samples: list[Any]) -> Normalised:
+    out = Normalised()
+    ts_add = out.ts_ms.append
+    val_add = out.values.append
+    rejected = out.rejected
+    str_, float_, int_, bool_, list_ = str, float, int, bool, list
+    for ms, pair in zip(ts_ms, samples, strict=True):
         if pair.__class__ is not list_ or len(pair) != 2:
             raise RecordDecodeError("a sample is not a [time, value] pair")
-        text, raw = pair
-        # TimeCache.lookup's fast path, inlined: a bad head or tail is -2**62, so out of range.
-        if text.__class__ is str_:
-            head = heads_get(text[:16])
-            tail = tails_get(text[16:])
-            if head is not None and tail is not None and lo <= head + tail < hi:
-                ms = head + tail
-            else:
-                ms = lookup(text)
-        else:
-            ms = lookup(text)
-        if ms == _BAD:
-            rejected[REJECT_BAD_TIME] = rejected.get(REJECT_BAD_TIME, 0) + 1
-            continue
+        raw = pair[1]
         kind = raw.__class__
         if kind is float_:
             value = raw
+        elif kind is str_:
+            try:
+                value = float_(raw)
+            except ValueError:
+                value = None
+        elif kind is bool_:
+            value = 1.0 if raw else 0.0
         elif kind is int_:
             try:
                 value = float_(raw)
             except OverflowError:
                 value = float_("inf")
-        elif kind is str_:
-            try:
-                value = float_(raw)
-            except ValueError:
-                rejected[REJECT_NON_NUMERIC] = rejected.get(REJECT_NON_NUMERIC, 0) + 1
-                continue
-        elif kind is bool_:
-            value = 1.0 if raw else 0.0
         elif raw is None:
-            rejected[REJECT_NULL] = rejected.get(REJECT_NULL, 0) + 1
-            continue
+            value = None
         else:
             raise RecordDecodeError(f"sample value is {kind.__name__}, not a scalar")
-        if value - value != 0.0:  # NaN or ±inf: x - x is 0.0 for every finite float only
+        if ms == _BAD:
+            reason = REJECT_BAD_TIME
+        elif value is None:
+            reason = REJECT_NULL if raw is None else REJECT_NON_NUMERIC
+        elif value - value != 0.0:  # NaN or ±inf
             reason = REJECT_NAN if value != value else REJECT_INF
-            rejected[reason] = rejected.get(reason, 0) + 1
+        else:
+            ts_add(ms)
+            val_add(value)
             continue
-        ts_add(ms)
-        val_add(value)
+        rejected[reason] = rejected.get(reason, 0) + 1
     return out
 
 

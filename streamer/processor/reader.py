@@ -33,6 +33,7 @@ class TopicReader:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_wait_ms=100,
         )
         self._partitions: list[TopicPartition] = []
         self._lock = asyncio.Lock()
@@ -57,6 +58,7 @@ class TopicReader:
         self._partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self._consumer.assign(self._partitions)
         await self._consumer.seek_to_beginning(*self._partitions)
+        self._consumer.pause(*self._partitions)
 
     async def stop(self) -> None:
         await self._consumer.stop()
@@ -67,16 +69,22 @@ class TopicReader:
         Serialised: concurrent callers each wait for their own end offsets, one after the other.
         """
         async with self._lock:
+            consumer = self._consumer
             try:
-                end = await self._consumer.end_offsets(self._partitions)
+                end = await consumer.end_offsets(self._partitions)
                 seen = 0
-                pending = [tp for tp in self._partitions if await self._consumer.position(tp) < end[tp]]
+                pending = [tp for tp in self._partitions if await consumer.position(tp) < end[tp]]
+                consumer.resume(*pending)
                 while pending:
-                    fetched = await self._consumer.getmany(*pending, timeout_ms=poll_ms, max_records=10_000)
+                    fetched = await consumer.getmany(*pending, timeout_ms=poll_ms, max_records=10_000)
                     for records in fetched.values():
                         seen += len(records)
                         on_records(records)
-                    pending = [tp for tp in pending if await self._consumer.position(tp) < end[tp]]
+                    pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
                 return seen
             except KafkaError as exc:
                 raise KafkaTransientError(f"reading topic {self.topic} failed: {exc}") from exc
+            finally:
+                # Paused between calls: no long-polling fetch then holds the connection, which
+                # would delay the next end_offsets request by up to fetch_max_wait_ms.
+                consumer.pause(*self._partitions)

@@ -20,12 +20,13 @@ from rich.progress import (
 )
 
 from streamer.ace.client import AceClient
+from streamer.errors import StreamerError
 from streamer.kafka import ensure_topics
 from streamer.models import SyncRun
 from streamer.producer.context import Clock, fixed_clock, system_clock
 from streamer.producer.runner import backfill as run_backfill
 from streamer.producer.runner import discover_sites, open_producer, run_cycle, run_forever
-from streamer.producer.windows import Window, window_count
+from streamer.producer.windows import Window, iso, window_count
 from streamer.settings import Settings
 
 
@@ -100,39 +101,56 @@ def backfill(settings: Settings, site: str, start_ms: int, end_ms: int, now: int
         raise click.BadParameter("--end must be after --start")
     total = window_count(start_ms, end_ms, settings)
     started = time.monotonic()
-    runs = asyncio.run(_backfill(settings, site, start_ms, end_ms, total, _clock(now)))
-    samples = sum(r.samples_published for r in runs)
+    progress = _BackfillProgress(site, total)
+    try:
+        asyncio.run(_backfill(settings, site, start_ms, end_ms, progress, _clock(now)))
+    except StreamerError as exc:
+        resume = iso(progress.resume_ms or start_ms)
+        click.echo(
+            f"streamer backfill: site {site} failed after {progress.windows} of {total} windows: "
+            f"{type(exc).__name__}: {exc} (resume with --start {resume})",
+            err=True,
+        )
+        sys.exit(1)
     elapsed = time.monotonic() - started
     click.echo(
-        f"backfill {site}: {len(runs)} windows, {samples} samples in {elapsed:.1f} s"
-        f" ({samples / max(elapsed, 1e-9):,.0f} samples/s)"
+        f"backfill {site}: {progress.windows} windows, {progress.samples} samples in {elapsed:.1f} s"
+        f" ({progress.samples / max(elapsed, 1e-9):,.0f} samples/s)"
     )
+
+
+class _BackfillProgress:
+    """A rich progress bar on stderr: windows done of total, samples, rate, ETA."""
+
+    def __init__(self, site: str, total: int) -> None:
+        self.windows = self.samples = 0
+        self.resume_ms: int | None = None
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("windows {task.fields[samples]:>12,} samples {task.fields[rate]:>9,.0f}/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self.bar = Progress(*columns, console=Console(stderr=True))
+        self._task = self.bar.add_task(f"backfill {site}", total=total, samples=0, rate=0.0)
+        self._started = time.monotonic()
+
+    def on_window(self, window: Window, run: SyncRun) -> None:
+        self.windows += 1
+        self.samples += run.samples_published
+        self.resume_ms = window.end_ms
+        rate = self.samples / max(time.monotonic() - self._started, 1e-9)
+        self.bar.update(self._task, advance=1, samples=self.samples, rate=rate)
 
 
 async def _backfill(
-    settings: Settings, site: str, start_ms: int, end_ms: int, total: int, clock: Clock
-) -> list[SyncRun]:
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("windows {task.fields[samples]:>12,} samples {task.fields[rate]:>9,.0f}/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"backfill {site}", total=total, samples=0, rate=0.0)
-        started = time.monotonic()
-        done = {"samples": 0}
-
-        def on_window(window: Window, run: SyncRun) -> None:
-            done["samples"] += run.samples_published
-            rate = done["samples"] / max(time.monotonic() - started, 1e-9)
-            progress.update(task, advance=1, samples=done["samples"], rate=rate)
-
+    settings: Settings, site: str, start_ms: int, end_ms: int, progress: _BackfillProgress, clock: Clock
+) -> None:
+    with progress.bar:
         async with AceClient(settings) as client, open_producer(settings, client, clock=clock) as ctx:
-            return await run_backfill(ctx, site, start_ms, end_ms, on_window)
+            await run_backfill(ctx, site, start_ms, end_ms, progress.on_window)
 
 
 @click.command()

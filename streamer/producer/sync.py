@@ -28,7 +28,7 @@ from streamer.producer.grouping import Group, PointGrouper, frame
 from streamer.producer.pages import read_ahead
 from streamer.producer.points import diff_points, point_record, weather_records
 from streamer.producer.publisher import BatchPublisher
-from streamer.producer.windows import Window
+from streamer.producer.windows import Window, iso
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ async def _stream(
             # pile up (measured: +35 MB per window). Young generations only: cheap.
             gc.collect(1)
     await _publish_groups(site, sync_id, grouper.finish(), publisher, stats)
+    gc.collect()  # the cycles promoted past the young generations meanwhile (see above)
     stats.malformed = grouper.malformed
     if grouper.malformed:
         stats.errors += 1
@@ -240,8 +241,8 @@ async def _publish_run(ctx: ProducerContext, run: SyncRun, *, quiet: bool) -> No
         "window synced" if run.status == "ok" else "window failed",
         site=run.site,
         kind=run.kind,
-        start=run.window_start_ms,
-        end=run.window_end_ms,
+        start=iso(run.window_start_ms),
+        end=iso(run.window_end_ms),
         pages=run.pages,
         samples=run.samples_published,
         records=run.records_published,

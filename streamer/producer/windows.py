@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from streamer.models import BackfillProgress, SyncState
@@ -30,6 +31,14 @@ class Window:
     @property
     def span_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+    def __str__(self) -> str:
+        return f"{self.kind} [{iso(self.start_ms)}, {iso(self.end_ms)})"
+
+
+def iso(ms: int) -> str:
+    """Epoch ms as ISO 8601 UTC, for log lines and messages."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def next_window(state: SyncState | None, now_ms: int, settings: Settings) -> Window | None:

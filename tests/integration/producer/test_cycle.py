@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from streamer.ace.client import AceClient
 from streamer.ace.weather import WEATHER_POINTS
+from streamer.errors import AceRetriesExhausted
 from streamer.models import SyncRun, SyncState
 from streamer.producer.context import fixed_clock
 from streamer.producer.runner import discover_sites, open_producer, run_cycle
@@ -59,9 +60,13 @@ async def test_one_cycle_publishes_every_sample_and_point(kafka_settings: Settin
                 (s, True, 1) for s in SITES
             ]
 
-            samples = distinct_samples(await read_topic(settings, settings.topic_samples))
+            records = await read_topic(settings, settings.topic_samples)
+            samples = distinct_samples(records)
             for site in SITES:
                 assert summary(site, samples[site]) == expected(config, site, NOW - HOUR, NOW)["all"]
+                served = {w.point for w in await client.get_weather(site)}
+                weather = {orjson.loads(v or b"")["point"] for k, v, _ in records if k and b"/weather." in k}
+                assert served and served <= weather
 
             points_before = await read_topic(settings, settings.topic_points)
             enabled = {
@@ -117,3 +122,41 @@ async def test_records_respect_cap_and_share_partition_with_points(kafka_setting
         summary("site_a", distinct_samples(records)["site_a"])
         == expected(config, "site_a", NOW - HOUR, NOW)["all"]
     )
+
+
+class WeatherDown:
+    """The real client, except that the weather endpoint has failed for good."""
+
+    def __init__(self, client: AceClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def get_weather(self, site: str) -> list[Any]:
+        raise AceRetriesExhausted(f"GET /sites/{site}/weather: gave up after 3 attempts")
+
+
+async def test_weather_failure_does_not_fail_the_site(kafka_settings: Settings) -> None:
+    """With the weather endpoint down, the site's samples are all published, its watermark moves,
+    and the window's SyncRun counts the error."""
+    config = SimConfig(sites=("site_a",), points=300, seed=2)
+    async with SimServer(config) as server:
+        settings = producer_settings(kafka_settings, server.url, sites=["site_a"])
+        async with AceClient(settings) as real:
+            client = WeatherDown(real)
+            async with open_producer(settings, client, clock=fixed_clock(NOW)) as ctx:
+                assert [o.ok for o in await run_cycle(ctx, ["site_a"])] == [True]
+    records = await read_topic(settings, settings.topic_samples)
+    assert not [k for k, _, _ in records if k and b"/weather." in k]
+    assert (
+        summary("site_a", distinct_samples(records)["site_a"])
+        == expected(config, "site_a", NOW - HOUR, NOW)["all"]
+    )
+    sync = compacted(await read_topic(settings, settings.topic_sync))
+    assert SyncState.model_validate_json(sync[b"site_a"]).watermark_ms == NOW
+    (run,) = [
+        SyncRun.model_validate_json(v or b"")
+        for _, v, _ in await read_topic(settings, settings.topic_sync_runs)
+    ]
+    assert (run.status, run.errors) == ("ok", 1)

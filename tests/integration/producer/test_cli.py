@@ -1,0 +1,116 @@
+"""The producer's commands as an operator runs them: topics, backfill, and a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from streamer.models import SyncState
+from streamer.producer.cli import topics
+from streamer.settings import Settings
+from streamer.sim.config import FaultConfig, SimConfig, parse_time_ms
+from streamer.sim.model import expected
+from streamer.sim.server import SimServer
+from tests.integration.producer.helpers import (
+    child_env,
+    compacted,
+    distinct_samples,
+    read_topic,
+    record_count,
+    summary,
+)
+from tests.integration.producer.test_cycle import producer_settings
+
+pytestmark = pytest.mark.kafka
+
+NOW = parse_time_ms("2024-03-01T12:00:00Z")
+HOUR = 3_600_000
+
+
+async def streamer(settings: Settings, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamer.cli", *args,
+        env=child_env(settings), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+def test_topics_command_creates_missing_topics(kafka_settings: Settings) -> None:
+    """`streamer topics` creates the five topics once; a second run finds them all."""
+    runner = CliRunner()
+    first = runner.invoke(topics, obj=kafka_settings)
+    assert first.exit_code == 0, first.output
+    names = [kafka_settings.topic_samples, kafka_settings.topic_points, kafka_settings.topic_sync]
+    names += [kafka_settings.topic_sync_runs, kafka_settings.topic_dlq]
+    assert sorted(first.stdout.removeprefix("created: ").strip().split(", ")) == sorted(names)
+    again = runner.invoke(topics, obj=kafka_settings)
+    assert again.exit_code == 0 and again.stdout.strip() == "all topics exist"
+
+
+async def test_backfill_command_fills_range_without_moving_watermark_back(kafka_settings: Settings) -> None:
+    """`streamer backfill` over 3 h before the watermark publishes every sample of the range in 3
+    windows, and leaves the incremental watermark where it was."""
+    config = SimConfig(sites=("site_a",), points=400, seed=21)
+    async with SimServer(config) as server:
+        settings = producer_settings(kafka_settings, server.url, sites=["site_a"], log_level="warning")
+        once = await streamer(settings, "producer", "--once", "--now", str(NOW))
+        assert await asyncio.wait_for(once.wait(), 60) == 0
+        start, end = "2024-03-01T08:00:00Z", str(NOW - HOUR)
+        proc = await streamer(settings, "backfill", "--site", "site_a", "--start", start, "--end", end)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, stderr.decode()
+    assert stdout.decode().startswith("backfill site_a: 3 windows, ")
+    assert "3/3" in stderr.decode()  # the progress bar's windows column
+    samples = distinct_samples(await read_topic(settings, settings.topic_samples))["site_a"]
+    assert summary("site_a", samples) == expected(config, "site_a", NOW - 4 * HOUR, NOW)["all"]
+    sync = compacted(await read_topic(settings, settings.topic_sync))
+    assert SyncState.model_validate_json(sync[b"site_a"]).watermark_ms == NOW
+
+
+async def test_sigterm_abandons_window_without_moving_watermark(kafka_settings: Settings) -> None:
+    """SIGTERM during a window: the producer exits 0 promptly and the window's watermark is not written."""
+    config = SimConfig(sites=("site_a",), points=600, seed=4, faults=FaultConfig(rate_slow=1.0, slow_ms=300))
+    async with SimServer(config) as server:
+        settings = producer_settings(
+            kafka_settings, server.url, sites=["site_a"], ace_page_size=2000, ace_min_page_size=1000,
+            record_max_samples=50, gather_max_samples=1000, log_level="warning",
+        )  # fmt: skip
+        proc = await streamer(settings, "producer", "--now", str(NOW))
+        deadline = time.monotonic() + 40
+        while await record_count(settings, settings.topic_samples) == 0:
+            assert proc.returncode is None and time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        _, stderr = await asyncio.wait_for(proc.communicate(), 15)
+        assert proc.returncode == 0, stderr.decode()
+        assert time.monotonic() - stopped < 10
+    assert await record_count(settings, settings.topic_sync) == 0
+
+
+async def test_backfill_failure_names_site_and_resume_point(kafka_settings: Settings) -> None:
+    """A backfill that cannot proceed exits 1 with one line naming the site, the error and where to resume."""
+    config = SimConfig(
+        sites=("site_a",), points=50, faults=FaultConfig(unauthorized_sites=frozenset({"site_a"}))
+    )
+    async with SimServer(config) as server:
+        settings = producer_settings(kafka_settings, server.url, sites=["site_a"], log_level="error")
+        proc = await streamer(
+            settings,
+            "backfill",
+            "--site",
+            "site_a",
+            "--start",
+            "2024-03-01T00:00:00Z",
+            "--end",
+            "2024-03-01T03:00:00Z",
+        )
+        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    (line,) = [x for x in stderr.decode().splitlines() if x.startswith("streamer backfill:")]
+    assert "site site_a failed after 0 of 3 windows: AceAuthError" in line
+    assert line.endswith("(resume with --start 2024-03-01T00:00:00.000Z)")
