@@ -28,10 +28,12 @@ from pathlib import Path
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from streamer.kafka import topic_specs  # noqa: E402
 from streamer.settings import Settings, load_settings  # noqa: E402
 from streamer.sim.config import SimConfig  # noqa: E402
 from tests.integration.processor import helpers as h  # noqa: E402
@@ -110,6 +112,17 @@ async def run_processor(settings: Settings, workdir: Path, profile: str | None) 
     return elapsed, peak / 1e6, cpu.user + cpu.system
 
 
+async def drop_topics(settings: Settings) -> None:
+    """Delete this run's topics: a run leaves ~200 MB of samples on the shared broker otherwise."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        names = [s.name for s in topic_specs(settings)]
+        await admin.delete_topics([n for n in names if n in set(await admin.list_topics())])
+    finally:
+        await admin.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=int, default=24)
@@ -117,6 +130,9 @@ async def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of the processor's main thread here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--log-level", default="warning", help="the processor's log level (its log is kept)")
+    parser.add_argument(
+        "--batch-rows", type=int, default=None, help="batch_max_rows (default: the setting's)"
+    )
     args = parser.parse_args()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-processor-"))
@@ -134,6 +150,9 @@ async def main() -> None:
         batch_max_s=1.0,
         log_level=args.log_level,
     )
+    if args.batch_rows:
+        settings = settings.model_copy(update={"batch_max_rows": args.batch_rows})
+    print(f"batch_max_rows={settings.batch_max_rows} batch_max_s={settings.batch_max_s}", flush=True)
     config = SimConfig(sites=(SITE,), points=args.points, seed=1)
     await h.prepare(settings)
     t = time.perf_counter()
@@ -157,6 +176,7 @@ async def main() -> None:
     )
     if not args.keep:
         shutil.rmtree(workdir / "data", ignore_errors=True)
+        await drop_topics(settings)
     print(f"processor log: {workdir / 'processor.log'}", flush=True)
     print(f"samples_per_s={rate:.0f} ratio={rate / bare_rate:.2f} peak_rss_mb={peak_mb:.0f}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -65,10 +66,9 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 NewTopic(s.name, s.partitions, settings.replication_factor, topic_configs=s.config)
                 for s in missing
             ]
-            try:
+            # Another process may create one between list and create: that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between list and create
             for spec in missing:
                 log.info("created topic %s (%d partitions, %s)", spec.name, spec.partitions, spec.config)
         return [s.name for s in missing]

@@ -34,93 +34,135 @@ class Settings(BaseSettings):
 
     # -- general
     data_dir: Path = Field(Path(".streamer"), description="Local state: embedded ClickHouse, faust tables.")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level: debug, info, warning, error."
+    )
+    log_format: Literal["console", "json"] = Field(
+        "console", description="console (human) or json (one object per line)."
+    )
 
     # -- ACE API
-    ace_base_url: str = "https://flightdeck.aceiot.cloud/api"
+    ace_base_url: str = Field(
+        "https://flightdeck.aceiot.cloud/api",
+        description="Base URL of the ACE API (the simulator: http://127.0.0.1:8765/api).",
+    )
     ace_token: SecretStr | None = Field(None, description="Bearer token (or use ace_token_file).")
     ace_token_file: Path | None = Field(None, description="File holding the bearer token.")
     ace_page_size: int = Field(50_000, ge=1, description="Samples per timeseries page (shrinks on failure).")
-    ace_min_page_size: int = Field(1_000, ge=1)
-    ace_points_page_size: int = Field(500, ge=1)
+    ace_min_page_size: int = Field(
+        1_000, ge=1, description="Smallest page the client shrinks to after failed transfers."
+    )
+    ace_points_page_size: int = Field(
+        500, ge=1, description="Items per page of the configured-points and sites lists."
+    )
     ace_max_pages: int = Field(200, ge=1, description="Page cap of one window walk.")
-    ace_timeout_s: float = Field(60.0, gt=0)
+    ace_timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request, body included.")
     ace_max_attempts: int = Field(3, ge=1, description="Attempts per request for transient errors.")
-    ace_backoff_base_s: float = Field(2.0, ge=0)
-    ace_backoff_max_s: float = Field(30.0, ge=0)
+    ace_backoff_base_s: float = Field(
+        2.0, ge=0, description="First retry delay; doubles per attempt, with full jitter."
+    )
+    ace_backoff_max_s: float = Field(30.0, ge=0, description="Longest retry delay.")
     ace_max_concurrency: int = Field(4, ge=1, description="Requests in flight per site.")
     ace_requests_per_s: float = Field(20.0, gt=0, description="Request-rate budget per site.")
 
     # -- Kafka
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_client_id: str = "streamer"
-    topic_samples: str = "ace.samples"
-    topic_points: str = "ace.points"
-    topic_sync: str = "ace.sync"
-    topic_sync_runs: str = "ace.sync_runs"
-    topic_dlq: str = "ace.dlq"
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka brokers, host:port[,host:port]."
+    )
+    kafka_client_id: str = Field("streamer", description="Client id prefix of every Kafka client.")
+    topic_samples: str = Field("ace.samples", description="Raw samples, grouped by point (delete policy).")
+    topic_points: str = Field(
+        "ace.points", description="Configured points (compacted; tombstone when removed or disabled)."
+    )
+    topic_sync: str = Field("ace.sync", description="Per-site watermark (compacted).")
+    topic_sync_runs: str = Field(
+        "ace.sync_runs", description="One record per producer window (delete policy)."
+    )
+    topic_dlq: str = Field("ace.dlq", description="Dead-letter queue of records that could not be stored.")
     samples_partitions: int = Field(8, ge=1, description="Also the partition count of ace.points.")
-    sync_partitions: int = Field(4, ge=1)
-    dlq_partitions: int = Field(1, ge=1)
-    replication_factor: int = Field(1, ge=1)
-    samples_retention_ms: int = Field(7 * DAY_MS, ge=-1)
-    dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1)
-    sync_runs_retention_ms: int = Field(30 * DAY_MS, ge=-1)
+    sync_partitions: int = Field(4, ge=1, description="Partitions of ace.sync and ace.sync_runs.")
+    dlq_partitions: int = Field(1, ge=1, description="Partitions of ace.dlq.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    samples_retention_ms: int = Field(7 * DAY_MS, ge=-1, description="Retention of ace.samples (7 days).")
+    dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1, description="Retention of ace.dlq (30 days).")
+    sync_runs_retention_ms: int = Field(
+        30 * DAY_MS, ge=-1, description="Retention of ace.sync_runs (30 days)."
+    )
 
     # -- producer
     sites: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Sites to sync, comma-separated; empty: GET /sites/."
     )
-    poll_interval_s: float = Field(300.0, gt=0)
+    poll_interval_s: float = Field(300.0, gt=0, description="Seconds between producer cycles.")
     overlap_s: int = Field(600, ge=0, description="Incremental windows start this far before the watermark.")
     max_window_s: int = Field(3600, ge=1, description="Longest window; backfill is split into these.")
     initial_lookback_s: int = Field(3600, ge=1, description="Where a site with no sync state starts.")
-    points_refresh_s: float = Field(3600.0, gt=0)
+    points_refresh_s: float = Field(
+        3600.0, gt=0, description="Seconds between configured-points refreshes of a site."
+    )
     record_max_samples: int = Field(2_000, ge=1, description="Samples of one point per Kafka record.")
     gather_max_samples: int = Field(500_000, ge=1, description="Samples held while grouping by point.")
-    weather_enabled: bool = True
+    weather_enabled: bool = Field(
+        True, description="Fetch weather as weather.* points each incremental cycle."
+    )
     producer_site_concurrency: int = Field(4, ge=1, description="Sites synced at the same time.")
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0: off.")
 
     # -- ClickHouse
     clickhouse_url: str = Field("", description="chdb:///path or http(s)://host:port; empty: embedded.")
-    clickhouse_user: str = "default"
-    clickhouse_password: SecretStr = SecretStr("")
-    clickhouse_database: str = "streamer"
+    clickhouse_user: str = Field("default", description="ClickHouse user (server only).")
+    clickhouse_password: SecretStr = Field(SecretStr(""), description="ClickHouse password (server only).")
+    clickhouse_database: str = Field("streamer", description="ClickHouse database.")
     clickhouse_cluster: str = Field(
         "", description="Cluster name: migrations use ON CLUSTER and Replicated engines; empty: one node."
     )
 
     # -- processor
-    processor_app_id: str = "streamer-processor"
-    batch_max_rows: int = Field(50_000, ge=1)
-    batch_max_s: float = Field(1.0, gt=0)
-    sink_retry_max_backoff_s: float = Field(30.0, gt=0)
-    processor_web_port: int = Field(6066, ge=1, le=65535)
+    processor_app_id: str = Field(
+        "streamer-processor", description="Faust app id = Kafka consumer group of the processor workers."
+    )
+    batch_max_rows: int = Field(50_000, ge=1, description="Rows per ClickHouse insert at most.")
+    batch_max_s: float = Field(1.0, gt=0, description="Seconds a batch waits to fill before it is inserted.")
+    sink_retry_max_backoff_s: float = Field(
+        30.0, gt=0, description="Longest wait between retries while ClickHouse is unavailable."
+    )
+    processor_web_port: int = Field(
+        6066,
+        ge=1,
+        le=65535,
+        description="Processor web server: /health, /metrics and, embedded, the query API.",
+    )
     processor_session_timeout_s: float = Field(
         30.0, ge=6, le=300, description="Kafka group session timeout: how soon a dead worker's work moves."
     )
     processor_fault_hooks: bool = Field(
-        False, description="Test only: serve POST /_faults/detach (detach a table for N s) on the web port."
+        False, description="Test only: serve POST /_faults/{detach,reject,clear} on the processor web port."
     )
 
     # -- query API
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(8080, ge=1, le=65535)
-    api_token: SecretStr | None = None
-    api_sql_enabled: bool = True
-    api_row_budget: int = Field(200_000, ge=1)
+    api_host: str = Field(
+        "127.0.0.1", description="Address of the query API; beyond loopback it requires api_token."
+    )
+    api_port: int = Field(
+        8080, ge=1, le=65535, description="Port of the stand-alone query API (streamer api)."
+    )
+    api_token: SecretStr | None = Field(None, description="Bearer token of the query API.")
+    api_sql_enabled: bool = Field(True, description="Serve POST /api/v1/sql (read-only).")
+    api_row_budget: int = Field(
+        200_000, ge=1, description="Most rows one samples answer may hold; auto resolution stays under it."
+    )
     api_url: str = Field(
-        "", description="Query API the CLI calls in embedded mode; empty: api_host at processor, then api port."
+        "", description="Query API the CLI calls (embedded mode); empty: the processor's, then api_port."
     )
     api_sql_max_rows: int = Field(100_000, ge=1, description="max_result_rows of POST /api/v1/sql.")
     api_sql_max_execution_s: float = Field(30.0, gt=0, description="max_execution_time of POST /api/v1/sql.")
     api_sql_max_memory_bytes: int = Field(1_000_000_000, ge=1, description="max_memory_usage of /sql.")
 
     # -- simulator
-    sim_host: str = "127.0.0.1"
-    sim_port: int = Field(8765, ge=1, le=65535)
+    sim_host: str = Field(
+        "127.0.0.1", description="Address of the simulator (streamer sim serve, streamer dev)."
+    )
+    sim_port: int = Field(8765, ge=1, le=65535, description="Port of the simulator.")
 
     @field_validator("sites", mode="before")
     @classmethod

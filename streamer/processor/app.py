@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,9 @@ import mode
 
 from streamer.metrics import CONSUMER_LAG
 from streamer.processor.dlq import DlqWriter
-from streamer.processor.pipeline import Item, SamplesPipeline
+from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import PointsTable
+from streamer.processor.records import Item
 from streamer.processor.sync_runs import SyncRunsPipeline
 from streamer.processor.take import batches
 from streamer.settings import Settings
@@ -31,6 +32,7 @@ from streamer.settings import Settings
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 2.0
+WEB_BIND = "127.0.0.1"
 SYNC_RUNS_BATCH = 500
 
 
@@ -46,6 +48,7 @@ class ProcessorRuntime:
         self.samples: SamplesPipeline | None = None
         self._lock: asyncio.Lock | None = None
         self.started = False
+        self.closers: list[Callable[[], Awaitable[None]]] = []
 
     async def ensure_started(self) -> ProcessorRuntime:
         """Start once: open the sink, connect the DLQ, recover the points table to its end."""
@@ -76,6 +79,8 @@ class ProcessorRuntime:
         return SyncRunsPipeline(self.settings, self.sink, self.dlq, ack)
 
     async def stop(self) -> None:
+        for close in self.closers:
+            await close()
         if self.table is not None:
             await self.table.stop()
         if self.dlq is not None:
@@ -106,31 +111,64 @@ def item_from_event(event: Any) -> Item:
     )
 
 
-def create_app(settings: Settings, sink_factory: Callable[[], Any] | None = None) -> ProcessorApp:
-    """The processor's faust app. ``sink_factory`` defaults to ``streamer.sink.writer.Sink(settings)``."""
-    app = faust.App(
+class _App(faust.App):
+    """faust's App with a list of callbacks run when its web server initialises (routes go in then)."""
+
+    web_init_hooks: list[Callable[[Any], None]]
+
+    def on_webserver_init(self, web: Any) -> None:
+        for hook in self.web_init_hooks:
+            hook(web)
+
+
+def create_app(
+    settings: Settings, sink_factory: Callable[[], Any] | None = None, *, query_api: bool = True
+) -> ProcessorApp:
+    """The processor's faust app. ``sink_factory`` defaults to ``streamer.sink.writer.Sink(settings)``;
+    ``query_api`` mounts the query API (and /metrics, /health) on the app's web server."""
+    datadir = settings.data_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
+    app = _App(
         settings.processor_app_id,
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
         broker_client_id=settings.kafka_client_id,
         store="memory://",
         topic_partitions=settings.samples_partitions,
         topic_replication_factor=settings.replication_factor,
-        datadir=str(settings.data_dir / "faust"),
+        datadir=str(datadir),
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_port=settings.processor_web_port,
-        web_bind="127.0.0.1",
-        web_host="127.0.0.1",
+        web_bind=WEB_BIND,
+        web_host=WEB_BIND,
+        # Events held per partition queue ahead of the agent: a few batches' worth is plenty (an event
+        # carries up to record_max_samples samples) and bounds memory.
         stream_buffer_maxsize=1024,
+        broker_commit_interval=1.0,
         broker_session_timeout=settings.processor_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.processor_session_timeout_s / 6),
         autodiscover=False,
     )
     runtime = ProcessorRuntime(settings, sink_factory or _default_sink(settings))
+    app.web_init_hooks = [_query_api_hook(settings, runtime)] if query_api else []
     _add_samples_agent(app, runtime, settings)
     _add_sync_runs_agent(app, runtime, settings)
     _add_timer(app, runtime)
     return ProcessorApp(app, runtime)
+
+
+def _query_api_hook(settings: Settings, runtime: ProcessorRuntime) -> Callable[[Any], None]:
+    """Mount the query API (streamer.query.api) on faust's aiohttp application, as that module asks."""
+
+    def mount_query_api(web: Any) -> None:
+        from streamer.query.api import mount
+        from streamer.query.service import QueryService
+
+        service = QueryService(settings)
+        runtime.closers.append(service.close)
+        mount(web.web_app, settings, service, bind_host=WEB_BIND)
+
+    return mount_query_api
 
 
 def _default_sink(settings: Settings) -> Callable[[], Any]:
@@ -154,8 +192,7 @@ def _add_samples_agent(app: faust.App, runtime: ProcessorRuntime, settings: Sett
         await runtime.ensure_started()
         manual = stream.noack()
         pipeline = runtime.samples_pipeline(manual.ack)
-        async for batch in _batches(manual, settings.batch_max_rows, settings.batch_max_s, pipeline.prepare):
-            await pipeline.handle(batch)
+        await pipeline.run(_batches(manual, settings.batch_max_rows, settings.batch_max_s, pipeline.prepare))
 
 
 def _add_sync_runs_agent(app: faust.App, runtime: ProcessorRuntime, settings: Settings) -> None:

@@ -27,11 +27,15 @@ def processor(settings: Settings) -> None:
     """
     from streamer.sink.writer import Sink
 
+    sink = Sink(settings)
+    sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
-    sink = Sink(settings)
-    sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
+    if settings.log_level != "debug":
+        # faust and mode narrate every service start and stop at INFO: keep our own lines readable.
+        for noisy in ("faust", "mode"):
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     processor_app = create_app(settings, sink_factory=lambda: sink)
     if settings.processor_fault_hooks:
         from streamer.processor.faults import add_fault_hooks
@@ -46,6 +50,7 @@ def processor(settings: Settings) -> None:
         override_logging=False,
         redirect_stdouts=False,
     )
+    worker.spinner = None  # a terminal spinner writes escape codes to stdout, also when not a tty
     worker.execute_from_commandline()
 
 

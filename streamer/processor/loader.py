@@ -88,15 +88,19 @@ async def retry_transient(
 async def bisect_load(
     parts: Sequence[P],
     insert: Callable[[Sequence[P]], Awaitable[None]],
+    failed_with: SinkPermanentError | None = None,
 ) -> list[tuple[P, SinkPermanentError]]:
     """Insert ``parts``; on a permanent error split in halves until the poison parts are alone.
 
     Returns the parts that failed on their own, with their error; every other part was inserted.
-    ``insert`` must already retry transient errors.
+    ``insert`` must already retry transient errors. ``failed_with``: the caller already tried all of
+    ``parts`` at once and got this error (start splitting).
     """
     if not parts:
         return []
     try:
+        if failed_with is not None:
+            raise failed_with
         await insert(parts)
         return []
     except SinkPermanentError as exc:

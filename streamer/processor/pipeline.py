@@ -19,22 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from streamer.errors import RecordDecodeError, SinkPermanentError
 from streamer.metrics import SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
 from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, STAGE_NORMALISE, DeadLetter, DlqWriter
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.normalise import (
-    Normalised,
-    RawRecord,
-    TimeCache,
-    decode_samples_record,
-    normalise_samples,
-)
+from streamer.processor.normalise import RawRecord, TimeCache, decode_samples_record, normalise_samples
 from streamer.processor.points_table import PointsTable
+from streamer.processor.records import BatchOutcome, Columns, Item, Part, Staged, columns, dead_letter
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
 
@@ -49,73 +43,6 @@ class SamplesSink(Protocol):
     ) -> Any: ...
 
     def insert_points(self, rows: list[PointRow]) -> Any: ...
-
-
-@dataclass(slots=True)
-class Item:
-    """A polled record: where it came from, its raw bytes, and what decoding made of it."""
-
-    handle: Any  # what ``ack`` needs (the faust event)
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Mapping[str, bytes]
-    record: RawRecord | None = None
-    error: RecordDecodeError | None = None
-    normalised: Normalised | None = None  # done ahead when the point looked collected at poll time
-    normalise_error: RecordDecodeError | None = None
-
-
-@dataclass(slots=True)
-class Part:
-    """The valid rows of one record."""
-
-    item: Item
-    site: str
-    point: str
-    ts_ms: list[int]
-    values: list[float]
-
-    @property
-    def source_topic(self) -> str:
-        return self.item.source_topic
-
-    @property
-    def source_partition(self) -> int:
-        return self.item.source_partition
-
-    @property
-    def source_offset(self) -> int:
-        return self.item.source_offset
-
-
-@dataclass(slots=True)
-class BatchOutcome:
-    """What one batch did (also fed to the metrics)."""
-
-    records: int = 0
-    samples: int = 0
-    inserted: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    rejected: dict[str, int] = field(default_factory=dict)
-    dead_letters: int = 0
-
-
-def columns(parts: Sequence[Part]) -> tuple[list[str], list[str], list[int], list[float]]:
-    """The insert columns of ``parts``, concatenated in order."""
-    sites: list[str] = []
-    points: list[str] = []
-    ts_ms: list[int] = []
-    values: list[float] = []
-    for part in parts:
-        n = len(part.ts_ms)
-        sites += [part.site] * n
-        points += [part.point] * n
-        ts_ms += part.ts_ms
-        values += part.values
-    return sites, points, ts_ms, values
 
 
 class SamplesPipeline:
@@ -179,20 +106,51 @@ class SamplesPipeline:
 
     async def handle(self, items: Sequence[Item]) -> BatchOutcome:
         """Process one batch; returns only after every item is loaded or dead-lettered, and acked."""
+        return await self.load(await self.stage(items))
+
+    async def run(self, batches: AsyncIterator[list[Item]]) -> None:
+        """Handle every batch, staging batch N+1 while batch N is being inserted.
+
+        Loads run one at a time and in order, so events are still acked in order; a failed load
+        raises here (at the latest when the next batch is staged).
+        """
+        loading: asyncio.Future[BatchOutcome] | None = None
+        try:
+            async for items in batches:
+                staged = await self.stage(items)
+                if loading is not None:
+                    await loading
+                loading = asyncio.ensure_future(self.load(staged))
+            if loading is not None:
+                await loading
+        finally:
+            if loading is not None and not loading.done():
+                loading.cancel()
+
+    async def stage(self, items: Sequence[Item]) -> Staged:
+        """Catch the points table up, judge and normalise, build the insert columns."""
         started = time.perf_counter()
         await self.refresh_points()
-        outcome = BatchOutcome(records=len(items))
-        token = batch_token("samples", items)
-        letters: list[DeadLetter] = []
-        parts = self._judge_and_normalise(items, outcome, letters, token)
-        failed = await bisect_load(parts, self._insert)
-        for part, exc in failed:
-            letters.append(dead_letter(part.item, exc, STAGE_INSERT, token))
+        staged = Staged(items, BatchOutcome(records=len(items)), batch_token("samples", items), started)
+        staged.parts = self._judge_and_normalise(items, staged.outcome, staged.letters, staged.token)
+        staged.columns = columns(staged.parts)
+        return staged
+
+    async def load(self, staged: Staged) -> BatchOutcome:
+        """Insert (bisecting poison records out), dead-letter, then ack every event in order."""
+        parts, outcome = staged.parts, staged.outcome
+        failed: list[tuple[Part, SinkPermanentError]] = []
+        if parts:
+            try:
+                await self._insert(parts, staged.columns)
+            except SinkPermanentError as exc:
+                failed = await bisect_load(parts, self._insert, failed_with=exc)
+        letters = staged.letters + [dead_letter(p.item, exc, STAGE_INSERT, staged.token) for p, exc in failed]
         poison = {id(part) for part, _ in failed}
         outcome.inserted = sum(len(p.ts_ms) for p in parts if id(p) not in poison)
         await self._dlq.send(letters)
         outcome.dead_letters = len(letters)
-        for item in items:
+        for item in staged.items:
             await self._ack(item.handle)
             self.acked[(item.source_topic, item.source_partition)] = item.source_offset
         _record_metrics(outcome)
@@ -202,7 +160,7 @@ class SamplesPipeline:
             outcome.samples,
             outcome.inserted,
             outcome.dead_letters,
-            time.perf_counter() - started,
+            time.perf_counter() - staged.started,
         )
         return outcome
 
@@ -237,30 +195,14 @@ class SamplesPipeline:
                 parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values))
         return parts
 
-    async def _insert(self, parts: Sequence[Part]) -> None:
-        sites, points, ts_ms, values = columns(parts)
+    async def _insert(self, parts: Sequence[Part], cols: Columns | None = None) -> None:
+        sites, points, ts_ms, values = cols or columns(parts)
         token = batch_token("samples", parts)
         await retry_transient(
             lambda: asyncio.to_thread(self._sink.insert_samples, sites, points, ts_ms, values, token),
             max_backoff_s=self._settings.sink_retry_max_backoff_s,
             what=f"insert {len(ts_ms)} samples",
         )
-
-
-def dead_letter(item: Item, exc: Exception, stage: str, token: str) -> DeadLetter:
-    """The dead letter of ``item`` failed with ``exc`` at ``stage`` in the batch ``token``."""
-    return DeadLetter(
-        key=item.key,
-        value=item.value,
-        error_class=type(exc).__name__,
-        error_message=str(exc),
-        stage=stage,
-        source_topic=item.source_topic,
-        source_partition=item.source_partition,
-        source_offset=item.source_offset,
-        batch_token=token,
-        source_headers=item.headers,
-    )
 
 
 def _record_metrics(outcome: BatchOutcome) -> None:

@@ -9,15 +9,17 @@ Ordering guarantee: the producer acks a cycle's point changes before it publishe
 samples. ``catch_up()`` reads the end offsets *now* (after the batch of samples was polled) and
 consumes up to them, so a batch is judged against every points update published before its samples.
 
-Every applied record also yields a row for ClickHouse's ``points`` table (``PointRow``: version =
-``updated_at_ms``; a tombstone is a row with ``deleted = 1`` versioned by its Kafka timestamp);
-``take_rows()`` hands them to the sink.
+Every applied record also yields a row for ClickHouse's ``points`` table (``PointRow``; a tombstone
+is a row with ``deleted = 1``), versioned by the record's Kafka timestamp: one clock for versions and
+tombstones, so a point re-enabled after a tombstone is current again. ``take_rows()`` hands them to
+the sink.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
@@ -105,7 +107,8 @@ class PointsTable:
                 continue
             self._enabled[key] = point.collect_enabled
             self._names[key] = (point.site, point.point)
-            self._rows.append(PointRow.from_record(point))
+            # Versioned by the Kafka timestamp like tombstones: one clock orders a point's versions.
+            self._rows.append(replace(PointRow.from_record(point), version=max(record.timestamp, 0)))
 
     def _remove(self, key: str, version: int) -> None:
         self._enabled.pop(key, None)

@@ -17,7 +17,7 @@ from streamer.errors import RecordDecodeError
 from streamer.models import SyncRun
 from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, DeadLetter, DlqWriter
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.pipeline import Item, dead_letter
+from streamer.processor.records import Item, dead_letter
 from streamer.settings import Settings
 
 

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 
 from streamer.errors import SchemaError
 
+
 def _find_migrations_dir() -> Path:
     # A source checkout keeps them beside the package; an installed image (Dockerfile) beside its workdir.
     beside_package = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"

@@ -26,7 +26,8 @@ def test_compose_file_matches_compose_spec() -> None:
     assert CHECK_JSONSCHEMA.exists(), "run tools/compose-check/install first"
     result = subprocess.run(
         [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -35,7 +36,9 @@ def test_docker_compose_config_accepts_file() -> None:
     """Debian's docker-compose resolves the file (anchors, interpolation, profiles) without error."""
     result = subprocess.run(
         ["docker-compose", "-f", str(COMPOSE), "--profile", "demo", "config", "-q"],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
 
@@ -54,7 +57,7 @@ def _resolve(args: list[str]) -> click.Command:
     name = "streamer"
     while isinstance(command, click.Group):
         ctx = command.make_context(name, list(args))
-        rest = [*ctx.protected_args, *ctx.args]
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
         assert rest, f"{name} needs a subcommand"
         sub = command.get_command(ctx, rest[0])
         assert sub is not None, f"`{name} {rest[0]}` is not a streamer command"

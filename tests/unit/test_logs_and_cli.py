@@ -38,7 +38,9 @@ def test_bad_setting_is_one_line_and_exit_2() -> None:
     """A bad environment value makes `streamer` print one line naming it and exit 2, no traceback."""
     result = subprocess.run(
         [sys.executable, "-m", "streamer.cli", "topics", "--help"],
-        capture_output=True, text=True, env={"STREAMER_BATCH_MAX_ROWS": "lots", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        env={"STREAMER_BATCH_MAX_ROWS": "lots", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0

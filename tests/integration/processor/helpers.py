@@ -136,7 +136,9 @@ def sample_records(config: SimConfig, start_ms: int, end_ms: int, per_record: in
     out: list[Record] = []
     for site in config.sites:
         cat = catalog_of(config, site)
-        samples = window_samples(config, site, start_ms, end_ms, "grouped", 0, window_total(config, cat, start_ms, end_ms))
+        samples = window_samples(
+            config, site, start_ms, end_ms, "grouped", 0, window_total(config, cat, start_ms, end_ms)
+        )
         by_point: dict[str, list[list[Any]]] = {}
         for s in orjson.loads(timeseries_body(cat, samples, None, False))["point_samples"]:
             by_point.setdefault(s["name"], []).append([s["time"], s["value"]])
@@ -220,7 +222,9 @@ async def wait_consumed(
         await asyncio.sleep(0.25)
 
 
-async def read_all(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None, dict[str, str], int]]:
+async def read_all(
+    settings: Settings, topic: str
+) -> list[tuple[bytes | None, bytes | None, dict[str, str], int]]:
     """Every record of ``topic`` now: key, value, headers, partition."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
     await consumer.start()

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from streamer.models import SyncRun
 from streamer.settings import Settings
 from streamer.sim.config import SimConfig
 from tests.integration.processor.helpers import (
     START_MS,
+    Record,
     check,
     clickhouse,
     point_records,
@@ -38,9 +40,12 @@ async def test_two_sites_land_exactly_the_expected_samples(kafka_settings: Setti
     await produce(settings, settings.topic_points, point_records(CONFIG))
     records = sample_records(CONFIG, START_MS, END_MS, per_record=500)
     await produce(settings, settings.topic_samples, records + records[::9])  # overlap: repeats collapse
+    runs = [sync_run(site, i) for site in CONFIG.sites for i in range(2)]
+    await produce(settings, settings.topic_sync_runs, runs + runs[:1])  # a re-recorded run replaces itself
     proc = start_processor(settings, tmp_path / "processor.log")
     try:
         await wait_consumed(settings, [proc], timeout=60)
+        await wait_consumed(settings, [proc], topic=settings.topic_sync_runs)
     finally:
         assert stop(proc) == 0, (tmp_path / "processor.log").read_text()[-3000:]
 
@@ -50,3 +55,24 @@ async def test_two_sites_land_exactly_the_expected_samples(kafka_settings: Setti
     points = clickhouse(settings, f"SELECT count(), countIf(collect_enabled = 1) FROM {db}.points FINAL")
     assert points == [[len(point_records(CONFIG)), enabled]]
     assert await read_all(settings, settings.topic_dlq) == []
+    assert clickhouse(settings, f"SELECT count(), uniqExact(sync_id) FROM {db}.sync_runs FINAL") == [[4, 4]]
+
+
+def sync_run(site: str, i: int) -> Record:
+    run = SyncRun(
+        sync_id=f"{site}-{i}",
+        site=site,
+        window_start_ms=START_MS + i * 3_600_000,
+        window_end_ms=START_MS + (i + 1) * 3_600_000,
+        kind="backfill",
+        started_at_ms=START_MS,
+        duration_ms=1234,
+        api_calls=3,
+        pages=2,
+        samples_fetched=100,
+        records_published=10,
+        samples_published=90,
+        errors=0,
+        status="ok",
+    )
+    return site.encode(), run.model_dump_json().encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -12,8 +13,9 @@ from aiokafka import ConsumerRecord
 from streamer.errors import DlqWriteError, SinkPermanentError, SinkTransientError
 from streamer.processor import loader
 from streamer.processor.dlq import DlqWriter
-from streamer.processor.pipeline import BatchOutcome, Item, SamplesPipeline
+from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import PointsTable
+from streamer.processor.records import BatchOutcome, Item
 from streamer.settings import Settings
 
 T = "2024-01-01T00:0{}:00Z"
@@ -225,3 +227,54 @@ async def test_points_changed_between_poll_and_batch_are_judged_at_batch_time(
     outcome = await pipeline.handle(polled)
     assert sink.rows == [("s", "s/late", T0, 1.0)]
     assert outcome.dropped == {"not_configured": 1}
+
+
+async def aiter_batches(batches: list[list[Item]]) -> Any:
+    for batch in batches:
+        yield batch
+
+
+async def test_run_stages_the_next_batch_while_the_previous_inserts(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """run() judges batch N+1 while batch N's insert is in flight, yet acks every event in order."""
+    log: list[str] = []
+
+    class SlowSink(FakeSink):
+        def insert_samples(self, *args: Any) -> int:
+            log.append("insert-start")
+            time.sleep(0.05)
+            return super().insert_samples(*args)
+
+    class LoggingTable(FakeTable):
+        async def catch_up(self) -> int:
+            log.append("stage")
+            return 0
+
+    staged_table = LoggingTable(base_settings)
+    staged_table.apply([points_record(0, "s", "s/a", {})])
+    pipeline = make(base_settings, staged_table, SlowSink(log), FakeProducer(log), log)
+    batches = [
+        [pipeline.prepare(item(10 * b + i, samples("s", "s/a", (T.format(b), i))))[0] for i in range(2)]
+        for b in range(3)
+    ]
+    await pipeline.run(aiter_batches(batches))
+    assert [e for e in log if e.startswith("ack:")] == [f"ack:{o}" for o in (0, 1, 10, 11, 20, 21)]
+    stages = [i for i, entry in enumerate(log) if entry == "stage"]
+    assert stages[1] < log.index("insert:2")  # batch 2 was staged before batch 1's insert returned
+
+
+async def test_run_raises_when_a_load_fails_and_acks_nothing_after(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """A batch whose dead letters cannot be written stops run(); later batches are not acked."""
+    log: list[str] = []
+    pipeline = make(base_settings, table, FakeSink(log), FakeProducer(log, fail=True), log)
+    batches = [
+        [pipeline.prepare(item(1, samples("s", "s/a", (T.format(0), 1))))[0]],
+        [pipeline.prepare(item(2, b"{bad"))[0]],
+        [pipeline.prepare(item(3, samples("s", "s/a", (T.format(1), 1))))[0]],
+    ]
+    with pytest.raises(DlqWriteError):
+        await pipeline.run(aiter_batches(batches))
+    assert [e for e in log if e.startswith("ack:")] == ["ack:1"]

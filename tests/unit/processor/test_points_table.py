@@ -65,7 +65,7 @@ def test_undecodable_points_records_are_skipped_and_counted(table: PointsTable) 
 
 
 def test_rows_for_clickhouse_are_versioned(table: PointsTable) -> None:
-    """Each applied record yields one points row: versions by updated_at_ms, tombstones by timestamp."""
+    """Each applied record yields one points row, versioned (tombstones too) by its Kafka timestamp."""
     table.apply(
         [
             rec(
@@ -79,7 +79,7 @@ def test_rows_for_clickhouse_are_versioned(table: PointsTable) -> None:
     )
     rows = table.take_rows()
     assert [(r.site, r.point, r.deleted, r.version) for r in rows] == [
-        ("s", "s/a", False, 500),
+        ("s", "s/a", False, 10_000),
         ("s", "s/a", True, 10_001),
         ("s", "never/seen", True, 10_002),
     ]

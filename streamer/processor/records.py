@@ -1,0 +1,110 @@
+"""The units a samples batch is made of: polled items, their valid rows (parts), the staged batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamer.errors import RecordDecodeError
+from streamer.processor.dlq import DeadLetter
+from streamer.processor.normalise import Normalised, RawRecord
+
+
+@dataclass(slots=True)
+class Item:
+    """A polled record: where it came from, its raw bytes, and what decoding made of it."""
+
+    handle: Any  # what ``ack`` needs (the faust event)
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Mapping[str, bytes]
+    record: RawRecord | None = None
+    error: RecordDecodeError | None = None
+    normalised: Normalised | None = None  # done ahead when the point looked collected at poll time
+    normalise_error: RecordDecodeError | None = None
+
+
+@dataclass(slots=True)
+class Part:
+    """The valid rows of one record."""
+
+    item: Item
+    site: str
+    point: str
+    ts_ms: list[int]
+    values: list[float]
+
+    @property
+    def source_topic(self) -> str:
+        return self.item.source_topic
+
+    @property
+    def source_partition(self) -> int:
+        return self.item.source_partition
+
+    @property
+    def source_offset(self) -> int:
+        return self.item.source_offset
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one batch did (also fed to the metrics)."""
+
+    records: int = 0
+    samples: int = 0
+    inserted: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+
+
+Columns = tuple[list[str], list[str], list[int], list[float]]
+
+
+@dataclass(slots=True)
+class Staged:
+    """A batch judged and normalised, ready to load."""
+
+    items: Sequence[Item]
+    outcome: BatchOutcome
+    token: str
+    started: float
+    letters: list[DeadLetter] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+    columns: Columns | None = None
+
+
+def columns(parts: Sequence[Part]) -> Columns:
+    """The insert columns of ``parts``, concatenated in order."""
+    sites: list[str] = []
+    points: list[str] = []
+    ts_ms: list[int] = []
+    values: list[float] = []
+    for part in parts:
+        n = len(part.ts_ms)
+        sites += [part.site] * n
+        points += [part.point] * n
+        ts_ms += part.ts_ms
+        values += part.values
+    return sites, points, ts_ms, values
+
+
+def dead_letter(item: Item, exc: Exception, stage: str, token: str) -> DeadLetter:
+    """The dead letter of ``item`` failed with ``exc`` at ``stage`` in the batch ``token``."""
+    return DeadLetter(
+        key=item.key,
+        value=item.value,
+        error_class=type(exc).__name__,
+        error_message=str(exc),
+        stage=stage,
+        source_topic=item.source_topic,
+        source_partition=item.source_partition,
+        source_offset=item.source_offset,
+        batch_token=token,
+        source_headers=item.headers,
+    )

@@ -1,0 +1,72 @@
+"""Criterion 2: SIGKILLed at random moments while consuming, restarted each time: still exact."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from streamer.settings import Settings
+from streamer.sim.config import SimConfig
+from tests.integration.processor.helpers import (
+    START_MS,
+    check,
+    committed,
+    end_offsets,
+    point_records,
+    prepare,
+    processor_settings,
+    produce,
+    read_all,
+    sample_records,
+    start_processor,
+    stop,
+    wait_consumed,
+    want,
+)
+
+pytestmark = pytest.mark.kafka
+
+CONFIG = SimConfig(sites=("site_01", "site_02"), points=1500, seed=8)
+END_MS = START_MS + 3 * 3_600_000
+KILLS = 3
+
+
+async def test_sigkill_during_consumption_loses_and_duplicates_nothing(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    """Three SIGKILLs at random moments mid-consumption, each followed by a restart: count FINAL,
+    distinct keys, value sum and key checksum still equal expected(), and nothing went to the DLQ."""
+    settings = processor_settings(kafka_settings, batch_max_rows=5_000)
+    await prepare(settings)
+    await produce(settings, settings.topic_points, point_records(CONFIG))
+    await produce(settings, settings.topic_samples, sample_records(CONFIG, START_MS, END_MS, per_record=200))
+    total = sum((await end_offsets(settings, settings.topic_samples)).values())
+    log = tmp_path / "processor.log"
+    rng = random.Random(20240101)
+    kills = 0
+    while kills < KILLS:
+        proc = start_processor(settings, log)
+        try:
+            before = sum((await committed(settings, settings.topic_samples)).values())
+            deadline = time.monotonic() + 60
+            while sum((await committed(settings, settings.topic_samples)).values()) == before:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "no progress"
+                await asyncio.sleep(0.05)  # wait until this run has made (and committed) some progress
+            await asyncio.sleep(rng.uniform(0.0, 1.0))
+        finally:
+            assert stop(proc, signal.SIGKILL) == -signal.SIGKILL
+        assert sum((await committed(settings, settings.topic_samples)).values()) < total, "killed too late"
+        kills += 1
+    proc = start_processor(settings, log)
+    try:
+        await wait_consumed(settings, [proc], timeout=90)
+    finally:
+        assert stop(proc) == 0, log.read_text()[-3000:]
+    assert check(settings) == want(CONFIG, START_MS, END_MS)
+    assert await read_all(settings, settings.topic_dlq) == []
