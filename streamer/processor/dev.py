@@ -7,6 +7,7 @@ them. Settings reach the children as ``STREAMER_*`` variables.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -117,6 +118,28 @@ def _processes(
                 proc.kill()
 
 
+def _wait_drained(settings: Settings, timeout_s: float = 60.0) -> bool:
+    """After the producer stopped: until the processor group committed everything published."""
+    from streamer.query.kafka_status import KafkaProbe
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        snapshot = asyncio.run(KafkaProbe(settings, cache_s=0).snapshot())
+        if snapshot["reachable"] and snapshot["total_lag"] == 0:
+            return True
+        time.sleep(1.0)
+    return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def dev_settings(settings: Settings, sites: int) -> Settings:
     """Point the pipeline at a local simulator unless an ACE URL was configured explicitly."""
     updates: dict[str, object] = {}
@@ -173,4 +196,8 @@ def dev(settings: Settings, site_count: int, points: int, duration: float | None
                 time.sleep(1.0)
         except KeyboardInterrupt:
             console.print("stopping…")
+        # Stop the source first and let the processor drain, so a clean stop leaves nothing unstored.
+        _stop(children["producer"])
+        if children["processor"].poll() is None and not _wait_drained(settings):
+            console.print("processor did not drain in 60 s; stopping anyway (the rest is kept in Kafka)")
         live.update(_render(_scrape(urls), started, children))

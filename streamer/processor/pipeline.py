@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from streamer.errors import RecordDecodeError, SinkPermanentError
-from streamer.metrics import SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
+from streamer.metrics import FRESHNESS_SECONDS, SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
 from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, STAGE_NORMALISE, DeadLetter, DlqWriter
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
 from streamer.processor.normalise import RawRecord, TimeCache, decode_samples_record, normalise_samples
@@ -203,6 +203,13 @@ class SamplesPipeline:
             max_backoff_s=self._settings.sink_retry_max_backoff_s,
             what=f"insert {len(ts_ms)} samples",
         )
+        for age_s in freshness_seconds(parts, time.time() * 1000):
+            FRESHNESS_SECONDS.observe(age_s)
+
+
+def freshness_seconds(parts: Sequence[Part], now_ms: float) -> list[float]:
+    """Per record, how long ago its newest sample was taken, as it becomes visible in ClickHouse."""
+    return [max(0.0, (now_ms - max(part.ts_ms)) / 1000) for part in parts if part.ts_ms]
 
 
 def _record_metrics(outcome: BatchOutcome) -> None:

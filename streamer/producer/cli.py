@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import click
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -66,7 +67,18 @@ def _clock(now: int | None) -> Clock:
 @click.option("--now", type=TIME, default=None, help=_NOW_HELP)
 @click.pass_obj
 def producer(settings: Settings, once: bool, now: int | None) -> None:
-    """Poll the ACE API for every site and publish to Kafka, every poll_interval_s."""
+    """Poll the ACE API for every site and publish to Kafka, every poll_interval_s.
+
+    Serves Prometheus metrics on api_host:producer_metrics_port (0: off) while it runs.
+    """
+    if settings.producer_metrics_port and not once:
+        try:
+            start_http_server(settings.producer_metrics_port, addr=settings.api_host)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve metrics on {settings.api_host}:{settings.producer_metrics_port} "
+                f"(STREAMER_PRODUCER_METRICS_PORT): {exc.strerror}"
+            ) from exc
     failures = asyncio.run(_produce(settings, once, _clock(now)))
     for site, error in failures:
         click.echo(f"streamer producer: site {site} failed: {error}", err=True)

@@ -1,6 +1,6 @@
 """What Kafka says about the pipeline: consumer lag of the processor group and DLQ depth.
 
-Lag is the end offset of each ``ace.samples`` / ``ace.points`` partition minus the offset the
+Lag is the end offset of each ``ace.samples`` / ``ace.sync_runs`` partition minus the offset the
 processor group (faust's group id is ``processor_app_id``) committed there. The DLQ depth is the
 records the DLQ topic still retains (end minus beginning offsets). Answers are cached for a few
 seconds so /health, /status and the page polling them do not each open Kafka connections.
@@ -106,8 +106,10 @@ class KafkaProbe:
 
     async def _offsets(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> dict[str, Any]:
         s = self._settings
-        partitions = await _partitions(admin, [s.topic_samples, s.topic_points, s.topic_dlq])
-        parts = [TopicPartition(t, p) for t in (s.topic_samples, s.topic_points) for p in partitions[t]]
+        # The topics the processor group consumes; ace.points is read group-less, so it has no lag here.
+        consumed = (s.topic_samples, s.topic_sync_runs)
+        partitions = await _partitions(admin, [*consumed, s.topic_dlq])
+        parts = [TopicPartition(t, p) for t in consumed for p in partitions[t]]
         dlq = [TopicPartition(s.topic_dlq, p) for p in partitions[s.topic_dlq]]
         committed_raw = await admin.list_consumer_group_offsets(s.processor_app_id)
         committed = {tp: meta.offset for tp, meta in committed_raw.items()}

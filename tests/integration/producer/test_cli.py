@@ -114,3 +114,51 @@ async def test_backfill_failure_names_site_and_resume_point(kafka_settings: Sett
     (line,) = [x for x in stderr.decode().splitlines() if x.startswith("streamer backfill:")]
     assert "site site_a failed after 0 of 3 windows: AceAuthError" in line
     assert line.endswith("(resume with --start 2024-03-01T00:00:00.000Z)")
+
+
+async def test_running_producer_serves_prometheus_metrics(kafka_settings: Settings) -> None:
+    """`streamer producer` serves /metrics while it runs; after its first window the fetched and
+    published sample counters equal exactly the samples the simulator served for it."""
+    import httpx
+
+    from tests.integration.processor.helpers import free_port
+
+    config = SimConfig(sites=("site_m",), points=50, seed=5, repeat=0)  # no repeats: counts are exact
+    served = expected(config, "site_m", NOW - 3_600_000, NOW)["all"]["count"]
+    async with SimServer(config) as server:
+        port = free_port()
+        settings = producer_settings(
+            kafka_settings,
+            server.url,
+            sites=["site_m"],
+            log_level="warning",
+            producer_metrics_port=port,
+            weather_enabled=False,
+        )
+        proc = await streamer(settings, "producer", "--now", str(NOW))
+        try:
+            published = 0.0
+            deadline = time.monotonic() + 60
+            async with httpx.AsyncClient() as client:
+                while published < served:
+                    assert proc.returncode is None and time.monotonic() < deadline
+                    await asyncio.sleep(0.5)
+                    try:
+                        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                    except httpx.HTTPError:
+                        continue
+                    published = _metric(text, 'streamer_samples_published_total{site="site_m"}')
+            fetched = _metric(text, 'streamer_samples_fetched_total{site="site_m"}')
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+    assert settings.initial_lookback_s == 3600
+    assert published == served
+    assert fetched == served
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0

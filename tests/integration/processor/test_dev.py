@@ -1,0 +1,78 @@
+"""`streamer dev` (what `make dev` runs): simulator, producer and processor together land exact data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from streamer.settings import Settings
+from streamer.sim import SimConfig, expected
+from tests.integration.processor import helpers as h
+
+SITE = "site_01"
+POINTS = 60
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_dev_runs_the_pipeline_and_lands_exactly_the_windows_it_synced(kafka_settings: Settings) -> None:
+    """After `streamer dev --duration 40`, ClickHouse holds exactly the simulator's valid samples of the
+    windows the producer recorded as synced (count FINAL, distinct keys, value sum, key checksum)."""
+    settings = kafka_settings.model_copy(
+        update={
+            "sim_port": h.free_port(),
+            "processor_web_port": h.free_port(),
+            "producer_metrics_port": h.free_port(),
+            "poll_interval_s": 5.0,
+            "processor_session_timeout_s": 6.0,
+            "log_level": "warning",
+        }
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamer.cli",
+            "dev",
+            "--sites",
+            "1",
+            "--points",
+            str(POINTS),
+            "--duration",
+            "40",
+        ],
+        env=h.child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    db = settings.clickhouse_database
+    runs = h.clickhouse(
+        settings,
+        f"SELECT min(window_start_ms), max(window_end_ms), count() FROM {db}.sync_runs FINAL "
+        f"WHERE site = '{SITE}' AND status = 'ok'",
+    )[0]
+    start_ms, end_ms, windows = int(runs[0]), int(runs[1]), int(runs[2])
+    assert windows >= 2, "the producer should have synced more than one window in 40 s"
+    got = h.clickhouse(
+        settings,
+        "SELECT count(), uniqExact(site, point, ts), sum(toInt64(round(value * 1000))), "
+        "sum(CRC32(concat(site, '/', point, '@', toString(toUnixTimestamp64Milli(ts))))) "
+        f"FROM {db}.timeseries_raw FINAL WHERE site = '{SITE}' AND point NOT LIKE 'weather.%' "
+        f"AND ts >= fromUnixTimestamp64Milli({start_ms}) AND ts < fromUnixTimestamp64Milli({end_ms})",
+    )[0]
+    valid = expected(SimConfig(sites=(SITE,), points=POINTS), SITE, start_ms, end_ms)["valid"]
+    assert valid["count"] > 0
+    assert [int(v) for v in got] == [
+        valid["count"],
+        valid["count"],
+        valid["value_milli_sum"],
+        valid["key_checksum"],
+    ]
+    weather = h.clickhouse(
+        settings, f"SELECT uniqExact(point) FROM {db}.timeseries_raw WHERE point LIKE 'weather.%'"
+    )[0]
+    assert int(weather[0]) >= 1
