@@ -62,7 +62,9 @@ async def test_status_reports_sync_lag_dlq_and_rows(kafka_settings: Settings) ->
     assert kafka["reachable"] and kafka["dlq_depth"] == 4 and kafka["total_lag"] == 2
     lags = {(p["topic"], p["partition"]): (p["committed"], p["lag"]) for p in kafka["partitions"]}
     assert lags[(settings.topic_samples, 1)] == (3, 2)
-    assert len(lags) == 2 * settings.samples_partitions  # samples and points partitions
+    # the topics the processor group consumes: ace.samples and ace.sync_runs (ace.points is read group-less)
+    assert len(lags) == settings.samples_partitions + settings.sync_partitions
+    assert {topic for topic, _ in lags} == {settings.topic_samples, settings.topic_sync_runs}
     sites = {s["site"]: s for s in status["sites"]}
     assert sites["s1"]["watermark"] == END and sites["s1"]["last_status"] == "ok"
     assert sites["s1"]["last_error"] is None and sites["s1"]["last_sync_id"] == "r2"
