@@ -28,9 +28,10 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streamer.settings import Settings, load_settings  # noqa: E402
+from streamer.settings import Settings  # noqa: E402
 from streamer.sim import SimConfig, expected  # noqa: E402
 from tests.integration.processor import helpers as h  # noqa: E402
+from tests.isolation import isolated_settings  # noqa: E402
 
 SITE = "site_01"
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -38,15 +39,9 @@ START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
 def _settings(workdir: Path, sim_port: int) -> Settings:
     prefix = f"e2e{uuid.uuid4().hex[:8]}"
-    return load_settings(
-        data_dir=workdir / "data",
-        topic_samples=f"{prefix}.samples",
-        topic_points=f"{prefix}.points",
-        topic_sync=f"{prefix}.sync",
-        topic_sync_runs=f"{prefix}.sync_runs",
-        topic_dlq=f"{prefix}.dlq",
-        processor_app_id=f"{prefix}-processor",
-        kafka_client_id=f"{prefix}-client",
+    return isolated_settings(
+        prefix,
+        workdir / "data",
         ace_base_url=f"http://127.0.0.1:{sim_port}/api",
         ace_token=SecretStr("dev-token"),
         sites=[SITE],

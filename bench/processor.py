@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streamer.kafka import topic_specs  # noqa: E402
-from streamer.settings import Settings, load_settings  # noqa: E402
+from streamer.settings import Settings  # noqa: E402
 from streamer.sim.config import SimConfig  # noqa: E402
 from tests.integration.processor import helpers as h  # noqa: E402
+from tests.isolation import isolated_settings  # noqa: E402
 
 SITE = "site_01"
 CHUNK_POINTS = 500
@@ -137,16 +138,7 @@ async def main() -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-processor-"))
     settings = h.processor_settings(
-        load_settings(
-            data_dir=workdir / "data",
-            topic_samples=f"{prefix}.samples",
-            topic_points=f"{prefix}.points",
-            topic_sync=f"{prefix}.sync",
-            topic_sync_runs=f"{prefix}.sync_runs",
-            topic_dlq=f"{prefix}.dlq",
-            processor_app_id=f"{prefix}-processor",
-            kafka_client_id=f"{prefix}-client",
-        ),
+        isolated_settings(prefix, workdir / "data"),
         batch_max_s=1.0,
         log_level=args.log_level,
     )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from streamer.settings import Settings, load_settings
+from streamer.settings import Settings
+from tests.isolation import isolated_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_PORT = int(os.environ.get("STREAMER_TEST_KAFKA_PORT", "9092"))
@@ -40,18 +41,7 @@ def unique_prefix() -> str:
 @pytest.fixture
 def base_settings(tmp_path: Path, unique_prefix: str) -> Settings:
     """Settings with a private data dir and private topic names, no broker needed."""
-    return load_settings(
-        data_dir=tmp_path / "data",
-        topic_samples=f"{unique_prefix}.samples",
-        topic_points=f"{unique_prefix}.points",
-        topic_sync=f"{unique_prefix}.sync",
-        topic_sync_runs=f"{unique_prefix}.sync_runs",
-        topic_dlq=f"{unique_prefix}.dlq",
-        processor_app_id=f"{unique_prefix}-processor",
-        kafka_client_id=f"{unique_prefix}-client",
-        samples_partitions=4,
-        sync_partitions=2,
-    )
+    return isolated_settings(unique_prefix, tmp_path / "data", samples_partitions=4, sync_partitions=2)
 
 
 @pytest.fixture

@@ -28,15 +28,11 @@ class Item:
     normalise_error: RecordDecodeError | None = None
 
 
-@dataclass(slots=True)
-class Part:
-    """The valid rows of one record."""
+class SourceOf:
+    """Where a part's record came from (DLQ headers, dedup tokens): delegated to its item."""
 
+    __slots__ = ()
     item: Item
-    site: str
-    point: str
-    ts_ms: list[int]
-    values: list[float]
 
     @property
     def source_topic(self) -> str:
@@ -49,6 +45,17 @@ class Part:
     @property
     def source_offset(self) -> int:
         return self.item.source_offset
+
+
+@dataclass(slots=True)
+class Part(SourceOf):
+    """The valid rows of one record."""
+
+    item: Item
+    site: str
+    point: str
+    ts_ms: list[int]
+    values: list[float]
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from streamer.errors import RecordDecodeError
 from streamer.models import SyncRun
 from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, DeadLetter, DlqWriter
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.records import Item, dead_letter
+from streamer.processor.records import Item, SourceOf, dead_letter
 from streamer.settings import Settings
 
 
@@ -26,21 +26,9 @@ class SyncRunsSink(Protocol):
 
 
 @dataclass(slots=True)
-class RunPart:
+class RunPart(SourceOf):
     item: Item
     run: SyncRun
-
-    @property
-    def source_topic(self) -> str:
-        return self.item.source_topic
-
-    @property
-    def source_partition(self) -> int:
-        return self.item.source_partition
-
-    @property
-    def source_offset(self) -> int:
-        return self.item.source_offset
 
 
 def decode_sync_run(value: bytes | None) -> SyncRun:
