@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    KafkaConnectionError,
+    KafkaError,
+    NotCoordinatorForGroupError,
+    TopicAlreadyExistsError,
+)
 
 from streamer.errors import KafkaTransientError
 from streamer.settings import Settings
@@ -101,3 +110,30 @@ async def start_client(client: AIOKafkaProducer, settings: Settings) -> None:
         await client.start()
     except KafkaConnectionError as exc:
         raise KafkaTransientError(f"Kafka at {settings.kafka_bootstrap_servers} unreachable") from exc
+
+
+# A fresh broker creates __consumer_offsets on the first coordinator lookup and answers
+# "not available" until it is loaded; these errors mean "ask again shortly", not "no group".
+_COORDINATOR_PENDING = (
+    GroupCoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorForGroupError,
+)
+
+
+async def group_offsets(
+    admin: AIOKafkaAdminClient, group: str, timeout: float = 30.0, pause: float = 0.25
+) -> dict[TopicPartition, int]:
+    """The committed offset of every partition of ``group``, waiting out a coordinator still loading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            raw = await admin.list_consumer_group_offsets(group)
+        except _COORDINATOR_PENDING as exc:
+            if time.monotonic() >= deadline:
+                raise KafkaTransientError(
+                    f"Kafka group coordinator for {group!r} not available after {timeout:.0f} s"
+                ) from exc
+            await asyncio.sleep(pause)
+            continue
+        return {tp: meta.offset for tp, meta in raw.items()}

@@ -16,6 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streamer.errors import KafkaTransientError
+from streamer.kafka import group_offsets
 from streamer.settings import Settings
 
 TIMEOUT_S: Final = 5.0
@@ -70,7 +72,7 @@ class KafkaProbe:
                 return self._cached[1]
             try:
                 result = await asyncio.wait_for(self._read(), TIMEOUT_S * 2)
-            except (KafkaError, OSError, TimeoutError) as exc:
+            except (KafkaError, KafkaTransientError, OSError, TimeoutError) as exc:
                 result = self._unreachable(exc)
             self._cached = (time.monotonic(), result)
             return result
@@ -111,8 +113,7 @@ class KafkaProbe:
         partitions = await _partitions(admin, [*consumed, s.topic_dlq])
         parts = [TopicPartition(t, p) for t in consumed for p in partitions[t]]
         dlq = [TopicPartition(s.topic_dlq, p) for p in partitions[s.topic_dlq]]
-        committed_raw = await admin.list_consumer_group_offsets(s.processor_app_id)
-        committed = {tp: meta.offset for tp, meta in committed_raw.items()}
+        committed = await group_offsets(admin, s.processor_app_id, timeout=TIMEOUT_S)
         begin = await consumer.beginning_offsets(parts + dlq) if parts or dlq else {}
         end = await consumer.end_offsets(parts + dlq) if parts or dlq else {}
         rows = partition_lags(parts, committed, begin, end)

@@ -23,7 +23,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streamer.kafka import ensure_topics, reliable_producer
+from streamer.kafka import ensure_topics, group_offsets, reliable_producer
 from streamer.settings import Settings
 from streamer.sim.catalog import catalog_of
 from streamer.sim.config import SimConfig
@@ -199,10 +199,10 @@ async def committed(settings: Settings, topic: str) -> dict[int, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(settings.processor_app_id)
+        offsets = await group_offsets(admin, settings.processor_app_id)
     finally:
         await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    return {tp.partition: offset for tp, offset in offsets.items() if tp.topic == topic}
 
 
 async def wait_consumed(
