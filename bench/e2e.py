@@ -28,6 +28,7 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._spy import start_spy, stop_spy  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.sim import SimConfig, expected  # noqa: E402
 from tests.integration.processor import helpers as h  # noqa: E402
@@ -106,6 +107,7 @@ async def main() -> None:
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--points", type=int, default=4583)
     parser.add_argument("--order", choices=["grouped", "interleaved"], default="interleaved")
+    parser.add_argument("--spy", help="py-spy the processor into this file, then summarise (needs py-spy)")
     args = parser.parse_args()
     end_ms = START_MS + args.hours * 3_600_000
     with tempfile.TemporaryDirectory(prefix="streamer-e2e-") as tmp:
@@ -119,6 +121,7 @@ async def main() -> None:
             await h.prepare(settings)
             processor = h.start_processor(settings, workdir / "processor.log")
             await _wait_ready(settings, processor, f"http://127.0.0.1:{settings.processor_web_port}/health")
+            spying = start_spy(processor.pid, args.spy) if args.spy else None
             started = time.monotonic()
             backfill = await asyncio.to_thread(
                 h.streamer,
@@ -136,6 +139,8 @@ async def main() -> None:
             produced = time.monotonic() - started
             await h.wait_consumed(settings, [processor], timeout=3600)
             seconds = time.monotonic() - started
+            if spying is not None and args.spy:
+                stop_spy(spying, args.spy)
         finally:
             if processor is not None:
                 h.stop(processor)

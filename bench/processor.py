@@ -33,6 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._spy import start_spy, stop_spy  # noqa: E402
 from streamer.kafka import topic_specs  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.sim.config import SimConfig  # noqa: E402
@@ -85,7 +86,9 @@ async def bare_consume(settings: Settings) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def run_processor(settings: Settings, workdir: Path, profile: str | None) -> tuple[float, float, float]:
+async def run_processor(
+    settings: Settings, workdir: Path, profile: str | None, spy: str | None = None
+) -> tuple[float, float, float]:
     """(seconds until everything is committed, peak RSS in MB, CPU seconds) of a ``streamer processor``."""
     args = [sys.executable, "-m", "streamer.cli", "processor"]
     if profile:
@@ -94,6 +97,7 @@ async def run_processor(settings: Settings, workdir: Path, profile: str | None) 
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=h.child_env(settings), stdout=log, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
+    spying = start_spy(proc.pid, spy) if spy else None
     peak = 0
     ends = await h.end_offsets(settings, settings.topic_samples)
     try:
@@ -108,6 +112,8 @@ async def run_processor(settings: Settings, workdir: Path, profile: str | None) 
                 raise SystemExit(f"processor exited with {proc.returncode}; see {workdir / 'processor.log'}")
             await asyncio.sleep(0.2)
     finally:
+        if spying is not None and spy:
+            stop_spy(spying, spy)
         h.stop(proc, timeout=60)
         log.close()
     return elapsed, peak / 1e6, cpu.user + cpu.system
@@ -129,6 +135,7 @@ async def main() -> None:
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--points", type=int, default=4583)
     parser.add_argument("--profile", help="write a cProfile of the processor's main thread here")
+    parser.add_argument("--spy", help="py-spy every thread into this file, then summarise (needs py-spy)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--log-level", default="warning", help="the processor's log level (its log is kept)")
     parser.add_argument(
@@ -154,7 +161,7 @@ async def main() -> None:
     assert bare_samples == samples, (bare_samples, samples)
     bare_rate = bare_samples / bare_s
     print(f"bare aiokafka consume + orjson decode: {bare_rate:,.0f} samples/s ({bare_s:.1f}s)", flush=True)
-    elapsed, peak_mb, cpu_s = await run_processor(settings, workdir, args.profile)
+    elapsed, peak_mb, cpu_s = await run_processor(settings, workdir, args.profile, args.spy)
     rate = samples / elapsed
     print(
         f"processor: {samples:,} samples in {elapsed:.1f}s (process start to last commit), "

@@ -12,6 +12,7 @@ import faust
 from streamer.kafka import ensure_topics
 from streamer.processor import dlq_tools
 from streamer.processor.app import create_app
+from streamer.runtime import tune_gc
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def processor(settings: Settings) -> None:
         redirect_stdouts=False,
     )
     worker.spinner = None  # a terminal spinner writes escape codes to stdout, also when not a tty
+    tune_gc()
     worker.execute_from_commandline()
 
 

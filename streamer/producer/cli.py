@@ -28,6 +28,7 @@ from streamer.producer.context import Clock, fixed_clock, system_clock
 from streamer.producer.runner import backfill as run_backfill
 from streamer.producer.runner import discover_sites, open_producer, run_cycle, run_forever
 from streamer.producer.windows import Window, iso, window_count
+from streamer.runtime import tune_gc
 from streamer.settings import Settings
 
 
@@ -79,6 +80,7 @@ def producer(settings: Settings, once: bool, now: int | None) -> None:
                 f"cannot serve metrics on {settings.api_host}:{settings.producer_metrics_port} "
                 f"(STREAMER_PRODUCER_METRICS_PORT): {exc.strerror}"
             ) from exc
+    tune_gc()
     failures = asyncio.run(_produce(settings, once, _clock(now)))
     for site, error in failures:
         click.echo(f"streamer producer: site {site} failed: {error}", err=True)
@@ -115,6 +117,7 @@ def backfill(settings: Settings, site: str, start_ms: int, end_ms: int, now: int
     started = time.monotonic()
     progress = _BackfillProgress(site, total)
     try:
+        tune_gc()
         asyncio.run(_backfill(settings, site, start_ms, end_ms, progress, _clock(now)))
     except StreamerError as exc:
         resume = iso(progress.resume_ms or start_ms)

@@ -12,6 +12,7 @@ import click
 import orjson
 from pydantic import SecretStr
 
+from streamer.runtime import tune_gc
 from streamer.settings import Settings
 from streamer.sim.config import (
     ORDERS,
@@ -150,6 +151,7 @@ def serve(settings: Settings, /, host: str | None, port: int | None, token: str 
     faults = _fault_changes(kw)
     secret = SecretStr(token) if token else settings.ace_token or SecretStr("dev-token")
     config = _build(lambda: SimConfig(**model, **kw, token=secret, faults=FaultConfig().updated(faults)))
+    tune_gc()
     asyncio.run(_serve(config, host or settings.sim_host, settings.sim_port if port is None else port))
 
 
