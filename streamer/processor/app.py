@@ -21,6 +21,7 @@ import faust
 import mode
 
 from streamer.metrics import CONSUMER_LAG
+from streamer.processor.acks import AckGate
 from streamer.processor.dlq import DlqWriter
 from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import PointsTable
@@ -49,6 +50,13 @@ class ProcessorRuntime:
         self._lock: asyncio.Lock | None = None
         self.started = False
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        self._gate: AckGate | None = None
+
+    def gate(self, app: Any) -> AckGate:
+        """The worker's one ack gate (both agents release through it)."""
+        if self._gate is None:
+            self._gate = AckGate(app)
+        return self._gate
 
     async def ensure_started(self) -> ProcessorRuntime:
         """Start once: open the sink, connect the DLQ, recover the points table to its end."""
@@ -191,7 +199,7 @@ def _add_samples_agent(app: faust.App, runtime: ProcessorRuntime, settings: Sett
     async def samples(stream: Any) -> None:
         await runtime.ensure_started()
         manual = stream.noack()
-        pipeline = runtime.samples_pipeline(current_generation_ack(app, manual.ack))
+        pipeline = runtime.samples_pipeline(runtime.gate(app).releaser(manual.ack))
         await pipeline.run(_batches(manual, settings.batch_max_rows, settings.batch_max_s, pipeline.prepare))
 
 
@@ -202,26 +210,9 @@ def _add_sync_runs_agent(app: faust.App, runtime: ProcessorRuntime, settings: Se
     async def sync_runs(stream: Any) -> None:
         await runtime.ensure_started()
         manual = stream.noack()
-        pipeline = runtime.sync_runs_pipeline(current_generation_ack(app, manual.ack))
+        pipeline = runtime.sync_runs_pipeline(runtime.gate(app).releaser(manual.ack))
         async for batch in _batches(manual, SYNC_RUNS_BATCH, settings.batch_max_s, lambda i: (i, 1)):
             await pipeline.handle(batch)
-
-
-def current_generation_ack(app: Any, ack: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-    """Ack only events of the consumer generation that is current now.
-
-    A rebalance clears faust's acked-offset bookkeeping; an event of the previous generation acked
-    afterwards (its batch was mid-insert) would land in the new generation's list and could let a
-    commit jump over offsets not yet re-processed. Its partition is re-read from the committed offset
-    by whoever owns it now, so skipping the ack loses nothing (the rows are idempotent).
-    """
-
-    async def guarded(event: Any) -> Any:
-        if event.message.generation_id != app.consumer_generation_id:
-            return False
-        return await ack(event)
-
-    return guarded
 
 
 def _batches(

@@ -18,4 +18,3 @@ def test_tune_gc_freezes_and_raises_gen0_threshold() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == [str(GEN0_THRESHOLD), "True", "True"]
     assert GEN0_THRESHOLD > 700  # CPython's default, which made decoding half GC
-

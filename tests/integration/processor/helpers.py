@@ -245,3 +245,31 @@ async def read_all(
         return out
     finally:
         await consumer.stop()
+
+
+_DUMP = (
+    "import sys, json, clickhouse_connect\n"
+    "c = clickhouse_connect.get_client(dsn=sys.argv[1])\n"
+    "q = 'SELECT site, point, toUnixTimestamp64Milli(ts), toInt64(round(value * 1000)) FROM ' + sys.argv[2]\n"
+    "print(json.dumps(c.query(q + '.timeseries_raw FINAL').result_rows))\n"
+)
+
+
+def dump(settings: Settings) -> set[tuple[str, str, int, int]]:
+    """Every row of one worker's store (read in a child process: one process per chdb directory)."""
+    args = [sys.executable, "-c", _DUMP, settings.resolved_clickhouse_url, settings.clickhouse_database]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return {(s, p, int(t), int(v)) for s, p, t, v in json.loads(done.stdout)}
+
+
+async def members(settings: Settings) -> int:
+    """Members of the processor group once it is stable (0 while it rebalances)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([settings.processor_app_id])
+    finally:
+        await admin.close()
+    group = response.to_object()["groups"][0]
+    return len(group["members"]) if group["state"] == "Stable" else 0

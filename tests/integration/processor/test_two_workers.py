@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streamer.settings import Settings
 from streamer.sim.config import SimConfig
 from tests.integration.processor.helpers import (
     START_MS,
+    dump,
+    members,
     point_records,
     prepare,
     processor_settings,
@@ -31,32 +29,6 @@ pytestmark = pytest.mark.kafka
 
 CONFIG = SimConfig(sites=("site_01", "site_02"), seed=21)
 END_MS = START_MS + 15 * 60_000
-
-DUMP = (
-    "import sys, json, clickhouse_connect\n"
-    "c = clickhouse_connect.get_client(dsn=sys.argv[1])\n"
-    "q = 'SELECT site, point, toUnixTimestamp64Milli(ts), toInt64(round(value * 1000)) FROM ' + sys.argv[2]\n"
-    "print(json.dumps(c.query(q + '.timeseries_raw FINAL').result_rows))\n"
-)
-
-
-def dump(settings: Settings) -> set[tuple[str, str, int, int]]:
-    """Every row of one worker's store (read in a child process: one process per chdb directory)."""
-    args = [sys.executable, "-c", DUMP, settings.resolved_clickhouse_url, settings.clickhouse_database]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return {(s, p, int(t), int(v)) for s, p, t, v in json.loads(done.stdout)}
-
-
-async def members(settings: Settings) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        (response,) = await admin.describe_consumer_groups([settings.processor_app_id])
-    finally:
-        await admin.close()
-    group = response.to_object()["groups"][0]
-    return len(group["members"]) if group["state"] == "Stable" else 0
 
 
 async def test_two_workers_split_the_work_and_their_union_is_exact(
