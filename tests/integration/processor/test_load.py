@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import httpx
+import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.models import SyncRun
 from streamer.settings import Settings
@@ -46,6 +50,7 @@ async def test_two_sites_land_exactly_the_expected_samples(kafka_settings: Setti
     try:
         await wait_consumed(settings, [proc], timeout=60)
         await wait_consumed(settings, [proc], topic=settings.topic_sync_runs)
+        freshness = scrape_freshness(settings)
     finally:
         assert stop(proc) == 0, (tmp_path / "processor.log").read_text()[-3000:]
 
@@ -56,6 +61,43 @@ async def test_two_sites_land_exactly_the_expected_samples(kafka_settings: Setti
     assert points == [[len(point_records(CONFIG)), enabled]]
     assert await read_all(settings, settings.topic_dlq) == []
     assert clickhouse(settings, f"SELECT count(), uniqExact(sync_id) FROM {db}.sync_runs FINAL") == [[4, 4]]
+    # One freshness observation per inserted record (repeats too); the samples are from 2024, so
+    # every one of them is older than the largest finite bucket.
+    assert freshness == {"count": records_with_valid_samples(records + records[::9]), "le_7200": 0}
+
+
+def scrape_freshness(settings: Settings) -> dict[str, int]:
+    """The running processor's freshness histogram, from its /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{settings.processor_web_port}/metrics", timeout=10).text
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "streamer_freshness_seconds"]
+    values = {(s.name, s.labels.get("le")): s.value for s in family.samples}
+    return {
+        "count": int(values[("streamer_freshness_seconds_count", None)]),
+        "le_7200": int(values[("streamer_freshness_seconds_bucket", "7200.0")]),
+    }
+
+
+def records_with_valid_samples(records: list[Record]) -> int:
+    """Records of configured, enabled points holding at least one valid value (ace-api.md's rules)."""
+    enabled = {k for k, v in point_records(CONFIG) if v is not None and orjson.loads(v)["collect_enabled"]}
+    return sum(
+        1
+        for key, value in records
+        if key in enabled and any(_valid(v) for _, v in orjson.loads(value)["samples"])
+    )
+
+
+def _valid(value: object) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int | float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        try:
+            return math.isfinite(float(value))
+        except ValueError:
+            return False
+    return False
 
 
 def sync_run(site: str, i: int) -> Record:
