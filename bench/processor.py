@@ -1,15 +1,16 @@
 """Processor benchmark: 24 h of one 4,583-point site (~6.6 M samples) consumed into embedded ClickHouse.
 
 1. Fresh topics; ``ace.points`` filled with the site's configured points; the window's samples (the
-   simulator's, grouped by point as the producer publishes them, <= record_max_samples per record)
-   produced into ``ace.samples`` BEFORE the processor starts.
+   simulator's) produced into ``ace.samples`` BEFORE the processor starts, shaped by ``--shape``:
+   ``backfill`` (default) as the producer publishes a backfill, window by window and grouped by
+   point (records of up to 60 samples); ``day``, a point's whole day per record (1,440 samples).
 2. The ceiling: a bare aiokafka consumer reads the same topic and orjson-decodes every record.
 3. ``streamer processor`` runs as a child process (``streamer migrate`` first) and is timed from its
    start until the group has committed the end of every partition; its peak RSS is sampled.
 4. ClickHouse is checked against the simulator's expected() (count FINAL, value sum).
 
 Prints the figures and, last, ``samples_per_s=N ratio=R peak_rss_mb=M`` (R = N / ceiling). Not a
-test: ``.venv/bin/python bench/processor.py [--hours 24] [--points 4583] [--profile out.prof]``.
+test: ``.venv/bin/python bench/processor.py [--shape backfill|day] [--hours 24] [--spy out.txt]``.
 Needs the local broker (tools/kafka/kafka start).
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -25,10 +28,12 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,11 +49,22 @@ SITE = "site_01"
 CHUNK_POINTS = 500
 
 
-async def fill(settings: Settings, config: SimConfig, hours: int) -> int:
-    """Publish the points and ``hours`` of samples; returns the samples published."""
+async def fill(settings: Settings, config: SimConfig, hours: int, shape: str) -> int:
+    """Publish the points and ``hours`` of samples; returns the samples published.
+
+    ``backfill``: window by window (max_window_s) and grouped by point, as the producer publishes a
+    backfill (1 h windows at one sample a minute: records of up to 60 samples). ``day``: each point's
+    whole window in records of up to record_max_samples (1,440 samples a day: 25x fewer events).
+    """
     await h.produce(settings, settings.topic_points, h.point_records(config))
     end_ms = h.START_MS + hours * 3_600_000
-    records = h.sample_records(config, h.START_MS, end_ms, per_record=settings.record_max_samples)
+    step = settings.max_window_s * 1000 if shape == "backfill" else end_ms - h.START_MS
+    records = [
+        record
+        for start in range(h.START_MS, end_ms, step)
+        for record in h.sample_records(config, start, min(start + step, end_ms), settings.record_max_samples)
+    ]
+    print(f"shape={shape}: {len(records):,} records", flush=True)
     samples = 0
     for i in range(0, len(records), 2_000):
         chunk = records[i : i + 2_000]
@@ -107,6 +123,8 @@ async def run_processor(
             if all(done.get(p, 0) >= end for p, end in ends.items()):
                 elapsed = time.perf_counter() - started
                 cpu = ps.cpu_times()
+                print_insert_share(settings, elapsed)
+                print_thread_cpu(proc.pid)
                 break
             if proc.poll() is not None:
                 raise SystemExit(f"processor exited with {proc.returncode}; see {workdir / 'processor.log'}")
@@ -117,6 +135,32 @@ async def run_processor(
         h.stop(proc, timeout=60)
         log.close()
     return elapsed, peak / 1e6, cpu.user + cpu.system
+
+
+def print_thread_cpu(pid: int) -> None:
+    """CPU seconds per thread name (chdb's threads are named; Python's main thread is the process's)."""
+    by_name: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    top = sorted(by_name.items(), key=lambda kv: -kv[1])[:8]
+    print("cpu by thread: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in top), flush=True)
+
+
+def print_insert_share(settings: Settings, elapsed: float) -> None:
+    """How much of the run the ClickHouse inserts took (the processor's own histogram)."""
+    text = httpx.get(f"http://127.0.0.1:{settings.processor_web_port}/metrics", timeout=10).text
+    values = {
+        s.name: s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "streamer_insert_seconds"
+        for s in family.samples
+    }
+    seconds, count = values["streamer_insert_seconds_sum"], values["streamer_insert_seconds_count"]
+    print(f"inserts: {count:.0f} taking {seconds:.1f}s of the {elapsed:.1f}s run", flush=True)
 
 
 async def drop_topics(settings: Settings) -> None:
@@ -134,6 +178,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--points", type=int, default=4583)
+    parser.add_argument(
+        "--shape",
+        choices=["backfill", "day"],
+        default="backfill",
+        help="records as a backfill publishes them (<= 60 samples) or a day per point (1,440)",
+    )
     parser.add_argument("--profile", help="write a cProfile of the processor's main thread here")
     parser.add_argument("--spy", help="py-spy every thread into this file, then summarise (needs py-spy)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
@@ -155,7 +205,7 @@ async def main() -> None:
     config = SimConfig(sites=(SITE,), points=args.points, seed=1)
     await h.prepare(settings)
     t = time.perf_counter()
-    samples = await fill(settings, config, args.hours)
+    samples = await fill(settings, config, args.hours, args.shape)
     print(f"published {samples:,} samples in {time.perf_counter() - t:.1f}s", flush=True)
     bare_samples, bare_s = await bare_consume(settings)
     assert bare_samples == samples, (bare_samples, samples)
