@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CoordinatorLoadInProgressError,
@@ -104,7 +104,7 @@ def reliable_producer(settings: Settings, **overrides: object) -> AIOKafkaProduc
     return AIOKafkaProducer(**options)
 
 
-async def start_client(client: AIOKafkaProducer, settings: Settings) -> None:
+async def start_client(client: AIOKafkaProducer | AIOKafkaConsumer, settings: Settings) -> None:
     """Start an aiokafka client, translating connection failures."""
     try:
         await client.start()

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     )
     producer_site_concurrency: int = Field(4, ge=1, description="Sites synced at the same time.")
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0: off.")
+    producer_group: str = Field(
+        "",
+        description="Consumer group on ace.sync through which producer workers share the sites "
+        "(by the partition a site's key hashes to); empty: this worker syncs every site.",
+    )
 
     # -- ClickHouse
     clickhouse_url: str = Field("", description="chdb:///path or http(s)://host:port; empty: embedded.")

@@ -26,7 +26,8 @@ from streamer.kafka import ensure_topics
 from streamer.models import SyncRun
 from streamer.producer.context import Clock, fixed_clock, system_clock
 from streamer.producer.runner import backfill as run_backfill
-from streamer.producer.runner import discover_sites, open_producer, run_cycle, run_forever
+from streamer.producer.runner import open_producer, run_forever, run_owned_cycle
+from streamer.producer.shard import SiteShard
 from streamer.producer.windows import Window, iso, window_count
 from streamer.runtime import tune_gc
 from streamer.settings import Settings
@@ -90,14 +91,22 @@ def producer(settings: Settings, once: bool, now: int | None) -> None:
 
 async def _produce(settings: Settings, once: bool, clock: Clock) -> list[tuple[str, str]]:
     async with AceClient(settings) as client, open_producer(settings, client, clock=clock) as ctx:
-        if once:
-            outcomes = await run_cycle(ctx, await discover_sites(ctx))
-            return [(o.site, o.error or "failed") for o in outcomes if not o.ok]
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run_forever(ctx, stop)
+        shard = None
+        if settings.producer_group:
+            shard = SiteShard(settings, ctx.partitions[settings.topic_sync])
+            await shard.start()
+        try:
+            if once:
+                outcomes = await run_owned_cycle(ctx, shard=shard)
+                return [(o.site, o.error or "failed") for o in outcomes if not o.ok]
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await run_forever(ctx, stop, shard)
+        finally:
+            if shard is not None:
+                await shard.stop()
         return []
 
 

@@ -4,10 +4,9 @@ Sites are independent: one site's failure (401, retries exhausted, a broken pagi
 its records) is logged with the site, counted, and leaves that site's watermark where it was; the other
 sites go on. Sites run concurrently, ``producer_site_concurrency`` at a time.
 
-Several producer workers can share the sites through ``site_filter``: a worker syncs only the sites the
-filter accepts. ``assigned_sites`` builds such a filter from a set of ``ace.sync`` partitions (a site's
-state lives in the partition its key hashes to), which is the seam for sharding sites by the partition
-assignment of a consumer group on ``ace.sync``.
+Several producer workers share the sites through a ``SiteShard`` (producer/shard.py): a consumer
+group on ``ace.sync`` assigns each worker partitions, and a worker syncs the sites whose key hashes to
+one of them, re-reading the state of sites it gains.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 from streamer.errors import StreamerError
 from streamer.kafka import ensure_topics, reliable_producer, start_client
@@ -26,6 +26,7 @@ from streamer.metrics import SITE_FAILURES
 from streamer.models import SyncRun
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
 from streamer.producer.publisher import partition_for, topic_partitions
+from streamer.producer.shard import SiteShard
 from streamer.producer.state import decode_points, decode_sync, read_compacted
 from streamer.producer.sync import new_sync_id, points_due, refresh_points, sync_window
 from streamer.producer.windows import Window, advance, backfill_state, next_window, range_windows
@@ -94,13 +95,19 @@ async def discover_sites(ctx: ProducerContext, site_filter: SiteFilter | None = 
     return [s for s in sites if site_filter is None or site_filter(s)]
 
 
-async def sync_site(ctx: ProducerContext, site: str, stop: asyncio.Event | None = None) -> SiteOutcome:
-    """Refresh the site's points when due, then sync windows until it is up to date."""
+async def sync_site(
+    ctx: ProducerContext, site: str, stop: asyncio.Event | None = None, owns: SiteFilter | None = None
+) -> SiteOutcome:
+    """Refresh the site's points when due, then sync windows until it is up to date (or, with
+    ``owns``, until this worker no longer owns the site)."""
     windows = samples = 0
     try:
         if points_due(ctx, site):
             await refresh_points(ctx, site)
         while (window := next_window(ctx.states.get(site), ctx.clock(), ctx.settings)) is not None:
+            if owns is not None and not owns(site):
+                log_event(log, logging.INFO, "site handed over", site=site)
+                break
             sync_id = new_sync_id(site, window)
             state = advance(ctx.states.get(site), site, window, sync_id, ctx.clock())
             weather = ctx.settings.weather_enabled and window.kind == "incremental"
@@ -120,25 +127,26 @@ async def sync_site(ctx: ProducerContext, site: str, stop: asyncio.Event | None 
 
 
 async def run_cycle(
-    ctx: ProducerContext, sites: list[str], stop: asyncio.Event | None = None
+    ctx: ProducerContext, sites: list[str], stop: asyncio.Event | None = None, owns: SiteFilter | None = None
 ) -> list[SiteOutcome]:
     """One pass over ``sites``, a bounded number at a time; never raises for one site's failure."""
     gate = asyncio.Semaphore(ctx.settings.producer_site_concurrency)
 
     async def one(site: str) -> SiteOutcome:
         async with gate:
-            return await sync_site(ctx, site, stop)
+            return await sync_site(ctx, site, stop, owns)
 
     return list(await asyncio.gather(*(one(site) for site in sites)))
 
 
-async def run_forever(
-    ctx: ProducerContext, stop: asyncio.Event, site_filter: SiteFilter | None = None
-) -> None:
-    """Cycle every ``poll_interval_s`` until ``stop`` is set; then abandon the running windows."""
+async def run_forever(ctx: ProducerContext, stop: asyncio.Event, shard: SiteShard | None = None) -> None:
+    """Cycle every ``poll_interval_s`` until ``stop`` is set; then abandon the running windows.
+
+    With a ``shard``, each cycle covers only the sites this worker owns now.
+    """
     while not stop.is_set():
         started = time.monotonic()
-        cycle = asyncio.create_task(_cycle(ctx, stop, site_filter))
+        cycle = asyncio.create_task(_cycle(ctx, stop, shard))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({cycle, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if stop.is_set():
@@ -154,13 +162,47 @@ async def run_forever(
     log_event(log, logging.INFO, "producer stopped")
 
 
-async def _cycle(ctx: ProducerContext, stop: asyncio.Event, site_filter: SiteFilter | None) -> None:
-    try:
-        sites = await discover_sites(ctx, site_filter)
-    except StreamerError as exc:
-        log_event(log, logging.ERROR, "site discovery failed", error=f"{type(exc).__name__}: {exc}")
+async def run_owned_cycle(
+    ctx: ProducerContext, stop: asyncio.Event | None = None, shard: SiteShard | None = None
+) -> list[SiteOutcome]:
+    """One cycle over the sites this worker owns (every site without a shard)."""
+    owns = shard.owns if shard is not None else None
+    if shard is not None:
+        await adopt_gained_sites(ctx, shard.take_gained())
+    return await run_cycle(ctx, await discover_sites(ctx, owns), stop, owns)
+
+
+async def adopt_gained_sites(ctx: ProducerContext, gained: set[int]) -> None:
+    """Re-read the sync state and points of the sites in ``gained`` ace.sync partitions: their
+    previous owner may have moved them on since this worker last read them."""
+    if not gained:
         return
-    outcomes = await run_cycle(ctx, sites, stop)
+    s = ctx.settings
+    sync_parts = ctx.partitions[s.topic_sync]
+    states = decode_sync(await read_compacted(s, s.topic_sync, sync_parts))
+    points = decode_points(await read_compacted(s, s.topic_points, ctx.partitions[s.topic_points]))
+    mine = assigned_sites(gained, sync_parts)
+    for site in {*ctx.states, *states, *ctx.points, *points}:
+        if mine(site):
+            _replace(ctx.states, site, states.get(site))
+            _replace(ctx.points, site, points.get(site))
+            ctx.points_refreshed.pop(site, None)  # refresh its points in the next cycle
+    log_event(log, logging.INFO, "sites adopted", partitions=",".join(map(str, sorted(gained))))
+
+
+def _replace(mapping: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = value
+
+
+async def _cycle(ctx: ProducerContext, stop: asyncio.Event, shard: SiteShard | None) -> None:
+    try:
+        outcomes = await run_owned_cycle(ctx, stop, shard)
+    except StreamerError as exc:
+        log_event(log, logging.ERROR, "cycle failed", error=f"{type(exc).__name__}: {exc}")
+        return
     failed = [o.site for o in outcomes if not o.ok]
     log_event(log, logging.INFO, "cycle done", sites=len(outcomes), failed=",".join(failed) or "-")
 
