@@ -48,6 +48,7 @@ schemas: install
 bench: install kafka-start
 	$(BIN)/python bench/producer.py
 	$(BIN)/python bench/processor.py
+	$(BIN)/python bench/processor.py --shape day
 	$(BIN)/python bench/e2e.py
 
 clean:
