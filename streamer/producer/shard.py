@@ -20,6 +20,7 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streamer.errors import KafkaTransientError
 from streamer.kafka import start_client
@@ -86,7 +87,16 @@ class SiteShard(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _poll(self) -> None:
         assert self._consumer is not None
         while True:
-            await self._consumer.getmany(timeout_ms=POLL_MS)
+            try:
+                await self._consumer.getmany(timeout_ms=POLL_MS)
+            except KafkaError as exc:
+                # The group may hand our partitions to another worker meanwhile: own nothing until
+                # the next assignment rather than sync sites twice.
+                self._owned = set()
+                log_event(
+                    log, logging.WARNING, "producer group poll failed", error=f"{type(exc).__name__}: {exc}"
+                )
+                await asyncio.sleep(1.0)
 
     # ConsumerRebalanceListener
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
