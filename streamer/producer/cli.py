@@ -95,6 +95,7 @@ async def _produce(settings: Settings, once: bool, clock: Clock) -> list[tuple[s
         if settings.producer_group:
             shard = SiteShard(settings, ctx.partitions[settings.topic_sync])
             await shard.start()
+            shard.take_gained()  # open_producer has just read every site's state: no second read
         try:
             if once:
                 outcomes = await run_owned_cycle(ctx, shard=shard)
