@@ -62,13 +62,15 @@ def parse_metrics(text: str) -> dict[str, float]:
     return sums
 
 
-def _scrape(urls: list[str]) -> Progress:
+def _scrape(urls: list[str], last: dict[str, dict[str, float]]) -> Progress:
+    """Sum the children's metrics; a child that stopped answering keeps its last figures (so the
+    summary printed after the producer stopped still counts what it did)."""
     progress = Progress()
     for url in urls:
         with contextlib.suppress(httpx.HTTPError):
-            response = httpx.get(url, timeout=2.0)
-            for name, value in parse_metrics(response.text).items():
-                progress.values[name] = progress.values.get(name, 0.0) + value
+            last[url] = parse_metrics(httpx.get(url, timeout=2.0).text)
+        for name, value in last.get(url, {}).items():
+            progress.values[name] = progress.values.get(name, 0.0) + value
     return progress
 
 
@@ -94,7 +96,9 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "streamer.cli", *args], env=env)
+    # A session of its own: Ctrl-C reaches `streamer dev` only, which stops the producer first and
+    # lets the processor drain, instead of every part stopping at once.
+    return subprocess.Popen([sys.executable, "-m", "streamer.cli", *args], env=env, start_new_session=True)
 
 
 @contextlib.contextmanager
@@ -187,10 +191,11 @@ def dev(settings: Settings, site_count: int, points: int, duration: float | None
         if subprocess.run([sys.executable, "-m", "streamer.cli", *step], env=env).returncode != 0:
             raise click.ClickException(f"`streamer {step[0]}` failed; see the lines above")
     started = time.monotonic()
+    last: dict[str, dict[str, float]] = {}
     with _processes(specs, env) as children, Live(console=console, refresh_per_second=2) as live:
         try:
             while duration is None or time.monotonic() - started < duration:
-                live.update(_render(_scrape(urls), started, children))
+                live.update(_render(_scrape(urls, last), started, children))
                 if all(p.poll() is not None for p in children.values()):
                     break
                 time.sleep(1.0)
@@ -200,4 +205,4 @@ def dev(settings: Settings, site_count: int, points: int, duration: float | None
         _stop(children["producer"])
         if children["processor"].poll() is None and not _wait_drained(settings):
             console.print("processor did not drain in 60 s; stopping anyway (the rest is kept in Kafka)")
-        live.update(_render(_scrape(urls), started, children))
+        live.update(_render(_scrape(urls, last), started, children))
