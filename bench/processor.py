@@ -115,11 +115,15 @@ async def run_processor(
     ps = psutil.Process(proc.pid)
     spying = start_spy(proc.pid, spy) if spy else None
     peak = 0
+    first_commit: float | None = None
     ends = await h.end_offsets(settings, settings.topic_samples)
     try:
         while True:
             peak = max(peak, ps.memory_info().rss)
             done = await h.committed(settings, settings.topic_samples)
+            if first_commit is None and any(done.values()):
+                first_commit = time.perf_counter() - started
+                print(f"first commit after {first_commit:.1f}s (start-up, points table recovery)", flush=True)
             if all(done.get(p, 0) >= end for p, end in ends.items()):
                 elapsed = time.perf_counter() - started
                 cpu = ps.cpu_times()
@@ -138,12 +142,13 @@ async def run_processor(
 
 
 def print_thread_cpu(pid: int) -> None:
-    """CPU seconds per thread name (chdb's threads are named; Python's main thread is the process's)."""
+    """CPU seconds per thread name (chdb's threads are named; ``main`` is the event loop's thread)."""
     by_name: dict[str, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
             name = (task / "comm").read_text().strip()
+            name = "main" if task.name == str(pid) else name
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
             by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     top = sorted(by_name.items(), key=lambda kv: -kv[1])[:8]

@@ -5,9 +5,10 @@
 Each variant inserts the same rows, in batches, with a dedup token per batch, into a fresh database
 holding the full schema (materialized views included: they are most of the cost) and prints rows/s
 (wall clock) and rows per CPU-second of this process (chdb runs inside it, so that counts the
-engine's work too, and it is steadier than wall time on a shared machine), and the ratio of each to
-the best. Rows are 2,000 points of 2 sites at one sample a minute, grouped by point
-as the processor's batches are. The machine is shared: use --repeat to keep each variant's best.
+engine's work too, and it is steadier than wall time on a shared machine), the ratio of each to
+the best, and the bytes on disk per row of every table (right after the inserts, before all
+merges). Rows are 2,000 points of 2 sites at one sample a minute, grouped by point as the
+processor's batches are. The machine is shared: use --repeat to keep each variant's best.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(bucket) ORDER BY (site, poin
 CREATE MATERIALIZED VIEW {db}.rollup_{n}_mv TO {db}.rollup_{n} AS
 SELECT site, point, {fn}(ts) AS bucket, maxMapState([ts], [(ingested_at, value)]) AS samples
 FROM {db}.timeseries_raw GROUP BY site, point, bucket
+"""
+# Tried for the rollup states: LZ4 instead of ZSTD(3) (merges recompress them over and over).
+LZ4_ROLLUPS = """
+ALTER TABLE {db}.rollup_5m MODIFY COLUMN samples CODEC(LZ4);
+ALTER TABLE {db}.rollup_1h MODIFY COLUMN samples CODEC(LZ4)
 """
 NULL_INPUT = """
 CREATE TABLE {db}.samples_in (site LowCardinality(String), point String, ts_ms Int64, value Float64)
@@ -108,6 +114,7 @@ VARIANTS = [
     Variant("native columns, datetime objects", native_datetimes),
     Variant("Null table + MV, epoch-ms Int64", null_table, extra_sql=NULL_INPUT),
     Variant("Arrow (pyarrow from lists)", arrow),
+    Variant("rollup states compressed with LZ4", via_sink, extra_sql=LZ4_ROLLUPS),
     Variant("rollup state as (ingested_at, value) tuples", via_sink, schema="tuple-rollups"),
     Variant("reference: timeseries_raw alone, no views", via_sink, schema="raw-only"),
 ]
@@ -132,7 +139,7 @@ def prepare(client: Client, db: str, variant: Variant) -> None:
         client.command(statement)
 
 
-def run(variant: Variant, path: str, index: int, cols: Columns, batch: int) -> tuple[float, float]:
+def run(variant: Variant, path: str, index: int, cols: Columns, batch: int) -> tuple[float, float, float]:
     db = f"bench_{index}"
     settings = load_settings(clickhouse_url=f"chdb://{path}", clickhouse_database=db)
     with clickhouse_client(settings) as client, Sink(settings) as sink:
@@ -147,8 +154,12 @@ def run(variant: Variant, path: str, index: int, cols: Columns, batch: int) -> t
         stored = client.query("SELECT count() FROM timeseries_raw FINAL").result_rows[0][0]
         if stored != n:
             raise SystemExit(f"{variant.label}: {stored} rows stored, {n} inserted")
+        size = client.query(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = {d:String} AND active",
+            parameters={"d": db},
+        ).result_rows[0][0]
         client.command(f"DROP DATABASE `{db}`")
-    return n / elapsed, n / cpu
+    return n / elapsed, n / cpu, size / n
 
 
 def main() -> None:
@@ -160,20 +171,24 @@ def main() -> None:
     cols = make_rows(args.rows)
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
+    disk: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sink-") as path:
         for r in range(args.repeat):
             # Rotate the order each round so no variant always runs first (cold engine, page cache).
             for i in range(len(VARIANTS)):
                 variant = VARIANTS[(i + r) % len(VARIANTS)]
-                rate, cpu_rate = run(variant, path, i, cols, args.batch)
+                rate, cpu_rate, disk[variant.label] = run(variant, path, i, cols, args.batch)
                 wall[variant.label] = max(rate, wall.get(variant.label, 0.0))
                 cpu[variant.label] = max(cpu_rate, cpu.get(variant.label, 0.0))
     top, cpu_top = max(wall.values()), max(cpu.values())
     print(f"{args.rows:,} rows in {args.batch:,}-row batches, best of {args.repeat}")
-    print(f"  {'variant':<56} {'rows/s':>10} {'ratio':>6} {'rows/cpu-s':>11} {'ratio':>6}")
+    print(f"  {'variant':<56} {'rows/s':>10} {'ratio':>6} {'rows/cpu-s':>11} {'ratio':>6} {'bytes/row':>9}")
     for label, rate in wall.items():
         c = cpu[label]
-        print(f"  {label:<56} {rate:>10,.0f} {rate / top:>5.2f}x {c:>11,.0f} {c / cpu_top:>5.2f}x")
+        print(
+            f"  {label:<56} {rate:>10,.0f} {rate / top:>5.2f}x {c:>11,.0f} {c / cpu_top:>5.2f}x"
+            f" {disk[label]:>9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import mode
 from streamer.metrics import CONSUMER_LAG
 from streamer.processor.acks import AckGate
 from streamer.processor.dlq import DlqWriter
+from streamer.processor.hotpath import InlineDispatchTransport, QuietMonitor
 from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import PointsTable
 from streamer.processor.records import Item
@@ -120,9 +121,12 @@ def item_from_event(event: Any) -> Item:
 
 
 class _App(faust.App):
-    """faust's App with a list of callbacks run when its web server initialises (routes go in then)."""
+    """faust's App with web-server init callbacks (routes go in then) and the inline-dispatch consumer."""
 
     web_init_hooks: list[Callable[[Any], None]]
+
+    def _new_transport(self) -> Any:
+        return InlineDispatchTransport(self.conf.broker_consumer, self)
 
     def on_webserver_init(self, web: Any) -> None:
         for hook in self.web_init_hooks:
@@ -152,6 +156,7 @@ def create_app(
         # Events held per partition queue ahead of the agent: a few batches' worth is plenty (an event
         # carries up to record_max_samples samples) and bounds memory.
         stream_buffer_maxsize=1024,
+        Monitor=QuietMonitor,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.processor_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.processor_session_timeout_s / 6),

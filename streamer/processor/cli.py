@@ -12,7 +12,7 @@ import faust
 from streamer.kafka import ensure_topics
 from streamer.processor import dlq_tools
 from streamer.processor.app import create_app
-from streamer.runtime import tune_gc
+from streamer.runtime import shorten_gil_switch, tune_gc
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def processor(settings: Settings) -> None:
     )
     worker.spinner = None  # a terminal spinner writes escape codes to stdout, also when not a tty
     tune_gc()
+    shorten_gil_switch()
     worker.execute_from_commandline()
 
 

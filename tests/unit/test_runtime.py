@@ -1,11 +1,11 @@
-"""Runtime tuning: the long-running entry points freeze start-up objects and widen gen-0 collections."""
+"""Runtime tuning: frozen start-up objects, wider gen-0 collections, a shorter GIL switch interval."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from streamer.runtime import GEN0_THRESHOLD
+from streamer.runtime import GEN0_THRESHOLD, SWITCH_INTERVAL_S
 
 
 def test_tune_gc_freezes_and_raises_gen0_threshold() -> None:
@@ -18,3 +18,13 @@ def test_tune_gc_freezes_and_raises_gen0_threshold() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == [str(GEN0_THRESHOLD), "True", "True"]
     assert GEN0_THRESHOLD > 700  # CPython's default, which made decoding half GC
+
+
+def test_shorten_gil_switch_sets_the_interval() -> None:
+    """After shorten_gil_switch() threads hand the GIL over every SWITCH_INTERVAL_S, not every 5 ms."""
+    code = (
+        "import sys; from streamer.runtime import shorten_gil_switch; shorten_gil_switch(); "
+        "print(sys.getswitchinterval())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert float(out) == SWITCH_INTERVAL_S < 0.005
