@@ -86,17 +86,27 @@ async def test_a_blocked_delivery_is_abandoned_when_flow_is_suspended(consumer: 
     assert result.results == [True]  # the suspend_flow waiter won
 
 
-async def test_with_the_flow_suspended_faust_path_is_taken_from_the_start(consumer: Any) -> None:
-    """A delivery never starts inline while a rebalance holds the flow: faust decides, as before."""
+async def test_with_the_flow_suspended_faust_path_is_taken_from_the_start(
+    consumer: Any, monkeypatch: Any
+) -> None:
+    """No delivery runs inline while a rebalance holds the flow: faust's wait_first decides, as before."""
+    calls: list[int] = []
+    original = Service.wait_first
+
+    async def spy(self: Any, *coros: Any, timeout: Any = None) -> Any:
+        calls.append(len(coros))
+        return await original(self, *coros, timeout=timeout)
+
+    monkeypatch.setattr(Service, "wait_first", spy)
+
+    async def deliver() -> str:
+        return "delivered"
+
+    await asyncio.wait_for(consumer.wait_first(deliver(), consumer.suspend_flow.wait()), 5)
+    assert calls == []  # flow active: inline
     consumer.suspend_flow.set()
-    started: list[bool] = []
-
-    async def deliver() -> None:
-        started.append(True)
-        await asyncio.Event().wait()
-
-    result = await asyncio.wait_for(consumer.wait_first(deliver(), consumer.suspend_flow.wait()), 5)
-    assert result.results == [True]
+    await asyncio.wait_for(consumer.wait_first(deliver(), consumer.suspend_flow.wait()), 5)
+    assert calls == [2]  # flow suspended: faust's own wait_first, with both waitables
 
 
 async def test_a_delivery_error_propagates(consumer: Any) -> None:
