@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,17 @@ async def members(settings: Settings) -> int:
         await admin.close()
     group = response.to_object()["groups"][0]
     return len(group["members"]) if group["state"] == "Stable" else 0
+
+
+def union_totals(rows: set[tuple[str, str, int, int]]) -> tuple[int, int, int, int]:
+    """What ``check`` would say of ``rows`` (the union of workers' ``dump``s), to compare with ``want``."""
+    checksum = sum(zlib.crc32(f"{s}/{p}@{t}".encode()) for s, p, t, _ in rows)
+    return len(rows), len(rows), sum(v for *_, v in rows), checksum
+
+
+async def until_members(settings: Settings, count: int, timeout: float = 90) -> None:
+    """Wait until the processor group is stable with ``count`` members."""
+    deadline = time.monotonic() + timeout
+    while await members(settings) != count:
+        assert time.monotonic() < deadline, f"group never reached {count} stable members"
+        await asyncio.sleep(0.2)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,6 @@ from tests.integration.processor.helpers import (
     committed,
     dump,
     end_offsets,
-    members,
     point_records,
     prepare,
     processor_settings,
@@ -24,6 +21,8 @@ from tests.integration.processor.helpers import (
     sample_records,
     start_processor,
     stop,
+    union_totals,
+    until_members,
     wait_consumed,
     want,
 )
@@ -37,13 +36,6 @@ JOINS = 2
 
 async def _progress(settings: Settings, total: int) -> float:
     return sum((await committed(settings, settings.topic_samples)).values()) / total
-
-
-async def _until_members(settings: Settings, count: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while await members(settings) != count:
-        assert time.monotonic() < deadline, f"group never reached {count} stable members"
-        await asyncio.sleep(0.2)
 
 
 async def test_workers_joining_and_leaving_mid_stream_lose_nothing(
@@ -62,14 +54,14 @@ async def test_workers_joining_and_leaving_mid_stream_lose_nothing(
     worker_b = None
     seen: list[float] = []
     try:
-        await _until_members(a, 1)
+        await until_members(a, 1)
         for _ in range(JOINS):
             worker_b = start_processor(b, tmp_path / "b.log")
-            await _until_members(a, 2)
+            await until_members(a, 2)
             seen.append(await _progress(a, total))
             await asyncio.sleep(1.0)
             assert stop(worker_b) == 0, (tmp_path / "b.log").read_text()[-2000:]
-            await _until_members(a, 1)
+            await until_members(a, 1)
             seen.append(await _progress(a, total))
         await wait_consumed(a, [worker_a], timeout=180)
     finally:
@@ -77,8 +69,4 @@ async def test_workers_joining_and_leaving_mid_stream_lose_nothing(
     assert codes[0] == 0, (tmp_path / "a.log").read_text()[-2000:]
     assert max(seen) < 1.0, f"the backlog was done before the last rebalance: progress {seen}"
 
-    union = dump(a) | dump(b)
-    count, _, milli, checksum = want(CONFIG, START_MS, END_MS)
-    assert len(union) == count
-    assert sum(v for *_, v in union) == milli
-    assert sum(zlib.crc32(f"{s}/{p}@{t}".encode()) for s, p, t, _ in union) == checksum
+    assert union_totals(dump(a) | dump(b)) == want(CONFIG, START_MS, END_MS)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import zlib
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,6 @@ from streamer.sim.config import SimConfig
 from tests.integration.processor.helpers import (
     START_MS,
     dump,
-    members,
     point_records,
     prepare,
     processor_settings,
@@ -21,6 +18,8 @@ from tests.integration.processor.helpers import (
     sample_records,
     start_processor,
     stop,
+    union_totals,
+    until_members,
     wait_consumed,
     want,
 )
@@ -43,10 +42,7 @@ async def test_two_workers_split_the_work_and_their_union_is_exact(
     await produce(first, first.topic_points, point_records(CONFIG))
     procs = [start_processor(first, tmp_path / "w1.log"), start_processor(second, tmp_path / "w2.log")]
     try:
-        for _ in range(300):  # both in the group before the samples arrive, so they split them
-            if await members(first) == 2:
-                break
-            await asyncio.sleep(0.1)
+        await until_members(first, 2)  # both in the group before the samples arrive, so they split them
         await produce(first, first.topic_samples, sample_records(CONFIG, START_MS, END_MS, per_record=100))
         await wait_consumed(first, procs, timeout=60)
     finally:
@@ -57,8 +53,4 @@ async def test_two_workers_split_the_work_and_their_union_is_exact(
 
     one, two = dump(first), dump(second)
     assert one and two, "one worker loaded nothing: the partitions were not split"
-    union = one | two
-    count, _, milli, checksum = want(CONFIG, START_MS, END_MS)
-    assert len(union) == count
-    assert sum(v for *_, v in union) == milli
-    assert sum(zlib.crc32(f"{s}/{p}@{t}".encode()) for s, p, t, _ in union) == checksum
+    assert union_totals(one | two) == want(CONFIG, START_MS, END_MS)
