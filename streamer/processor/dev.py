@@ -101,6 +101,18 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "streamer.cli", *args], env=env, start_new_session=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_terminate() -> None:
+    """SIGTERM and SIGHUP stop `streamer dev` as Ctrl-C does. The parts run in sessions of their own,
+    so a `kill` or a closed terminal reaches only `streamer dev`; it must take them down, not leave them
+    running."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+
+
 @contextlib.contextmanager
 def _processes(
     specs: dict[str, list[str]], env: dict[str, str]
@@ -192,6 +204,7 @@ def dev(settings: Settings, site_count: int, points: int, duration: float | None
             raise click.ClickException(f"`streamer {step[0]}` failed; see the lines above")
     started = time.monotonic()
     last: dict[str, dict[str, float]] = {}
+    _stop_on_terminate()
     with _processes(specs, env) as children, Live(console=console, refresh_per_second=2) as live:
         try:
             while duration is None or time.monotonic() - started < duration:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 from streamer.settings import Settings
@@ -76,3 +80,40 @@ def test_dev_runs_the_pipeline_and_lands_exactly_the_windows_it_synced(kafka_set
         settings, f"SELECT uniqExact(point) FROM {db}.timeseries_raw WHERE point LIKE 'weather.%'"
     )[0]
     assert int(weather[0]) >= 1
+
+
+@pytest.mark.kafka
+def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM to `streamer dev` (a `kill`, a closed terminal) stops it cleanly and leaves none of its
+    parts running, although they run in sessions of their own."""
+    settings = kafka_settings.model_copy(
+        update={
+            "sim_port": h.free_port(),
+            "processor_web_port": h.free_port(),
+            "producer_metrics_port": h.free_port(),
+            "log_level": "warning",
+        }
+    )
+    args = [sys.executable, "-m", "streamer.cli", "dev", "--sites", "1", "--points", str(POINTS)]
+    log = tmp_path / "dev.log"
+    with log.open("wb") as out:
+        dev = subprocess.Popen(args, env=h.child_env(settings), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        parts: list[psutil.Process] = []
+        while len(parts) < 3:
+            assert time.monotonic() < deadline, "streamer dev did not start its three parts"
+            assert dev.poll() is None, log.read_text()[-3000:]
+            parts = psutil.Process(dev.pid).children()
+            time.sleep(0.5)
+        time.sleep(5)  # running, not just spawned
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(timeout=150)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    assert dev.returncode == 0, log.read_text()[-3000:]
+    assert "stopping" in log.read_text()
+    gone, alive = psutil.wait_procs(parts, timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]
+    assert len(gone) == 3
