@@ -48,6 +48,23 @@ LZ4_ROLLUPS = """
 ALTER TABLE {db}.rollup_5m MODIFY COLUMN samples CODEC(LZ4);
 ALTER TABLE {db}.rollup_1h MODIFY COLUMN samples CODEC(LZ4)
 """
+# Proposed instead of the views' per-sample states (a design decision, see README): plain count, sum,
+# min and max per bucket, recomputed from ``timeseries_raw FINAL`` for the buckets a batch touched,
+# right after its insert committed; the latest recomputation wins.
+RECOMPUTED_ROLLUPS = """
+CREATE TABLE {db}.rollup_{n} (site LowCardinality(String), point String, bucket DateTime('UTC'),
+    count UInt64, sum Float64, min Float64, max Float64, computed_at DateTime64(6, 'UTC'))
+ENGINE = ReplacingMergeTree(computed_at) PARTITION BY toYYYYMM(bucket) ORDER BY (site, point, bucket)
+"""
+RECOMPUTE = """
+INSERT INTO rollup_{n}
+SELECT site, point, {fn}(ts) AS bucket, count(), sum(value), min(value), max(value), now64(6)
+FROM timeseries_raw FINAL
+WHERE site IN {{sites:Array(String)}} AND point IN {{points:Array(String)}}
+  AND ts >= {fn}(fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC'))
+  AND ts < {fn}(fromUnixTimestamp64Milli({{hi:Int64}}, 'UTC')) + INTERVAL {span}
+GROUP BY site, point, bucket
+"""
 NULL_INPUT = """
 CREATE TABLE {db}.samples_in (site LowCardinality(String), point String, ts_ms Int64, value Float64)
 ENGINE = Null;
@@ -60,7 +77,7 @@ SELECT site, point, fromUnixTimestamp64Milli(ts_ms, 'UTC') AS ts, value FROM {db
 class Variant:
     label: str
     insert: Insert
-    schema: str = "full"  # full | raw-only | tuple-rollups
+    schema: str = "full"  # full | raw-only | tuple-rollups | recomputed-rollups
     extra_sql: str = ""
 
 
@@ -97,6 +114,14 @@ def null_table(client: Client, sink: Sink, cols: Columns, token: str) -> None:
     )  # fmt: skip
 
 
+def recomputed(client: Client, sink: Sink, cols: Columns, token: str) -> None:
+    sink.insert_samples(*cols, token=token)
+    params = {"sites": sorted(set(cols[0])), "points": sorted(set(cols[1])), "lo": min(cols[2]),
+              "hi": max(cols[2])}  # fmt: skip
+    for n, fn, span in (("5m", "toStartOfFiveMinutes", "5 MINUTE"), ("1h", "toStartOfHour", "1 HOUR")):
+        client.command(RECOMPUTE.format(n=n, fn=fn, span=span), parameters=params)
+
+
 def arrow(client: Client, sink: Sink, cols: Columns, token: str) -> None:
     table = pa.table(
         {
@@ -116,6 +141,7 @@ VARIANTS = [
     Variant("Arrow (pyarrow from lists)", arrow),
     Variant("rollup states compressed with LZ4", via_sink, extra_sql=LZ4_ROLLUPS),
     Variant("rollup state as (ingested_at, value) tuples", via_sink, schema="tuple-rollups"),
+    Variant("proposal: rollups recomputed after each insert", recomputed, schema="recomputed-rollups"),
     Variant("reference: timeseries_raw alone, no views", via_sink, schema="raw-only"),
 ]
 
@@ -126,10 +152,12 @@ def prepare(client: Client, db: str, variant: Variant) -> None:
     chosen = migrations.load_migrations()
     if variant.schema == "raw-only":
         chosen = chosen[:1]
-    elif variant.schema == "tuple-rollups":
+    elif variant.schema in ("tuple-rollups", "recomputed-rollups"):
         chosen = [m for m in chosen if m.name != "004_rollups"]
     migrations.migrate(client, db, chosen)
     extra = variant.extra_sql
+    if variant.schema == "recomputed-rollups":
+        extra += ";".join(RECOMPUTED_ROLLUPS.replace("{n}", n) for n in ("5m", "1h"))
     if variant.schema == "tuple-rollups":
         extra += ";".join(
             TUPLE_ROLLUPS.replace("{n}", n).replace("{fn}", fn)
