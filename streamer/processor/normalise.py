@@ -144,7 +144,12 @@ class RawRecord:
 
     site: str
     point: str
-    samples: list[Any]
+    samples: list[Any]  # the raw pairs; empty once ``released()``
+    count: int  # how many pairs the record held
+
+    def released(self) -> RawRecord:
+        """The record without its raw pairs, once they are normalised (site, point and count kept)."""
+        return RawRecord(self.site, self.point, [], self.count)
 
 
 def decode_samples_record(raw: bytes | None) -> RawRecord:
@@ -166,7 +171,7 @@ def decode_samples_record(raw: bytes | None) -> RawRecord:
         raise RecordDecodeError("field 'point' is missing or not a non-empty string")
     if samples.__class__ is not list:
         raise RecordDecodeError("field 'samples' is missing or not a list")
-    return RawRecord(site, point, samples)
+    return RawRecord(site, point, samples, len(samples))
 
 
 def normalise_samples(samples: list[Any], cache: TimeCache) -> Normalised:

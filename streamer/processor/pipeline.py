@@ -79,7 +79,10 @@ class SamplesPipeline:
             return item, 1
         if self._table.judge(record.site, record.point) is None:
             self._normalise(item, record)
-        return item, len(record.samples)
+            # The decoded pairs (a small list each) would stay alive until the batch is inserted, and
+            # every young-generation GC pass would rescan them: a sixth of the event loop's CPU.
+            item.record = record.released()
+        return item, record.count
 
     def _normalise(self, item: Item, record: RawRecord) -> None:
         try:
@@ -177,10 +180,10 @@ class SamplesPipeline:
                 error = item.error or RecordDecodeError("record was not decoded")
                 letters.append(dead_letter(item, error, STAGE_DECODE, token))
                 continue
-            outcome.samples += len(record.samples)
+            outcome.samples += record.count
             reason = judge(record.site, record.point)
             if reason is not None:
-                dropped[reason] = dropped.get(reason, 0) + len(record.samples)
+                dropped[reason] = dropped.get(reason, 0) + record.count
                 continue
             if item.normalised is None and item.normalise_error is None:
                 self._normalise(item, record)

@@ -229,6 +229,24 @@ async def test_points_changed_between_poll_and_batch_are_judged_at_batch_time(
     assert outcome.dropped == {"not_configured": 1}
 
 
+async def test_prepare_releases_the_pairs_it_normalised_and_the_batch_still_counts_them(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """A record normalised at poll time keeps no decoded pairs; one skipped then keeps them for later."""
+    log: list[str] = []
+    sink = FakeSink(log)
+    pipeline = make(base_settings, table, sink, FakeProducer(log), log)
+    early = pipeline.prepare(item(1, samples("s", "s/a", (T.format(0), 1), (T.format(1), "x"))))
+    late = pipeline.prepare(item(2, samples("s", "s/late", (T.format(0), 2))))
+    assert early[1] == 2 and late[1] == 1
+    assert early[0].record is not None and early[0].record.samples == []
+    assert late[0].record is not None and late[0].record.samples == [[T.format(0), 2]]
+    table.apply([points_record(6, "s", "s/late", {})])
+    outcome = await pipeline.handle([early[0], late[0]])
+    assert outcome.samples == 3 and outcome.rejected == {"non_numeric": 1}
+    assert sorted(sink.rows) == [("s", "s/a", T0, 1.0), ("s", "s/late", T0, 2.0)]
+
+
 async def aiter_batches(batches: list[list[Item]]) -> Any:
     for batch in batches:
         yield batch
