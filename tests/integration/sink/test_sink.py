@@ -8,7 +8,9 @@ its own site, so tests do not see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,29 @@ def test_insert_counts_are_exact_and_keep_milliseconds(sink: Sink, client: Clien
     assert ms == [(T0, 1.0), (T0 + 250, 2.0)]
     total = _scalar(client, "SELECT sum(value) FROM timeseries_raw FINAL WHERE site = {s:String}", s=site)
     assert total == sum(r[3] for r in rows)
+
+
+class _Column(list[Any]):
+    """A list that a weak reference can watch."""
+
+
+def test_an_inserted_batch_is_freed_without_waiting_for_the_cyclic_gc(
+    sink: Sink, client: Client, site: str
+) -> None:
+    """Once inserted, a batch's columns are released by reference counting alone (no GC pass)."""
+    rows = _samples(site, points=2, n=10)
+    values = _Column(r[3] for r in rows)
+    watch = weakref.ref(values)
+    gc.disable()
+    try:
+        sink.insert_samples(
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], values, token=site
+        )
+        del values
+        assert watch() is None
+    finally:
+        gc.enable()
+    assert _scalar(client, "SELECT count() FROM timeseries_raw FINAL WHERE site = {s:String}", s=site) == 20
 
 
 def test_same_token_is_deduplicated_and_other_tokens_collapse_under_final(
