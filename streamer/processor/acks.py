@@ -58,16 +58,20 @@ class AckGate:
             log.debug("commit of %s capped at %s (faust proposed %s)", tp, allowed, proposed)
         return allowed
 
-    def releaser(self, ack: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-        """``ack`` (a stream's) for the pipeline: current-generation events only, recorded as released.
+    def releaser(
+        self, ack: Callable[[Any], Awaitable[Any]], message_of: Callable[[Any], Any] = lambda e: e.message
+    ) -> Callable[[Any], Awaitable[Any]]:
+        """``ack`` for the pipeline: current-generation events only, recorded as released.
 
-        An event of a previous generation (its batch was mid-insert during a rebalance) is not
-        acked: its partition is re-read from the committed offset by whoever owns it now.
+        ``ack`` takes what the pipeline holds (a stream's event, or the message itself);
+        ``message_of`` finds its faust message. An event of a previous generation (its batch was
+        mid-insert during a rebalance) is not acked: its partition is re-read from the committed
+        offset by whoever owns it now.
         """
         self.install(self._app.consumer)
 
         async def release(event: Any) -> Any:
-            message = event.message
+            message = message_of(event)
             generation = self._app.consumer_generation_id
             if message.generation_id != generation:
                 return False

@@ -4,6 +4,9 @@
 its routes on ``.app``'s web server), ``.runtime`` the shared resources, started lazily by the first
 agent that runs (the points table is fully recovered before any sample is judged).
 
+The samples agent's stream stays empty: the consumer's fetch loop offers ``ace.samples`` messages to
+its ``SamplesInlet`` directly (``hotpath``), into the pipeline's ``take.BatchBuffer``.
+
 Agents use a CRASHING supervisor: any failure (DLQ unwritable, a bug) stops the worker without
 committing what was not acked, and the process supervisor restarts it from the committed offsets;
 faust's default supervisor would restart the agent in place, past its unacked events.
@@ -28,7 +31,7 @@ from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import PointsTable
 from streamer.processor.records import Item
 from streamer.processor.sync_runs import SyncRunsPipeline
-from streamer.processor.take import batches
+from streamer.processor.take import BatchBuffer, batches
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,12 +108,16 @@ class ProcessorApp:
 
 
 def item_from_event(event: Any) -> Item:
-    """The pipeline's view of a faust event (raw key and value bytes, headers as a dict)."""
-    message = event.message
+    """The pipeline's view of a faust event (acked through the event)."""
+    return item_from_message(event.message, event)
+
+
+def item_from_message(message: Any, handle: Any = None) -> Item:
+    """The pipeline's view of a faust message (raw key and value bytes, headers as a dict)."""
     headers = message.headers or {}
     pairs = headers.items() if isinstance(headers, dict) else headers
     return Item(
-        handle=event,
+        handle=message if handle is None else handle,
         source_topic=message.topic,
         source_partition=message.partition,
         source_offset=message.offset,
@@ -120,10 +127,33 @@ def item_from_event(event: Any) -> Item:
     )
 
 
+class SamplesInlet:
+    """The fetch loop's way into the samples pipeline: refuses every message until the agent has
+    recovered the points table and opened it with its batch buffer (nothing is judged before)."""
+
+    def __init__(self) -> None:
+        self._buffer: BatchBuffer[Any, Item] | None = None
+        self._opened = asyncio.Event()
+
+    def open(self, buffer: BatchBuffer[Any, Item]) -> None:
+        self._buffer = buffer
+        self._opened.set()
+
+    def offer(self, message: Any) -> bool:
+        return self._buffer is not None and self._buffer.offer(message)
+
+    async def wait_room(self) -> None:
+        await self._opened.wait()
+        assert self._buffer is not None
+        await self._buffer.wait_room()
+
+
 class _App(faust.App):
-    """faust's App with web-server init callbacks (routes go in then) and the inline-dispatch consumer."""
+    """faust's App with web-server init callbacks (routes go in then), the inline-dispatch consumer,
+    and the inlets it hands topics' messages to (``hotpath``)."""
 
     web_init_hooks: list[Callable[[Any], None]]
+    inlets: dict[str, Any]
 
     def _new_transport(self) -> Any:
         return InlineDispatchTransport(self.conf.broker_consumer, self)
@@ -164,6 +194,7 @@ def create_app(
     )
     runtime = ProcessorRuntime(settings, sink_factory or _default_sink(settings))
     app.web_init_hooks = [_query_api_hook(settings, runtime)] if query_api else []
+    app.inlets = {}
     _add_samples_agent(app, runtime, settings)
     _add_sync_runs_agent(app, runtime, settings)
     _add_timer(app, runtime)
@@ -197,15 +228,32 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
     return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=partitions)
 
 
-def _add_samples_agent(app: faust.App, runtime: ProcessorRuntime, settings: Settings) -> None:
+def _add_samples_agent(app: _App, runtime: ProcessorRuntime, settings: Settings) -> None:
     topic = _raw_topic(app, settings.topic_samples, settings.samples_partitions)
+
+    inlet = app.inlets[settings.topic_samples] = SamplesInlet()
 
     @app.agent(topic, name="samples", supervisor_strategy=mode.CrashingSupervisor)
     async def samples(stream: Any) -> None:
+        """Its messages never reach ``stream``: the fetch loop offers them to ``inlet`` (hotpath)."""
         await runtime.ensure_started()
-        manual = stream.noack()
-        pipeline = runtime.samples_pipeline(runtime.gate(app).releaser(manual.ack))
-        await pipeline.run(_batches(manual, settings.batch_max_rows, settings.batch_max_s, pipeline.prepare))
+        consumer = app.consumer
+
+        async def ack(message: Any) -> bool:
+            return bool(consumer.ack(message))
+
+        pipeline = runtime.samples_pipeline(runtime.gate(app).releaser(ack, message_of=_itself))
+        buffer: BatchBuffer[Any, Item] = BatchBuffer(
+            lambda message: pipeline.prepare(item_from_message(message)),
+            max_rows=settings.batch_max_rows,
+            max_s=settings.batch_max_s,
+        )
+        inlet.open(buffer)
+        await pipeline.run(buffer.batches())
+
+
+def _itself(handle: Any) -> Any:
+    return handle
 
 
 def _add_sync_runs_agent(app: faust.App, runtime: ProcessorRuntime, settings: Settings) -> None:

@@ -1,17 +1,23 @@
-"""Micro-batches of stream events bounded by ROWS (samples) and time, with no acking at all.
+"""Micro-batches of records bounded by ROWS (samples) and time, with no acking at all.
 
 faust's ``take()`` counts events, not samples, and acks the whole buffer in a ``finally`` even when the
 caller raised; ``noack_take()`` fixes the acking but still counts events and only yields on a timeout
-when its buffer is non-empty, so a size-in-rows cap cannot be layered on it. A faust event here holds
-anywhere from one to ~2,000 samples, so batches are cut by rows instead:
+when its buffer is non-empty, so a size-in-rows cap cannot be layered on it. A record here holds
+anywhere from one to ~2,000 samples, so batches are cut by rows instead.
 
-- a feeder task iterates ``stream.noack().events()`` (nothing is acked by faust), prepares each event
-  (decode: the rows it carries) and appends it to the open buffer;
-- ``batches()`` yields the buffer when it holds ``max_rows`` rows or every ``max_s`` seconds if it is
-  not empty. The feeder keeps filling the next buffer while the caller inserts the previous one (decode
-  overlaps the insert), and waits once that buffer is full, so at most two buffers are held.
+``BatchBuffer`` is the buffer between whoever delivers records and the pipeline:
 
-The caller acks every event of a batch, in order, once the batch is inserted or dead-lettered.
+- ``offer(record)`` prepares it (decode: the rows it carries) and appends it to the open buffer, or
+  refuses it (``False``) while that buffer is full; the deliverer then awaits ``wait_room()`` and
+  offers again. It is synchronous, so a delivery that finds room costs no task switch: the
+  consumer's fetch loop calls it directly for every ``ace.samples`` message (``hotpath``).
+- ``batches()`` yields the open buffer when it holds ``max_rows`` rows, or every ``max_s`` seconds if
+  it is not empty. The deliverer fills the next buffer while the caller inserts the previous one
+  (decode overlaps the insert), and is refused once that buffer is full: at most two are held.
+
+``batches(events, prepare, ...)`` is the same over an async iterator (a faust stream): a feeder task
+offers each event. The caller acks every record of a batch, in order, once the batch is inserted or
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 E = TypeVar("E")
 I = TypeVar("I")  # noqa: E741
@@ -33,6 +39,72 @@ class _Buffer(Generic[I]):
         self.rows = 0
 
 
+class BatchBuffer(Generic[E, I]):
+    """Prepared records in buffers closed at ``max_rows`` rows or ``max_s`` seconds (module docstring)."""
+
+    def __init__(self, prepare: Callable[[E], tuple[I, int]], *, max_rows: int, max_s: float) -> None:
+        self._prepare = prepare
+        self._max_rows = max_rows
+        self._max_s = max_s
+        self._open: _Buffer[I] = _Buffer()
+        self._full = asyncio.Event()  # the open buffer reached max_rows
+        self._room = asyncio.Event()  # the caller took the open buffer
+        self._room.set()
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._error: BaseException | None = None
+
+    def offer(self, record: E) -> bool:
+        """Prepare ``record`` into the open buffer; ``False`` (nothing done) while that buffer is full.
+
+        ``prepare(record)`` returns the item and the rows it counts for (at least 1 is assumed, so
+        records without samples still make progress).
+        """
+        buf = self._open
+        if buf.rows >= self._max_rows:
+            self._room.clear()
+            return False
+        item, rows = self._prepare(record)
+        buf.items.append(item)
+        buf.rows += max(rows, 1)
+        if buf.rows >= self._max_rows:
+            self._full.set()
+        return True
+
+    async def wait_room(self) -> None:
+        """Return once the caller took the full buffer (an offer can then succeed)."""
+        await self._room.wait()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """No more records: ``batches()`` yields what is left, then ends (or raises ``error``)."""
+        if not self._ended.done():
+            self._error = error
+            self._ended.set_result(None)
+
+    async def batches(self) -> AsyncIterator[list[I]]:
+        """Yield each buffer once full, or after ``max_s`` if not empty; end after ``end()``."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full_or_ended(), timeout=self._max_s)
+            if self._error is not None:
+                raise self._error  # the deliverer's failure, raised here
+            buf = self._open
+            if buf.items:
+                self._open = _Buffer()
+                self._full.clear()
+                self._room.set()
+                yield buf.items
+            elif self._ended.done():
+                return
+
+    async def _full_or_ended(self) -> None:
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(self._full.wait())
+        either: set[asyncio.Future[Any]] = {waiter, self._ended}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+
+
 async def batches(
     events: AsyncIterator[E],
     prepare: Callable[[E], tuple[I, int]],
@@ -42,52 +114,25 @@ async def batches(
 ) -> AsyncIterator[list[I]]:
     """Yield lists of prepared items, each closed at ``max_rows`` rows or ``max_s`` seconds.
 
-    ``prepare(event)`` returns the item and the rows it counts for (at least 1 is assumed, so records
-    without samples still make progress). The feeder's exceptions are raised here.
+    A feeder task offers every event of ``events`` to a ``BatchBuffer``; its exceptions are raised here.
     """
-    state: list[_Buffer[I]] = [_Buffer()]
-    full = asyncio.Event()  # the open buffer reached max_rows
-    room = asyncio.Event()  # the caller took the open buffer
-    room.set()
+    buffer: BatchBuffer[E, I] = BatchBuffer(prepare, max_rows=max_rows, max_s=max_s)
 
     async def feed() -> None:
-        async for event in events:
-            while state[0].rows >= max_rows:
-                room.clear()
-                await room.wait()
-            item, rows = prepare(event)
-            buf = state[0]
-            buf.items.append(item)
-            buf.rows += max(rows, 1)
-            if buf.rows >= max_rows:
-                full.set()
+        try:
+            async for event in events:
+                while not buffer.offer(event):
+                    await buffer.wait_room()
+        except Exception as exc:
+            buffer.end(exc)
+            raise
+        buffer.end()
 
-    feeder: asyncio.Future[object] = asyncio.ensure_future(feed())
+    feeder: asyncio.Future[None] = asyncio.ensure_future(feed())
     try:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(full, feeder), timeout=max_s)
-            if feeder.done():
-                feeder.result()  # re-raise the feeder's failure here
-            buf = state[0]
-            if buf.items:
-                state[0] = _Buffer()
-                full.clear()
-                room.set()
-                yield buf.items
-            elif feeder.done():
-                return
+        async for items in buffer.batches():
+            yield items
     finally:
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await feeder
-
-
-async def _first(full: asyncio.Event, feeder: asyncio.Future[object]) -> None:
-    """Return when the buffer is full or the feeder ended (normally or not)."""
-    waiter: asyncio.Future[object] = asyncio.ensure_future(full.wait())
-    pending: set[asyncio.Future[object]] = {waiter, feeder}
-    try:
-        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()

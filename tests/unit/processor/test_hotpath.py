@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
 from mode import Service
 
-from streamer.processor.app import create_app
+from streamer.processor.app import SamplesInlet, create_app
 from streamer.processor.hotpath import Continued, InlineDispatchConsumer, QuietMonitor
+from streamer.processor.take import BatchBuffer
 from tests.isolation import isolated_settings
 
 
@@ -143,3 +146,121 @@ async def _await(awaitable: Any) -> Any:
 
 async def _forbidden(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("faust's wait_first was used for a delivery that could run inline")
+
+
+def _message(topic: str, offset: int, partition: int = 0) -> Message:
+    tp = TP(topic, partition)
+    return Message(topic, partition, offset, 0.0, 0, [], b"k", b"v", None, tp=tp)
+
+
+class _Inlet:
+    """Takes every message while it has room; counts the waits."""
+
+    def __init__(self, room: int = 1_000) -> None:
+        self.taken: list[int] = []
+        self.room = room
+        self.freed = asyncio.Event()
+
+    def offer(self, message: Any) -> bool:
+        if len(self.taken) >= self.room:
+            return False
+        self.taken.append(message.offset)
+        return True
+
+    async def wait_room(self) -> None:
+        await self.freed.wait()
+
+
+def _fetched(monkeypatch: Any, messages: list[Message]) -> None:
+    """faust's getmany (the base class's) returns ``messages``, as if polled from the broker."""
+
+    async def getmany(self: Any, timeout: float) -> Any:
+        for message in messages:
+            yield message.tp, message
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "getmany", getmany)
+
+
+async def test_a_topic_with_an_inlet_is_offered_to_it_and_the_rest_goes_to_faust(
+    consumer: Any, monkeypatch: Any
+) -> None:
+    """Inlet topics skip the conductor: offered in order, tracked, read offset kept; others are yielded."""
+    inlet = _Inlet()
+    consumer.app.inlets["samples"] = inlet
+    polled = [_message("samples", 0), _message("other", 5), _message("samples", 1), _message("samples", 2)]
+    _fetched(monkeypatch, polled)
+    yielded = [(tp.topic, m.offset) async for tp, m in consumer.getmany(timeout=1.0)]
+    assert yielded == [("other", 5)]
+    assert inlet.taken == [0, 1, 2]
+    assert consumer._read_offset[TP("samples", 0)] == 2
+    assert {m.offset for m in consumer._unacked_messages if m.topic == "samples"} == {0, 1, 2}
+
+
+async def test_a_full_inlet_holds_the_fetch_until_it_has_room(consumer: Any, monkeypatch: Any) -> None:
+    """A refused message waits for room and is then offered again; nothing is skipped or repeated."""
+    inlet = _Inlet(room=1)
+    consumer.app.inlets["samples"] = inlet
+    _fetched(monkeypatch, [_message("samples", 0), _message("samples", 1)])
+    fetch = asyncio.ensure_future(_drain(consumer))
+    await asyncio.sleep(0.05)
+    assert inlet.taken == [0] and not fetch.done()
+    inlet.room = 2
+    inlet.freed.set()
+    await asyncio.wait_for(fetch, 5)
+    assert inlet.taken == [0, 1]
+    assert consumer._read_offset[TP("samples", 0)] == 1
+
+
+async def test_a_suspended_flow_abandons_a_waiting_fetch(consumer: Any, monkeypatch: Any) -> None:
+    """A rebalance while the inlet is full ends the fetch; the refused message is not marked as read."""
+    inlet = _Inlet(room=1)
+    consumer.app.inlets["samples"] = inlet
+    _fetched(monkeypatch, [_message("samples", 0), _message("samples", 1), _message("samples", 2)])
+    fetch = asyncio.ensure_future(_drain(consumer))
+    await asyncio.sleep(0.05)
+    consumer.suspend_flow.set()
+    await asyncio.wait_for(fetch, 5)
+    assert inlet.taken == [0]
+    assert consumer._read_offset[TP("samples", 0)] == 0  # 1 and 2 are read again after the rebalance
+
+
+async def test_messages_before_the_read_offset_are_not_offered_again(consumer: Any, monkeypatch: Any) -> None:
+    """As faust's fetch loop: a message older than the last one delivered on its partition is dropped."""
+    inlet = _Inlet()
+    consumer.app.inlets["samples"] = inlet
+    consumer._read_offset[TP("samples", 0)] = 7
+    _fetched(monkeypatch, [_message("samples", 6), _message("samples", 7), _message("samples", 8)])
+    await _drain(consumer)
+    assert inlet.taken == [7, 8]
+
+
+async def _drain(consumer: Any) -> list[Any]:
+    return [m async for _, m in consumer.getmany(timeout=1.0)]
+
+
+async def test_the_samples_inlet_refuses_messages_until_the_agent_opens_it() -> None:
+    """Nothing is judged before the points table is recovered: the inlet is shut until opened."""
+    inlet = SamplesInlet()
+    message = _message("samples", 0)
+    assert not inlet.offer(message)
+    waiting = asyncio.ensure_future(inlet.wait_room())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    taken: list[Any] = []
+    inlet.open(BatchBuffer(lambda m: (taken.append(m), 1), max_rows=10, max_s=1.0))
+    await asyncio.wait_for(waiting, 1)
+    assert inlet.offer(message) and taken == [message]
+
+
+async def test_an_offset_gap_is_recorded_so_commits_can_pass_it(consumer: Any, monkeypatch: Any) -> None:
+    """Offsets missing between two messages (compaction, transaction markers) are noted as faust does."""
+    gaps: list[tuple[Any, int, int]] = []
+
+    async def add_gap(tp: Any, start: int, end: int) -> None:
+        gaps.append((tp, start, end))
+
+    monkeypatch.setattr(consumer, "_add_gap", add_gap)
+    consumer.app.inlets["samples"] = _Inlet()
+    _fetched(monkeypatch, [_message("samples", 3), _message("samples", 4), _message("samples", 9)])
+    await _drain(consumer)
+    assert gaps == [(TP("samples", 0), 5, 9)]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streamer.processor.take import batches
+from streamer.processor.take import BatchBuffer, batches
 
 
 async def source(rows: list[int], gap_s: float = 0.0) -> AsyncIterator[int]:
@@ -82,3 +82,25 @@ async def test_feeder_errors_are_raised_to_the_caller() -> None:
     with pytest.raises(RuntimeError, match="broken source"):
         async for _ in batches(failing(), sized, max_rows=10, max_s=0.05):
             pass
+
+
+async def test_offer_is_refused_while_the_open_buffer_is_full_and_taken_again_after() -> None:
+    """offer() prepares nothing while max_rows are waiting; once the caller takes them it succeeds."""
+    prepared: list[int] = []
+
+    def prepare(n: int) -> tuple[int, int]:
+        prepared.append(n)
+        return n, n
+
+    buffer: BatchBuffer[int, int] = BatchBuffer(prepare, max_rows=10, max_s=5.0)
+    assert buffer.offer(6) and buffer.offer(4)
+    assert not buffer.offer(3) and prepared == [6, 4]
+    room = asyncio.ensure_future(buffer.wait_room())
+    await asyncio.sleep(0)
+    assert not room.done()
+    batches = buffer.batches()
+    assert await anext(batches) == [6, 4]
+    await asyncio.wait_for(room, 1)
+    assert buffer.offer(3) and prepared == [6, 4, 3]
+    buffer.end()
+    assert [b async for b in batches] == [[3]]
