@@ -48,7 +48,8 @@ async def test_faults_appear_at_the_configured_rates() -> None:
 
 async def test_retrying_walk_equals_the_fault_free_result() -> None:
     """With 5xx, 429 and truncation on every endpoint, a client retrying 3 times ends with expected()."""
-    config = _faulty(rate_5xx=0.2, rate_429=0.1, rate_truncate=0.1, retry_after_s=0, seed=None)
+    # A fixed seed: failures are then certain (with seed=None about 2 % of runs drew none at all).
+    config = _faulty(rate_5xx=0.2, rate_429=0.1, rate_truncate=0.1, retry_after_s=0, seed=11)
     start, end = T0, T0 + HOUR
     async with SimServer(config) as server, httpx.AsyncClient(headers=AUTH, timeout=30) as client:
         walk = await walk_window(client, server.url, "beta", start, end, page_size=2000, attempts=3)
