@@ -13,6 +13,10 @@ one past the last offset the pipeline released on that partition in the current 
 pipeline releases each partition's events in order, every one of them: loaded, dropped or
 dead-lettered). A skipped offset is then never committed ahead of processing; its partition is
 re-read from the committed offset by whoever owns it next, and inserts are idempotent.
+
+``ace.samples`` messages no longer pass through a faust stream (they reach the pipeline through an
+inlet, see ``hotpath``), so faust's skip-acks now concern ``ace.sync_runs`` only; the cap, and the
+release of current-generation messages only, apply to both.
 """
 
 from __future__ import annotations
