@@ -26,7 +26,7 @@ import mode
 from streamer.metrics import CONSUMER_LAG
 from streamer.processor.acks import AckGate
 from streamer.processor.dlq import DlqWriter
-from streamer.processor.hotpath import InlineDispatchTransport, QuietMonitor
+from streamer.processor.hotpath import Inlet, InlineDispatchTransport, QuietMonitor
 from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import PointsTable
 from streamer.processor.records import Item
@@ -153,7 +153,7 @@ class _App(faust.App):
     and the inlets it hands topics' messages to (``hotpath``)."""
 
     web_init_hooks: list[Callable[[Any], None]]
-    inlets: dict[str, Any]
+    inlets: dict[str, Inlet]
 
     def _new_transport(self) -> Any:
         return InlineDispatchTransport(self.conf.broker_consumer, self)
@@ -183,8 +183,8 @@ def create_app(
         web_port=settings.processor_web_port,
         web_bind=WEB_BIND,
         web_host=WEB_BIND,
-        # Events held per partition queue ahead of the agent: a few batches' worth is plenty (an event
-        # carries up to record_max_samples samples) and bounds memory.
+        # Events held per partition queue ahead of an agent (ace.sync_runs; ace.samples goes through
+        # its inlet and the pipeline's two buffers instead): bounds memory.
         stream_buffer_maxsize=1024,
         Monitor=QuietMonitor,
         broker_commit_interval=1.0,
