@@ -109,6 +109,19 @@ def test_migrate_command_prints_applied_then_up_to_date(settings: Settings) -> N
     assert second.output.strip().endswith("up to date")
 
 
+def test_sample_tables_merge_wider_than_the_default(client: Client) -> None:
+    """timeseries_raw and the rollup tables carry merge_selector_base 10 (006_merge_selector)."""
+    rows = client.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
+        " AND name IN ('rollup_5m', 'rollup_1h', 'timeseries_raw') ORDER BY name"
+    ).result_rows
+    assert [(name, "merge_selector_base = 10" in engine) for name, engine in rows] == [
+        ("rollup_1h", True),
+        ("rollup_5m", True),
+        ("timeseries_raw", True),
+    ]
+
+
 def test_insert_counts_are_exact_and_keep_milliseconds(sink: Sink, client: Client, site: str) -> None:
     """Every inserted sample is stored once, values intact, and samples 250 ms apart stay distinct."""
     rows = [*_samples(site, points=3, n=100), (site, "ms", T0, 1.0), (site, "ms", T0 + 250, 2.0)]
