@@ -4,7 +4,7 @@
 -- every sample it touches, and ClickHouse's default merge selector (base 5) rewrites each one about
 -- four times while a backfill's parts pile up. With base 10 a merge waits for about twice as many
 -- parts of a size: fewer levels. For a day of one site (bench/rollup_merges.py) the merge threads'
--- CPU drops from 21-23 to 14-16 s, and the processor bench's from 25-26 to 19 s. The price: up to
+-- CPU drops from 21-23 to 14-16 s, and the processor bench's from 25-26 to 14-19 s. The price: up to
 -- ~10 more parts per partition for a while; the selector lowers the base as parts age, so they
 -- still merge down within the hour.
 ALTER TABLE {db}.rollup_5m {on_cluster} MODIFY SETTING merge_selector_base = 10;
