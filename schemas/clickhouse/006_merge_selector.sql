@@ -6,7 +6,8 @@
 -- parts of a size: fewer levels. For a day of one site (bench/rollup_merges.py) the merge threads'
 -- CPU drops from 21-23 to 14-16 s, and the processor bench's from 25-26 to 14-19 s. The price: up to
 -- ~10 more parts per partition for a while; the selector lowers the base as parts age, so they
--- still merge down within the hour.
+-- still merge down within the hour. The setting was exposed in November 2024 (ClickHouse PR 71497): a
+-- server older than 24.12 refuses this migration; compose runs 25.8.
 ALTER TABLE {db}.rollup_5m {on_cluster} MODIFY SETTING merge_selector_base = 10;
 ALTER TABLE {db}.rollup_1h {on_cluster} MODIFY SETTING merge_selector_base = 10;
 ALTER TABLE {db}.timeseries_raw {on_cluster} MODIFY SETTING merge_selector_base = 10;
