@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -41,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._spy import start_spy, stop_spy  # noqa: E402
+from bench._threads import thread_cpu  # noqa: E402
 from streamer.kafka import topic_specs  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.sim.config import SimConfig  # noqa: E402
@@ -145,15 +144,7 @@ async def run_processor(
 
 def print_thread_cpu(pid: int) -> None:
     """CPU seconds per thread name (chdb's threads are named; ``main`` is the event loop's thread)."""
-    by_name: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            name = (task / "comm").read_text().strip()
-            name = "main" if task.name == str(pid) else name
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    top = sorted(by_name.items(), key=lambda kv: -kv[1])[:8]
+    top = sorted(thread_cpu(pid).items(), key=lambda kv: -kv[1])[:8]
     print("cpu by thread: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in top), flush=True)
 
 

@@ -4,19 +4,18 @@
 
 ``bench/sink.py`` times the inserts only; the merges they leave behind run later, on the same two
 cores, and for the rollup tables they cost more than the inserts (every merge decodes and re-encodes
-the per-sample states). Here each variant gets a fresh embedded engine with the full schema, takes
-the day in 50,000-row ``INSERT … SELECT`` batches in backfill order (hour by hour, point by point,
-no Python in the loop), then waits until no merge runs and the part counts hold still. It prints the
-process CPU (every engine thread) until the last insert returned and until the merges settled, the
-ratio of the latter to the chosen schema's, the merge threads' share of it, and the active parts left
-per table (count, highest merge level).
+the per-sample states). Here each variant gets a fresh database with ``streamer migrate``'s schema
+in the embedded engine, takes the day in 50,000-row ``INSERT … SELECT`` batches in backfill order
+(hour by hour, point by point, no Python in the loop), then waits until no merge runs and the part
+counts hold still. It prints the process CPU (every engine thread) until the last insert returned
+and until the merges settled, the ratio of the latter to the chosen schema's, the merge threads'
+share of it, and the active parts left per table (count, highest merge level).
 Variants differ only in the MergeTree ``merge_selector_base`` of some tables.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
@@ -24,11 +23,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chdb import session
+from clickhouse_connect.driver.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._threads import thread_cpu
+from streamer.settings import load_settings
 from streamer.sink import migrations
+from streamer.sink.client import clickhouse_client
 
 T0 = 1_704_067_200_000
 BATCH = 50_000
@@ -52,7 +54,7 @@ VARIANTS = [
 def batch_sql(k: int, points: int, total: int) -> str:
     lo, n = k * BATCH, min(BATCH, total - k * BATCH)
     return f"""
-        INSERT INTO db.timeseries_raw (site, point, ts, value)
+        INSERT INTO timeseries_raw (site, point, ts, value)
         SETTINGS insert_deduplication_token = 'b{k}', optimize_on_insert = 0
         SELECT 'site_01', concat('point-', toString(intDiv(number, 60) % {points}), '/ahu/supply-air-temp'),
                fromUnixTimestamp64Milli(toInt64({T0} + intDiv(number, {points * 60}) * 3600000
@@ -63,55 +65,44 @@ def batch_sql(k: int, points: int, total: int) -> str:
 
 def merge_cpu() -> float:
     """CPU seconds so far of this process's merge threads (chdb names them MergeMutate)."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for task in Path("/proc/self/task").iterdir():
-        with contextlib.suppress(OSError):
-            if (task / "comm").read_text().startswith("MergeMutate"):
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return sum(sec for name, sec in thread_cpu(os.getpid()).items() if name.startswith("MergeMutate"))
 
 
-def settle(s: session.Session) -> str:
+def settle(client: Client, db: str) -> str:
     """Wait until no merge runs and the active parts hold still for 3 s; returns them per table."""
-    parts, still = "", 0
+    parts: list[tuple[str, int, int]] = []
+    still = 0
     while still < 3:
         time.sleep(1)
-        running = s.query("SELECT count() FROM system.merges", "CSV").bytes().strip()
-        now = (
-            s.query(
-                "SELECT table, count(), max(level) FROM system.parts WHERE database = 'db' AND active"
-                " GROUP BY table ORDER BY table",
-                "TSV",
-            )
-            .bytes()
-            .decode()
-        )
-        still = still + 1 if running == b"0" and now == parts else 0
+        running = client.command("SELECT count() FROM system.merges")
+        rows = client.query(
+            "SELECT table, count(), max(level) FROM system.parts WHERE database = {db:String} AND active"
+            " GROUP BY table ORDER BY table",
+            parameters={"db": db},
+        ).result_rows
+        now = [(str(table), int(n), int(level)) for table, n, level in rows]
+        still = still + 1 if running == 0 and now == parts else 0
         parts = now
-    return ", ".join(f"{t} {n} (L{lv})" for t, n, lv in (line.split("\t") for line in parts.splitlines()))
+    return ", ".join(f"{table} {n} (L{level})" for table, n, level in parts)
 
 
-def run(variant: Variant, points: int, hours: int) -> tuple[float, float, float, str]:
-    with tempfile.TemporaryDirectory(prefix="bench-merges-") as path:
-        s = session.Session(path)
-        try:
-            s.query("CREATE DATABASE db")
-            for migration in migrations.load_migrations():
-                for statement in migrations.split_statements(migrations.render(migration.sql, "db")):
-                    s.query(statement)
-            for table, base in variant.selector_base.items():
-                s.query(f"ALTER TABLE db.{table} MODIFY SETTING merge_selector_base = {base}")
-            total = points * hours * 60
-            started, merges_before = time.process_time(), merge_cpu()
-            for k in range((total + BATCH - 1) // BATCH):
-                s.query(batch_sql(k, points, total))
-            inserts = time.process_time() - started
-            parts = settle(s)
-            # The 3 s of settling polls cost next to nothing; merges run on the engine's threads.
-            return inserts, time.process_time() - started, merge_cpu() - merges_before, parts
-        finally:
-            s.close()
+def run(variant: Variant, path: str, index: int, points: int, hours: int) -> tuple[float, float, float, str]:
+    db = f"bench_{index}"
+    settings = load_settings(clickhouse_url=f"chdb://{path}", clickhouse_database=db)
+    with clickhouse_client(settings) as client:
+        migrations.migrate(client, db)
+        for table, base in variant.selector_base.items():
+            client.command(f"ALTER TABLE {table} MODIFY SETTING merge_selector_base = {base}")
+        total = points * hours * 60
+        started, merges_before = time.process_time(), merge_cpu()
+        for k in range((total + BATCH - 1) // BATCH):
+            client.command(batch_sql(k, points, total))
+        inserts = time.process_time() - started
+        parts = settle(client, db)
+        # The 3 s of settling polls cost next to nothing; merges run on the engine's threads.
+        result = inserts, time.process_time() - started, merge_cpu() - merges_before, parts
+        client.command(f"DROP DATABASE `{db}`")
+    return result
 
 
 def main() -> None:
@@ -121,13 +112,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     best: dict[str, tuple[float, float, float, str]] = {}
-    for r in range(args.repeat):
-        for i in range(len(VARIANTS)):
-            variant = VARIANTS[(i + r) % len(VARIANTS)]  # rotated: no variant always runs first
-            got = run(variant, args.points, args.hours)
-            print(f"  round {r + 1}: {variant.label}: {got[1]:.1f} CPU-s, merges {got[2]:.1f}", flush=True)
-            if variant.label not in best or got[1] < best[variant.label][1]:
-                best[variant.label] = got
+    with tempfile.TemporaryDirectory(prefix="bench-merges-") as path:
+        for r in range(args.repeat):
+            for i in range(len(VARIANTS)):
+                variant = VARIANTS[(i + r) % len(VARIANTS)]  # rotated: no variant always runs first
+                got = run(variant, path, r * len(VARIANTS) + i, args.points, args.hours)
+                print(
+                    f"  round {r + 1}: {variant.label}: {got[1]:.1f} CPU-s, merges {got[2]:.1f}", flush=True
+                )
+                if variant.label not in best or got[1] < best[variant.label][1]:
+                    best[variant.label] = got
     chosen = best[VARIANTS[0].label][1]
     print(f"{args.points * args.hours * 60:,} samples in {BATCH:,}-row batches, best of {args.repeat}")
     print(f"  {'variant':<46} {'inserts':>8} {'+merges':>8} {'ratio':>6} {'merges':>7}  parts left")
