@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "topics": "streamer.producer.cli:topics",
     "migrate": "streamer.sink.cli:migrate",
     "processor": "streamer.processor.cli:processor",
-    "dlq": "streamer.processor.cli:dlq",
+    "dlq": "streamer.processor.dlq_cli:dlq",
     "dev": "streamer.processor.dev:dev",
     "schemas": "streamer.schemas:schemas_command",
     "api": "streamer.query.cli:api",

@@ -55,6 +55,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             settings.dlq_partitions,
             {"cleanup.policy": "delete", "retention.ms": str(settings.dlq_retention_ms)},
         ),
+        TopicSpec(settings.topic_dlq_state, settings.dlq_partitions, dict(compact)),
     ]
 
 

@@ -6,7 +6,7 @@ regenerates them; a test checks they are current). Values are JSON encoded with 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,6 +117,48 @@ class SyncRun(BaseModel):
     errors: int
     status: str = Field(description="ok or failed")
     error: str | None = None
+
+
+DLQ_HEADERS = (
+    "error_class",
+    "error_message",
+    "stage",
+    "attempts",
+    "first_failed_at",
+    "last_failed_at",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "batch_token",
+    "app_version",
+    "letter_id",
+    "replayed_from",
+    "dlq_written_at",
+)
+"""Headers of an ``ace.dlq`` record (utf-8). ``letter_id`` names the letter across replays: the
+``source_topic:source_partition:source_offset`` of its first failure. A replayed record carries
+``letter_id``, ``replayed_from`` (the DLQ record it came from), ``attempts``, ``first_failed_at`` and
+``dlq_written_at`` (epoch ms of that DLQ record)."""
+
+LetterStatus = Literal["failed", "replayed", "acked", "purged"]
+
+
+class DlqLetterState(BaseModel):
+    """``ace.dlq_state`` value, key ``{letter_id}`` (compacted): what became of a dead letter.
+
+    ``replayed``: republished, outcome pending. ``failed``: a replay failed again (the letter is not
+    appended to ``ace.dlq`` a second time). ``acked`` / ``purged``: an operator closed it.
+    """
+
+    model_config = ConfigDict(title="ace.dlq_state value")
+
+    letter_id: str
+    status: LetterStatus
+    attempts: int = Field(ge=1, description="Failures so far.")
+    updated_at_ms: int
+    error_class: str | None = None
+    error_message: str | None = None
+    stage: str | None = None
 
 
 def point_key(site: str, point: str) -> str:

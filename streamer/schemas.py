@@ -15,7 +15,7 @@ import click
 import orjson
 from pydantic import TypeAdapter
 
-from streamer.models import PointRecord, SamplesRecord, SyncRun, SyncState
+from streamer.models import DLQ_HEADERS, DlqLetterState, PointRecord, SamplesRecord, SyncRun, SyncState
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "kafka"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -26,20 +26,6 @@ _POINT_KEY = {
     "description": "`{site}/{point}`, utf-8: a point's samples and metadata share a partition.",
 }
 _SITE_KEY = {"type": "string", "pattern": "^[^/]+$", "description": "`{site}`, utf-8."}
-DLQ_HEADERS = [
-    "error_class",
-    "error_message",
-    "stage",
-    "attempts",
-    "first_failed_at",
-    "last_failed_at",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "batch_token",
-    "app_version",
-    "replayed_from",
-]
 
 
 def _model(model: Any, *, nullable: str | None = None) -> dict[str, Any]:
@@ -67,8 +53,15 @@ def topic_schemas() -> dict[str, dict[str, Any]]:
             "title": "ace.dlq value",
             "description": "The failed record's value byte for byte (possibly not JSON at all); "
             "why it failed travels in utf-8 headers, listed in x-kafka-headers.",
-            "x-kafka-headers": DLQ_HEADERS,
+            "x-kafka-headers": list(DLQ_HEADERS),
         },
+        "ace.dlq_state.key": {
+            "title": "ace.dlq_state key",
+            "type": "string",
+            "description": "A dead letter's `letter_id`: "
+            "`{source_topic}:{partition}:{offset}` of its first failure.",
+        },
+        "ace.dlq_state.value": _model(DlqLetterState),
     }
     for name, schema in schemas.items():
         schema.setdefault("title", name.replace(".key", " key").replace(".value", " value"))

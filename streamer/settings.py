@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         "ace.sync_runs", description="One record per producer window (delete policy)."
     )
     topic_dlq: str = Field("ace.dlq", description="Dead-letter queue of records that could not be stored.")
+    topic_dlq_state: str = Field(
+        "ace.dlq_state",
+        description="What became of each dead letter: replayed, failed again, acked (compacted).",
+    )
     samples_partitions: int = Field(8, ge=1, description="Also the partition count of ace.points.")
     sync_partitions: int = Field(4, ge=1, description="Partitions of ace.sync and ace.sync_runs.")
     dlq_partitions: int = Field(1, ge=1, description="Partitions of ace.dlq.")

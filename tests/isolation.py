@@ -17,6 +17,7 @@ def isolated_settings(prefix: str, data_dir: Path, **overrides: Any) -> Settings
         topic_sync=f"{prefix}.sync",
         topic_sync_runs=f"{prefix}.sync_runs",
         topic_dlq=f"{prefix}.dlq",
+        topic_dlq_state=f"{prefix}.dlq_state",
         processor_app_id=f"{prefix}-processor",
         kafka_client_id=f"{prefix}-client",
         **overrides,

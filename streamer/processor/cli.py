@@ -1,16 +1,14 @@
-"""``streamer processor`` (run a worker) and ``streamer dlq list|replay``."""
+"""``streamer processor``: run a worker."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 import click
 import faust
 
 from streamer.kafka import ensure_topics
-from streamer.processor import dlq_tools
 from streamer.processor.app import create_app
 from streamer.runtime import shorten_gil_switch, tune_gc
 from streamer.settings import Settings
@@ -55,45 +53,3 @@ def processor(settings: Settings) -> None:
     tune_gc()
     shorten_gil_switch()
     worker.execute_from_commandline()
-
-
-@click.group()
-def dlq() -> None:
-    """Inspect and replay the dead-letter queue."""
-
-
-@dlq.command("list")
-@click.option("--examples", default=3, show_default=True, help="Examples shown per error class.")
-@click.pass_obj
-def list_(settings: Settings, examples: int) -> None:
-    """Summarise the DLQ: counts by error class and stage, oldest/newest, a few examples."""
-    entries = asyncio.run(dlq_tools.read_dlq(settings))
-    summary = dlq_tools.summarise(entries, examples=examples)
-    for line in dlq_tools.format_summary(summary, settings.topic_dlq):
-        click.echo(line)
-
-
-@dlq.command()
-@click.option("--error-class", default=None, help="Only dead letters of this error class.")
-@click.option("--since", default=None, help="Only dead letters written at or after (ISO 8601 or epoch ms).")
-@click.option("--dry-run", is_flag=True, help="Count what would be replayed; publish nothing.")
-@click.pass_obj
-def replay(settings: Settings, error_class: str | None, since: str | None, dry_run: bool) -> None:
-    """Republish matching dead letters to their source topic (header replayed_from)."""
-    try:
-        since_ms = dlq_tools.parse_since(since) if since else None
-    except ValueError:
-        raise click.BadParameter(
-            f"{since!r} is neither ISO 8601 nor epoch ms", param_hint="--since"
-        ) from None
-
-    async def run() -> tuple[int, int]:
-        entries = dlq_tools.select(await dlq_tools.read_dlq(settings), error_class, since_ms)
-        if dry_run:
-            return len(entries), 0
-        return len(entries), await dlq_tools.replay(settings, entries)
-
-    matched, replayed = asyncio.run(run())
-    verb = "would replay" if dry_run else "replayed"
-    click.echo(f"{verb} {matched if dry_run else replayed} of {matched} matching dead letters")
-    sys.stdout.flush()

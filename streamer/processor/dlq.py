@@ -1,10 +1,11 @@
 """Dead letters: records the processor cannot load, kept on ``ace.dlq`` with why and where from.
 
-A dead letter carries the original key and value untouched and these headers (utf-8 strings, see
-docs/CONTRACTS.md): ``error_class``, ``error_message``, ``stage`` (decode|normalise|insert),
-``attempts``, ``first_failed_at``, ``last_failed_at`` (ISO 8601), ``source_topic``,
-``source_partition``, ``source_offset``, ``batch_token``, ``app_version``. A record replayed from the
-DLQ carries ``replayed_from``, ``attempts`` and ``first_failed_at``; failing again, it counts on.
+A dead letter carries the original key and value untouched and the headers of
+``streamer.models.DLQ_HEADERS`` (utf-8 strings). Its ``letter_id`` (the source position of its first
+failure) names it across replays: a replayed record that fails again is not appended a second time; a
+``failed`` state with the new attempt count goes to the compacted ``ace.dlq_state`` instead, so
+replaying converges. Only when the letter's DLQ record is older than half the DLQ's retention is it
+appended again (same ``letter_id``; readers keep the newest copy), so its content outlives the retention.
 
 Writes go through an idempotent producer (acks=all) and are AWAITED before the source records are
 acked: a dead letter that is not durable must not let its offset be committed. If the DLQ cannot be
@@ -18,6 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from time import time_ns
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -26,6 +28,7 @@ from streamer import __version__
 from streamer.errors import DlqWriteError
 from streamer.kafka import reliable_producer, start_client
 from streamer.metrics import DLQ_RECORDS
+from streamer.models import DlqLetterState
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ MAX_MESSAGE_CHARS = 500
 H_REPLAYED_FROM = "replayed_from"
 H_ATTEMPTS = "attempts"
 H_FIRST_FAILED_AT = "first_failed_at"
+H_LETTER_ID = "letter_id"
+H_DLQ_WRITTEN_AT = "dlq_written_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +64,63 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def dlq_headers(letter: DeadLetter, failed_at: str) -> list[tuple[str, bytes]]:
-    """The headers of a dead letter; ``attempts`` and ``first_failed_at`` carry over from a replay."""
-    previous = letter.source_headers
+def _header(letter: DeadLetter, name: str) -> str:
+    return letter.source_headers.get(name, b"").decode("utf-8", "replace")
+
+
+def letter_id(letter: DeadLetter) -> str:
+    """The letter's name across replays: the source position of its first failure."""
+    return _header(letter, H_LETTER_ID) or (
+        f"{letter.source_topic}:{letter.source_partition}:{letter.source_offset}"
+    )
+
+
+def attempts(letter: DeadLetter) -> int:
+    """Failures of this record so far, this one included."""
     try:
-        attempts = int(previous.get(H_ATTEMPTS, b"0").decode()) + 1
+        return int(_header(letter, H_ATTEMPTS) or "0") + 1
     except ValueError:
-        attempts = 1
-    first = previous.get(H_FIRST_FAILED_AT, b"").decode("utf-8", "replace") or failed_at
+        return 1
+
+
+def short_message(letter: DeadLetter) -> str:
     message = " ".join(letter.error_message.split())
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[: MAX_MESSAGE_CHARS - 3] + "..."
+    return message
+
+
+def fails_again(letter: DeadLetter, now_ms: int, retention_ms: int) -> bool:
+    """A replayed letter whose DLQ record will outlive half the retention: record a state, not a copy."""
+    if not _header(letter, H_LETTER_ID):
+        return False
+    try:
+        written_ms = int(_header(letter, H_DLQ_WRITTEN_AT))
+    except ValueError:
+        return False
+    return retention_ms < 0 or now_ms - written_ms < retention_ms // 2
+
+
+def failed_state(letter: DeadLetter, now_ms: int) -> DlqLetterState:
+    return DlqLetterState(
+        letter_id=letter_id(letter),
+        status="failed",
+        attempts=attempts(letter),
+        updated_at_ms=now_ms,
+        error_class=letter.error_class,
+        error_message=short_message(letter),
+        stage=letter.stage,
+    )
+
+
+def dlq_headers(letter: DeadLetter, failed_at: str) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter; ``attempts`` and ``first_failed_at`` carry over from a replay."""
+    first = _header(letter, H_FIRST_FAILED_AT) or failed_at
     headers = {
         "error_class": letter.error_class,
-        "error_message": message,
+        "error_message": short_message(letter),
         "stage": letter.stage,
-        H_ATTEMPTS: str(attempts),
+        H_ATTEMPTS: str(attempts(letter)),
         H_FIRST_FAILED_AT: first,
         "last_failed_at": failed_at,
         "source_topic": letter.source_topic,
@@ -82,10 +128,11 @@ def dlq_headers(letter: DeadLetter, failed_at: str) -> list[tuple[str, bytes]]:
         "source_offset": str(letter.source_offset),
         "batch_token": letter.batch_token,
         "app_version": __version__,
+        H_LETTER_ID: letter_id(letter),
     }
-    replayed_from = previous.get(H_REPLAYED_FROM)
-    if replayed_from is not None:
-        headers[H_REPLAYED_FROM] = replayed_from.decode("utf-8", "replace")
+    replayed_from = _header(letter, H_REPLAYED_FROM)
+    if replayed_from:
+        headers[H_REPLAYED_FROM] = replayed_from
     return [(name, value.encode()) for name, value in headers.items()]
 
 
@@ -96,6 +143,7 @@ class DlqWriter:
         self._settings = settings
         self._producer = producer or reliable_producer(settings, client_id=f"{settings.kafka_client_id}-dlq")
         self.topic = settings.topic_dlq
+        self.state_topic = settings.topic_dlq_state
 
     async def start(self) -> None:
         await start_client(self._producer, self._settings)
@@ -107,14 +155,19 @@ class DlqWriter:
         """Publish ``letters`` and await every delivery; ``DlqWriteError`` if any is not durable."""
         if not letters:
             return
-        failed_at = now_iso()
+        failed_at, now_ms = now_iso(), time_ns() // 1_000_000
+        retention = self._settings.dlq_retention_ms
         try:
-            futures = [
-                await self._producer.send(
-                    self.topic, letter.value, key=letter.key, headers=dlq_headers(letter, failed_at)
-                )
-                for letter in letters
-            ]
+            futures = []
+            for letter in letters:
+                if fails_again(letter, now_ms, retention):
+                    state = failed_state(letter, now_ms)
+                    value = state.model_dump_json().encode()
+                    send = self._producer.send(self.state_topic, value, key=state.letter_id.encode())
+                else:
+                    headers = dlq_headers(letter, failed_at)
+                    send = self._producer.send(self.topic, letter.value, key=letter.key, headers=headers)
+                futures.append(await send)
             await asyncio.gather(*futures)
         except (TimeoutError, KafkaError, OSError) as exc:
             raise DlqWriteError(f"cannot write {len(letters)} record(s) to {self.topic}: {exc!r}") from exc

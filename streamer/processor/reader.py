@@ -9,7 +9,7 @@ then seen.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
@@ -63,8 +63,16 @@ class TopicReader:
     async def stop(self) -> None:
         await self._consumer.stop()
 
-    async def read_to_end(self, on_records: OnRecords, *, poll_ms: int = 100) -> int:
-        """Consume until every partition reaches the end offsets read now; returns records seen.
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        try:
+            return dict(await self._consumer.end_offsets(self._partitions))
+        except KafkaError as exc:
+            raise KafkaTransientError(f"reading the end offsets of {self.topic} failed: {exc}") from exc
+
+    async def batches_to_end(
+        self, *, poll_ms: int = 100, max_records: int = 10_000
+    ) -> AsyncGenerator[Sequence[ConsumerRecord[bytes, bytes]], None]:
+        """Yield the records up to the end offsets read now, one fetch at a time (bounded memory).
 
         Serialised: concurrent callers each wait for their own end offsets, one after the other.
         """
@@ -72,19 +80,24 @@ class TopicReader:
             consumer = self._consumer
             try:
                 end = await consumer.end_offsets(self._partitions)
-                seen = 0
                 pending = [tp for tp in self._partitions if await consumer.position(tp) < end[tp]]
                 consumer.resume(*pending)
                 while pending:
-                    fetched = await consumer.getmany(*pending, timeout_ms=poll_ms, max_records=10_000)
+                    fetched = await consumer.getmany(*pending, timeout_ms=poll_ms, max_records=max_records)
                     for records in fetched.values():
-                        seen += len(records)
-                        on_records(records)
+                        yield records
                     pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
-                return seen
             except KafkaError as exc:
                 raise KafkaTransientError(f"reading topic {self.topic} failed: {exc}") from exc
             finally:
                 # Paused between calls: no long-polling fetch then holds the connection, which
                 # would delay the next end_offsets request by up to fetch_max_wait_ms.
                 consumer.pause(*self._partitions)
+
+    async def read_to_end(self, on_records: OnRecords, *, poll_ms: int = 100) -> int:
+        """Consume until every partition reaches the end offsets read now; returns records seen."""
+        seen = 0
+        async for records in self.batches_to_end(poll_ms=poll_ms):
+            seen += len(records)
+            on_records(records)
+        return seen

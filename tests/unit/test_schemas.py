@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from streamer.models import SamplesRecord
 from streamer.schemas import SCHEMA_DIR, schemas_command, stale_files, topic_schemas
 
-TOPICS = ["ace.samples", "ace.points", "ace.sync", "ace.sync_runs", "ace.dlq"]
+TOPICS = ["ace.samples", "ace.points", "ace.sync", "ace.sync_runs", "ace.dlq", "ace.dlq_state"]
 
 
 def test_checked_in_schemas_are_current() -> None:
@@ -36,7 +36,7 @@ def test_command_writes_then_check_passes(tmp_path: Path) -> None:
     """`streamer schemas --out DIR` writes all files; `--check` then passes, and fails after an edit."""
     runner = CliRunner()
     assert runner.invoke(schemas_command, ["--out", str(tmp_path)]).exit_code == 0
-    assert len(list(tmp_path.glob("*.json"))) == 10
+    assert len(list(tmp_path.glob("*.json"))) == 12
     assert runner.invoke(schemas_command, ["--check", "--out", str(tmp_path)]).exit_code == 0
     (tmp_path / "ace.sync.value.json").write_text("{}")
     result = runner.invoke(schemas_command, ["--check", "--out", str(tmp_path)])

@@ -78,11 +78,11 @@ def rows(settings: Settings) -> list[list[object]]:
     return clickhouse(settings, sql)
 
 
-async def replay_once(settings: Settings, log: Path) -> None:
+async def replay_once(settings: Settings, log: Path, *more: str) -> None:
     proc = start_processor(settings, log)
     try:
         done = await asyncio.to_thread(
-            streamer, settings, "dlq", "replay", "--error-class", "SinkPermanentError"
+            streamer, settings, "dlq", "replay", "--error-class", "SinkPermanentError", *more
         )
         assert done.returncode == 0, done.stderr
         assert "replayed 1 of 1 matching" in done.stdout
@@ -129,10 +129,78 @@ async def test_poison_records_are_dead_lettered_and_a_fixed_one_replays_once(
     await replay_once(settings, log)
     after_one = rows(settings)
     assert after_one == sorted([*GOOD_ROWS, POISON_ROW])
-    await replay_once(settings, log)
+    await replay_once(settings, log, "--again")  # a replayed letter is replayed again only when asked
     assert rows(settings) == after_one
     assert len(await read_all(settings, settings.topic_dlq)) == 4  # replays landed, none failed again
 
 
 def _point(name: str) -> bytes:
     return orjson.dumps({"site": "s", "point": name, "collect_enabled": True, "updated_at_ms": START_MS})
+
+
+POISON_2 = record("p4", [["2024-01-01T00:07:00Z", 7e6]])
+
+
+def dlq(settings: Settings, *args: str) -> tuple[int, str, str]:
+    done = streamer(settings, "dlq", *args)
+    return done.returncode, done.stdout, done.stderr
+
+
+async def test_replaying_letters_that_fail_again_converges(kafka_settings: Settings, tmp_path: Path) -> None:
+    """Three poison records replayed again and again while their cause stays: ace.dlq keeps three records
+    and the attempts count on in ace.dlq_state; decode letters need --force, replayed ones --again; a
+    filter matching nothing says so; after the fix they land once; ack and purge close the letters."""
+    settings = processor_settings(kafka_settings, processor_fault_hooks=True)
+    log = tmp_path / "processor.log"
+    await prepare(settings)
+    await produce(settings, settings.topic_points, [(f"s/{p}".encode(), _point(p)) for p in POINTS])
+    proc = start_processor(settings, log)
+    try:
+        await fault(settings, "reject", above="1000000")
+        await produce(settings, settings.topic_samples, [good(0), BAD_JSON, POISON, POISON_2])
+        await wait_consumed(settings, [proc])
+        assert len(await read_all(settings, settings.topic_dlq)) == 3
+
+        code, out, err = await asyncio.to_thread(dlq, settings, "replay")
+        assert code == 0 and "replayed 2 of 3 matching" in out
+        assert "cannot succeed without a fix (RecordDecodeError=1)" in err
+        await wait_consumed(settings, [proc])
+        code, out, err = await asyncio.to_thread(dlq, settings, "replay")
+        assert (
+            code == 0 and "replayed 0 of 3 matching" in out and "skipped 2 letter(s) replayed before" in err
+        )
+        code, out, _ = await asyncio.to_thread(dlq, settings, "replay", "--again", "--force")
+        assert code == 0 and "replayed 3 of 3 matching" in out
+        await wait_consumed(settings, [proc])
+        assert len(await read_all(settings, settings.topic_dlq)) == 3  # failed again, not appended again
+
+        code, out, _ = await asyncio.to_thread(dlq, settings, "list")
+        assert "3 dead letters: 3 open (never replayed 0, replayed 0, failed again 3)" in out, out
+        assert "most attempts 3" in out
+        code, _, err = await asyncio.to_thread(dlq, settings, "replay", "--error-class", "Nope")
+        assert code == 1 and "no dead letter matched" in err and "SinkPermanentError=2" in err
+
+        await fault(settings, "clear")
+        args = ("replay", "--again", "--error-class", "SinkPermanentError")
+        code, out, _ = await asyncio.to_thread(dlq, settings, *args)
+        assert code == 0 and "replayed 2 of 2 matching" in out
+        await wait_consumed(settings, [proc])
+    finally:
+        assert stop(proc) == 0, log.read_text()[-3000:]
+    landed = [["p0", START_MS + m * MINUTE, float(m)] for m in range(5)]
+    assert rows(settings) == sorted(
+        [*landed, ["p0", START_MS + 9 * MINUTE, 5e6], ["p4", START_MS + 7 * MINUTE, 7e6]]
+    )
+    assert len(await read_all(settings, settings.topic_dlq)) == 3
+
+    code, out, _ = await asyncio.to_thread(dlq, settings, "ack", "--error-class", "RecordDecodeError")
+    assert code == 0 and "acknowledged 1 of 1" in out
+    code, out, _ = await asyncio.to_thread(dlq, settings, "list")
+    assert "3 dead letters: 2 open (never replayed 0, replayed 2, failed again 0), acknowledged 1" in out, out
+    code, _, err = await asyncio.to_thread(dlq, settings, "purge")
+    assert code == 2 and "--all" in err
+    code, out, err = await asyncio.to_thread(dlq, settings, "purge", "--all")
+    assert code == 0 and "purged 2 of 3 matching" in out and "partition 0 below offset 3" in out, out + err
+    assert await read_all(settings, settings.topic_dlq) == []
+    code, out, _ = await asyncio.to_thread(dlq, settings, "list")
+    assert out.strip().endswith("empty")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from streamer import __version__
-from streamer.processor.dlq import DeadLetter, dlq_headers
+from streamer.models import DlqLetterState
+from streamer.processor.dlq import DeadLetter, dlq_headers, failed_state, fails_again
+from streamer.processor.dlq_actions import Filters, plan_replay, replay_headers, replay_target
 from streamer.processor.dlq_tools import (
     DlqEntry,
     format_summary,
+    letter_of,
     parse_since,
-    replay_headers,
-    replay_target,
     select,
     summarise,
 )
@@ -27,6 +28,7 @@ CONTRACT_HEADERS = {
     "source_offset",
     "batch_token",
     "app_version",
+    "letter_id",
 }
 
 
@@ -49,6 +51,7 @@ def test_headers_carry_every_contract_field() -> None:
     )
     assert headers["app_version"] == __version__
     assert headers["batch_token"] == "tok"
+    assert headers["letter_id"] == "t.samples:3:42"
 
 
 def test_a_replayed_record_that_fails_again_counts_on() -> None:
@@ -99,6 +102,8 @@ def test_replay_goes_back_to_the_source_topic_with_history(base_settings: Settin
     headers = dict(replay_headers(samples))
     assert headers == {
         "replayed_from": b"t.dlq:0:5",
+        "letter_id": b"t.dlq:0:5",
+        "dlq_written_at": b"1",
         "attempts": b"1",
         "first_failed_at": b"2024-01-01T00:00:00Z",
     }
@@ -110,3 +115,73 @@ def test_parse_since_accepts_iso_and_epoch_ms() -> None:
     assert parse_since("2024-01-01T00:00:00Z") == 1_704_067_200_000
     assert parse_since("2024-01-01T01:00:00+01:00") == 1_704_067_200_000
     assert parse_since("2024-01-01") == 1_704_067_200_000
+
+
+def replayed(written_at_ms: int) -> DeadLetter:
+    return letter(
+        {"letter_id": b"t.samples:3:42", "attempts": b"1", "dlq_written_at": str(written_at_ms).encode()}
+    )
+
+
+def test_a_replay_that_fails_again_records_a_state_not_a_copy() -> None:
+    """A replayed letter failing again within half the retention becomes a failed state with attempts + 1."""
+    day = 86_400_000
+    assert fails_again(replayed(10 * day), now_ms=20 * day, retention_ms=30 * day)
+    assert not fails_again(
+        replayed(10 * day), now_ms=26 * day, retention_ms=30 * day
+    )  # re-appended: outlives it
+    assert fails_again(replayed(0), now_ms=100 * day, retention_ms=-1)  # kept for ever
+    assert not fails_again(letter(), now_ms=1, retention_ms=30 * day)  # a first failure is a new letter
+    state = failed_state(replayed(0), now_ms=5)
+    assert (state.letter_id, state.status, state.attempts, state.error_class) == (
+        "t.samples:3:42",
+        "failed",
+        2,
+        "RecordDecodeError",
+    )
+
+
+def copy(
+    offset: int, ts: int, letter_id: str, stage: str = "insert", error_class: str = "SinkPermanentError"
+) -> DlqEntry:
+    headers = {"error_class": error_class, "stage": stage, "letter_id": letter_id, "attempts": "1"}
+    return DlqEntry("t.dlq", 0, offset, ts, b"k", b"v", headers)
+
+
+def test_letters_are_distinct_by_id_and_merged_with_their_state() -> None:
+    """Two records of one letter count once (the newest wins); its state gives status and attempts."""
+    entries = [copy(0, 1, "a"), copy(1, 2, "b"), copy(2, 3, "a")]
+    states = {"a": DlqLetterState(letter_id="a", status="failed", attempts=4, updated_at_ms=9)}
+    summary = summarise(entries, states=states)
+    assert summary.total == 2 and dict(summary.by_status) == {"failed": 1, "open": 1}
+    assert summary.max_attempts == 4
+    assert letter_of(entries[2], states).offset == 2
+    closed = {"a": DlqLetterState(letter_id="a", status="acked", attempts=1, updated_at_ms=9)}
+    assert dict(summarise(entries, states=closed).by_class) == {"SinkPermanentError": 1}
+
+
+def test_replay_skips_closed_replayed_and_deterministic_letters_unless_asked() -> None:
+    """Acked letters never replay; replayed ones need --again; decode/normalise failures need --force."""
+    states = {
+        "acked": DlqLetterState(letter_id="acked", status="acked", attempts=1, updated_at_ms=1),
+        "again": DlqLetterState(letter_id="again", status="failed", attempts=2, updated_at_ms=1),
+    }
+    entries = [
+        copy(0, 1, "acked"),
+        copy(1, 1, "again"),
+        copy(2, 1, "fresh"),
+        copy(3, 1, "decode", stage="decode", error_class="RecordDecodeError"),
+    ]
+    letters = [letter_of(e, states) for e in entries]
+    plan = plan_replay(letters, Filters(), again=False, force=False)
+    assert [x.letter_id for x in plan.selected] == ["fresh"]
+    assert (plan.matched, plan.closed, plan.replayed, dict(plan.needs_force)) == (
+        4,
+        1,
+        1,
+        {"RecordDecodeError": 1},
+    )
+    everything = plan_replay(letters, Filters(), again=True, force=True)
+    assert [x.letter_id for x in everything.selected] == ["again", "fresh", "decode"]
+    nope = plan_replay(letters, Filters(error_class="Nope"), again=True, force=True)
+    assert nope.matched == 0 and dict(nope.open_classes) == {"SinkPermanentError": 2, "RecordDecodeError": 1}
