@@ -27,7 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "migrate": "streamer.sink.cli:migrate",
     "processor": "streamer.processor.cli:processor",
     "dlq": "streamer.processor.dlq_cli:dlq",
-    "dev": "streamer.processor.dev:dev",
+    "dev": "streamer.dev.cli:dev",
     "schemas": "streamer.schemas:schemas_command",
     "api": "streamer.query.cli:api",
     "query": "streamer.query.cli:query",

@@ -20,6 +20,10 @@ RECORDS_PUBLISHED = Counter("streamer_records_published_total", "Records acknowl
 SAMPLES_PUBLISHED = Counter("streamer_samples_published_total", "Samples acknowledged by Kafka.", ["site"])
 SITE_FAILURES = Counter("streamer_site_failures_total", "Failed site cycles.", ["site", "error"])
 WATERMARK_AGE = Gauge("streamer_watermark_age_seconds", "Now minus the site's watermark.", ["site"])
+NEXT_CYCLE_AT = Gauge(
+    "streamer_producer_next_cycle_timestamp_seconds",
+    "When the next producer cycle starts (epoch s); 0 while one runs.",
+)
 
 # -- processor
 SAMPLES_CONSUMED = Counter("streamer_samples_consumed_total", "Samples in records the processor consumed.")

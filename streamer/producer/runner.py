@@ -22,7 +22,7 @@ from typing import Any
 from streamer.errors import StreamerError
 from streamer.kafka import ensure_topics, reliable_producer, start_client
 from streamer.logs import log_event
-from streamer.metrics import SITE_FAILURES
+from streamer.metrics import NEXT_CYCLE_AT, SITE_FAILURES
 from streamer.models import SyncRun
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
 from streamer.producer.publisher import partition_for, topic_partitions
@@ -146,6 +146,7 @@ async def run_forever(ctx: ProducerContext, stop: asyncio.Event, shard: SiteShar
     """
     while not stop.is_set():
         started = time.monotonic()
+        NEXT_CYCLE_AT.set(0)
         cycle = asyncio.create_task(_cycle(ctx, stop, shard))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({cycle, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -157,6 +158,7 @@ async def run_forever(ctx: ProducerContext, stop: asyncio.Event, shard: SiteShar
         stopper.cancel()
         remaining = ctx.settings.poll_interval_s - (time.monotonic() - started)
         if remaining > 0:
+            NEXT_CYCLE_AT.set(time.time() + remaining)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=remaining)
     log_event(log, logging.INFO, "producer stopped")

@@ -85,7 +85,8 @@ def test_dev_runs_the_pipeline_and_lands_exactly_the_windows_it_synced(kafka_set
 @pytest.mark.kafka
 def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_path: Path) -> None:
     """SIGTERM to `streamer dev` (a `kill`, a closed terminal) stops it cleanly and leaves none of its
-    parts running, although they run in sessions of their own."""
+    parts running, although they run in sessions of their own; writing to a file, it prints progress
+    lines while it runs, and its final table shows every part's real end state."""
     settings = kafka_settings.model_copy(
         update={
             "sim_port": h.free_port(),
@@ -95,6 +96,7 @@ def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_pa
         }
     )
     args = [sys.executable, "-m", "streamer.cli", "dev", "--sites", "1", "--points", str(POINTS)]
+    args += ["--progress-every", "1"]
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(args, env=h.child_env(settings), stdout=out, stderr=subprocess.STDOUT)
@@ -112,8 +114,49 @@ def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_pa
     finally:
         if dev.poll() is None:
             dev.kill()
-    assert dev.returncode == 0, log.read_text()[-3000:]
-    assert "stopping" in log.read_text()
+    out = log.read_text()
+    assert dev.returncode == 0, out[-3000:]
+    assert "stopping" in out and "Ctrl-C again to abort" in out
+    assert out.count("dev ") >= 3 and "next-poll=" in out  # progress lines before the end
+    final = out[out.rindex("streamer dev —") :]
+    assert final.count("exited") == 3 and "running" not in final, final
     gone, alive = psutil.wait_procs(parts, timeout=10)
     assert alive == [], [p.cmdline() for p in alive]
     assert len(gone) == 3
+
+
+@pytest.mark.kafka
+def test_dev_takes_a_repeated_stop_signal_as_one_request(kafka_settings: Settings, tmp_path: Path) -> None:
+    """Ctrl-C under make delivers SIGINT and then make's SIGTERM: the drain goes on (no abort), the parts
+    stop cleanly and every one of them exited 0."""
+    settings = kafka_settings.model_copy(
+        update={
+            "sim_port": h.free_port(),
+            "processor_web_port": h.free_port(),
+            "producer_metrics_port": h.free_port(),
+            "log_level": "warning",
+        }
+    )
+    args = [sys.executable, "-m", "streamer.cli", "dev", "--sites", "1", "--points", str(POINTS)]
+    log = tmp_path / "dev.log"
+    with log.open("wb") as out:
+        dev = subprocess.Popen(args, env=h.child_env(settings), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while "process producer" not in log.read_text() and "producer=running" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            assert dev.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(5)
+        dev.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(timeout=150)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    text = log.read_text()
+    assert dev.returncode == 0, text[-3000:]
+    assert "aborted" not in text
+    final = text[text.rindex("streamer dev —") :]
+    assert final.count("exited 0") == 3, final

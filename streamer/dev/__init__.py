@@ -1,0 +1,1 @@
+"""`streamer dev`: every part of the pipeline on one machine, with live progress."""
