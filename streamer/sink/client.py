@@ -105,6 +105,12 @@ def _chdb_path(url: str) -> str:
     return path
 
 
+def require_embedded_engine(settings: Settings) -> None:
+    """Raise ``ConfigError`` now if ``settings`` want the embedded engine and it is not installed."""
+    if settings.is_embedded_clickhouse:
+        _require_embedded_engine()
+
+
 def _require_embedded_engine() -> None:
     """The embedded engine is the ``embedded`` extra: without it, one line saying what to install."""
     try:
