@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA := tools/kafka/kafka
 
-.PHONY: install dev test check lint typecheck unit kafka-start kafka-stop bench schemas clean
+.PHONY: install dev test check lint typecheck unit kafka-start kafka-stop bench schemas constraints clean
 
-$(STAMP): pyproject.toml
+# constraints.txt: the versions the tests passed on (also used by the Dockerfile).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -44,6 +45,11 @@ unit: install
 
 schemas: install
 	$(BIN)/streamer schemas
+
+# After changing a dependency and seeing the tests pass: pin what the venv holds now.
+constraints: install
+	{ grep '^#' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -iv '^streamer=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 bench: install kafka-start
 	$(BIN)/python bench/producer.py

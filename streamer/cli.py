@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from importlib import import_module
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,9 @@ class LazyGroup(click.Group):
         return command if isinstance(command, click.Command) else None
 
     def _available(self, name: str) -> bool:
-        module_name = SUBCOMMANDS[name].split(":")[0]
-        path = Path(__file__).parent.parent / (module_name.replace(".", "/") + ".py")
-        return path.exists()
+        # Looked up as package contents (importlib.resources): works from a wheel or a zip too.
+        *packages, module = SUBCOMMANDS[name].split(":")[0].split(".")
+        return files(".".join(packages)).joinpath(f"{module}.py").is_file()
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,6 +1,6 @@
 """Wire models: what the ACE API sends, and what travels on each Kafka topic.
 
-The Kafka models are the source of the JSON Schemas in ``schemas/kafka/`` (``streamer schemas``
+The Kafka models are the source of the JSON Schemas in ``streamer/kafka_schemas/`` (``streamer schemas``
 regenerates them; a test checks they are current). Values are JSON encoded with orjson.
 """
 

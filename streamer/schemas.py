@@ -1,13 +1,15 @@
 """``streamer schemas``: the JSON Schema of every topic's key and value, from the wire models.
 
-The files in ``schemas/kafka/`` are generated, checked in, and compared with the models by a test, so
-the published contract cannot drift from the code. Topics are named by their default names: the
+The files in ``streamer/kafka_schemas/`` are generated, checked in, shipped in the package (read with
+``importlib.resources``) and compared with the models by a test, so the published contract cannot drift
+from the code. Topics are named by their default names: the
 schemas describe the contract, whatever names a deployment configures.
 """
 
 from __future__ import annotations
 
 import sys
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ import orjson
 from pydantic import TypeAdapter
 
 from streamer.models import DLQ_HEADERS, DlqLetterState, PointRecord, SamplesRecord, SyncRun, SyncState
+from streamer.package_data import KAFKA_SCHEMAS, resource_dir
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "kafka"
+SCHEMA_DIR: Traversable = resource_dir(KAFKA_SCHEMAS)
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 _POINT_KEY = {
@@ -72,16 +75,16 @@ def render(schema: dict[str, Any]) -> bytes:
     return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def stale_files(directory: Path = SCHEMA_DIR) -> list[str]:
+def stale_files(directory: Traversable = SCHEMA_DIR) -> list[str]:
     """The schema files that are missing or differ from the models."""
     return sorted(
         name
         for name, schema in topic_schemas().items()
-        if not (directory / name).is_file() or (directory / name).read_bytes() != render(schema)
+        if not directory.joinpath(name).is_file() or directory.joinpath(name).read_bytes() != render(schema)
     )
 
 
-def write_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
+def write_schemas(directory: Path) -> list[str]:
     """Write every schema file; returns the names that changed."""
     directory.mkdir(parents=True, exist_ok=True)
     changed = stale_files(directory)
@@ -94,17 +97,24 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
 @click.command("schemas")
 @click.option("--check", is_flag=True, help="Only check that the files are current (exit 1 if not).")
 @click.option(
-    "--out", type=click.Path(path_type=Path, file_okay=False), default=SCHEMA_DIR, show_default=True
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to write or check (default: the package's kafka_schemas/).",
 )
-def schemas_command(check: bool, out: Path) -> None:
-    """Write the JSON Schema of every Kafka topic's key and value into schemas/kafka/."""
+def schemas_command(check: bool, out: Path | None) -> None:
+    """Write the JSON Schema of every Kafka topic's key and value into the package's kafka_schemas/."""
     if check:
-        stale = stale_files(out)
+        folder: Traversable = out or SCHEMA_DIR
+        stale = stale_files(folder)
         for name in stale:
-            click.echo(f"stale: {out / name} (run `streamer schemas`)", err=True)
+            click.echo(f"stale: {folder.joinpath(name)} (run `streamer schemas`)", err=True)
         if stale:
             sys.exit(1)
         click.echo(f"{len(topic_schemas())} schemas current")
         return
+    if out is None:
+        if not isinstance(SCHEMA_DIR, Path):
+            raise click.UsageError("the package is not a folder on disk (zipped?): pass --out DIR")
+        out = SCHEMA_DIR
     changed = write_schemas(out)
     click.echo(f"wrote {len(changed)} of {len(topic_schemas())} schemas to {out}")

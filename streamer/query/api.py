@@ -16,7 +16,6 @@ import io
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -24,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streamer.errors import ConfigError, QueryError, SchemaError, StreamerError, TransientError
+from streamer.package_data import STATIC, on_disk
 from streamer.query import params as p
 from streamer.query.openapi import openapi_document
 from streamer.query.service import QueryService, now_ms
@@ -32,7 +32,6 @@ from streamer.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-STATIC_DIR: Final = Path(__file__).parent / "static"
 PUBLIC_PATHS: Final = frozenset({"/", "/ui/", "/health", "/api/v1/openapi.json"})
 SERVICE_KEY: Final = web.AppKey("streamer_query_service", QueryService)
 
@@ -168,7 +167,7 @@ class Routes:
         return json_response(openapi_document(self.settings))
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "index.html")
+        return web.FileResponse(on_disk(STATIC) / "index.html")
 
 
 async def _sql_text(request: web.Request) -> str:
@@ -226,7 +225,7 @@ def mount(
         router.add_route("GET", "/", page)
     except RuntimeError:
         log.info("/ is taken by the host application: the status page is at /ui/")
-    router.add_static("/static/", STATIC_DIR)
+    router.add_static("/static/", on_disk(STATIC))
 
 
 @web.middleware

@@ -58,8 +58,10 @@ async def _serve(settings: Settings) -> None:
 
     from streamer.query.api import build_app, check_access
     from streamer.query.service import QueryService
+    from streamer.sink.client import require_embedded_engine
 
     check_access(settings, settings.api_host)
+    require_embedded_engine(settings)  # ClickHouse is opened lazily: say now what is missing
     app = build_app(settings, QueryService(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

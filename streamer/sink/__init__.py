@@ -4,7 +4,7 @@
   calls them through ``asyncio.to_thread``), ``migrate()``, ``check_schema()``.
 - ``client``: clients for ``chdb:///path`` (embedded; one shared client per engine path and
   database in a process) and ``http(s)://host:port``; the database is created when missing.
-- ``migrations``: ``schemas/clickhouse/NNN_name.sql`` applied in order, recorded in
+- ``migrations``: ``ddl/NNN_name.sql`` (package data) applied in order, recorded in
   ``schema_migrations``; ``streamer migrate`` (``cli``) runs them.
 - ``errors``: which ClickHouse failures are transient (outage, overload, detached table: pause and
   retry) and which are permanent (the rows are at fault: bisect, DLQ).
@@ -17,5 +17,5 @@ key (read with FINAL); an identical retry of one batch is dropped earlier by its
 older sample cannot move it. The 5-minute and hourly rollups keep per bucket a map from each sample's
 ts to its (ingested_at, value), merged by max: a duplicate ts collapses into one entry and the latest
 insert wins, exactly like the raw table; the views ``rollup_5m_v`` / ``rollup_1h_v`` compute count,
-sum, avg, min and max from it (see ``schemas/clickhouse/004_rollups.sql``).
+sum, avg, min and max from it (see ``ddl/004_rollups.sql``).
 """

@@ -13,7 +13,7 @@ from streamer.sink.writer import Sink
 @click.option("--check", is_flag=True, help="Apply nothing; fail when a migration is missing.")
 @click.pass_obj
 def migrate(settings: Settings, check: bool) -> None:
-    """Apply the missing schemas/clickhouse migrations, in order (idempotent)."""
+    """Apply the missing ClickHouse migrations (shipped in the package), in order (idempotent)."""
     with Sink(settings) as sink:
         if check:
             sink.check_schema()

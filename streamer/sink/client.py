@@ -4,7 +4,8 @@
   admits one data directory per process (and one process per directory), so every user in the
   process shares one client per (path, database), handed out with a reference count. The client
   serialises calls on its engine handle with its own lock, which makes it safe to call from
-  ``asyncio.to_thread`` workers.
+  ``asyncio.to_thread`` workers. chdb comes with the ``embedded`` extra (``streamer[embedded]``);
+  without it a chdb:// URL fails with a ``ConfigError`` saying what to install.
 - ``http(s)://host:port``: a ClickHouse server; each lease is its own client (thread-safe: no HTTP
   session id, so concurrent queries are allowed).
 
@@ -104,7 +105,25 @@ def _chdb_path(url: str) -> str:
     return path
 
 
+def require_embedded_engine(settings: Settings) -> None:
+    """Raise ``ConfigError`` now if ``settings`` want the embedded engine and it is not installed."""
+    if settings.is_embedded_clickhouse:
+        _require_embedded_engine()
+
+
+def _require_embedded_engine() -> None:
+    """The embedded engine is the ``embedded`` extra: without it, one line saying what to install."""
+    try:
+        import chdb  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "the embedded ClickHouse engine (chdb://, the default without STREAMER_CLICKHOUSE_URL) is "
+            "not installed: pip install 'streamer[embedded]', or set STREAMER_CLICKHOUSE_URL to a server"
+        ) from exc
+
+
 def _chdb_client(path: str, database: str) -> Client:
+    _require_embedded_engine()
     try:
         client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
     except Exception as exc:

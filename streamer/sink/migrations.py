@@ -1,4 +1,7 @@
-"""ClickHouse schema migrations: ``schemas/clickhouse/NNN_name.sql``, applied in order, recorded.
+"""ClickHouse schema migrations: ``streamer/sink/ddl/NNN_name.sql``, applied in order, recorded.
+
+The files are package data, read with ``importlib.resources`` (``streamer.package_data``): an
+installed ``streamer migrate`` finds them from any working directory, and finding none is an error.
 
 A migration file may hold several statements separated by ``;``. Placeholders: ``{db}`` is the
 database, ``{on_cluster}`` is empty (or ``ON CLUSTER name`` in the cluster variant). Every statement
@@ -16,21 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from clickhouse_connect.driver.client import Client
 
 from streamer.errors import SchemaError
+from streamer.package_data import MIGRATIONS, resource_dir
 
-
-def _find_migrations_dir() -> Path:
-    # A source checkout keeps them beside the package; an installed image (Dockerfile) beside its workdir.
-    beside_package = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
-    in_workdir = Path.cwd() / "schemas" / "clickhouse"
-    return beside_package if beside_package.is_dir() else in_workdir
-
-
-MIGRATIONS_DIR = _find_migrations_dir()
+MIGRATIONS_DIR: Traversable = resource_dir(MIGRATIONS)
 _FILE_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _ENGINE_RE = re.compile(r"\bENGINE\s*=\s*(Replacing|Aggregating|Summing|Collapsing|)MergeTree\b")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -56,17 +52,22 @@ class Migration:
     sql: str
 
 
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migrations of ``directory`` in version order; a bad file name or a repeated version raises."""
+def load_migrations(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
+    """The migrations of ``directory`` in version order; none, a bad file name or a repeated version raise."""
+    files = [f for f in directory.iterdir() if f.name.endswith(".sql")] if directory.is_dir() else []
+    if not files:
+        # Never "up to date": an installation without its migrations would pass every schema check.
+        raise SchemaError(f"no migration files (NNN_name.sql) found in {directory}: reinstall streamer")
     migrations: dict[int, Migration] = {}
-    for path in sorted(directory.glob("*.sql")):
-        match = _FILE_RE.match(path.name)
+    for file in sorted(files, key=lambda f: f.name):
+        match = _FILE_RE.match(file.name)
         if match is None:
-            raise SchemaError(f"migration file {path.name} is not named NNN_name.sql")
+            raise SchemaError(f"migration file {file.name} is not named NNN_name.sql")
         version = int(match.group(1))
+        stem = file.name.removesuffix(".sql")
         if version in migrations:
-            raise SchemaError(f"migrations {migrations[version].name} and {path.stem} share a version")
-        migrations[version] = Migration(version, path.stem, path.read_text())
+            raise SchemaError(f"migrations {migrations[version].name} and {stem} share a version")
+        migrations[version] = Migration(version, stem, file.read_text(encoding="utf-8"))
     return [migrations[v] for v in sorted(migrations)]
 
 

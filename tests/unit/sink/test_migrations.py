@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,29 @@ from streamer.sink.migrations import MIGRATIONS_DIR, load_migrations, render, sp
 
 
 def test_shipped_migrations_are_numbered_without_gaps() -> None:
-    """The repository's migrations load in version order 1..N with their file stems as names."""
+    """The package's migrations load in version order 1..N with their file stems as names."""
     migrations = load_migrations()
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
-    assert [m.name for m in migrations] == sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
+    stems = sorted(f.name.removesuffix(".sql") for f in MIGRATIONS_DIR.iterdir() if f.name.endswith(".sql"))
+    assert [m.name for m in migrations] == stems
     assert migrations[0].name == "001_timeseries_raw"
+
+
+def test_migrations_are_package_data_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The migrations are read from the package (importlib.resources), not the working directory."""
+    monkeypatch.chdir(tmp_path)
+    assert files("streamer.sink").joinpath("ddl") == MIGRATIONS_DIR
+    assert len(load_migrations()) >= 6
+
+
+def test_no_migration_found_is_an_error_not_up_to_date(tmp_path: Path) -> None:
+    """An empty or missing migrations folder raises SchemaError (never "nothing to apply")."""
+    with pytest.raises(SchemaError, match=r"^no migration files \(NNN_name\.sql\) found in .*reinstall"):
+        load_migrations(tmp_path)
+    with pytest.raises(SchemaError, match="no migration files"):
+        load_migrations(tmp_path / "missing")
 
 
 def test_shipped_migrations_render_without_placeholders() -> None:

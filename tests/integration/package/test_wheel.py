@@ -1,0 +1,98 @@
+"""The built wheel holds every file the package reads at run time, and reads them from a zip too."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from streamer.package_data import RESOURCE_DIRS, STATIC, resource_files
+from tests.integration.package.conftest import Installed, clean_env
+
+
+def _members(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return set(archive.namelist())
+
+
+def _expected_data() -> set[str]:
+    """Wheel paths of every package-data file the code refers to (streamer.package_data)."""
+    out: set[str] = set()
+    for resource in RESOURCE_DIRS:
+        names = [f.name for f in resource_files(resource)]
+        assert names, f"{resource} has no files in the checkout"
+        out |= {f"{resource.anchor.replace('.', '/')}/{resource.folder}/{name}" for name in names}
+    return out
+
+
+def test_wheel_holds_every_runtime_file_and_nothing_unregistered(wheel: Path) -> None:
+    """Static files, migrations and Kafka schemas are in the wheel; its other data files are none."""
+    members = _members(wheel)
+    assert _expected_data() <= members, sorted(_expected_data() - members)
+    data = {m for m in members if m.startswith("streamer/") and not m.endswith(".py") and not m.endswith("/")}
+    assert data == _expected_data(), "package data not listed in streamer.package_data"
+
+
+def test_page_assets_it_links_are_shipped(wheel: Path) -> None:
+    """Every /static/ asset index.html links to is a file of the static folder in the wheel."""
+    with zipfile.ZipFile(wheel) as archive:
+        page = archive.read("streamer/query/static/index.html").decode()
+        linked = set(re.findall(r'(?:href|src)="/static/([^"]+)"', page))
+        assert linked, "the page links no assets?"
+        assert {f"streamer/query/static/{name}" for name in linked} <= set(archive.namelist())
+    assert linked <= {f.name for f in resource_files(STATIC)}
+
+
+def test_no_module_locates_files_beside_itself(wheel: Path) -> None:
+    """No module in the wheel uses __file__: package data is read through importlib.resources only."""
+    with zipfile.ZipFile(wheel) as archive:
+        users = [m for m in archive.namelist() if m.endswith(".py") and b"__file__" in archive.read(m)]
+    assert users == []
+
+
+def test_embedded_engine_is_an_extra_and_internals_are_bounded(wheel: Path) -> None:
+    """chdb (with pandas, pyarrow) only comes with the `embedded` extra; the libraries whose internals
+    the code touches have upper bounds."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [m for m in archive.namelist() if m.endswith(".dist-info/METADATA")]
+        metadata = Parser().parsestr(archive.read(name).decode())
+    requirements = [Requirement(r) for r in metadata.get_all("Requires-Dist") or []]
+    core = {r.name.lower(): r for r in requirements if r.marker is None}
+    assert not {"chdb", "chdb-core", "pandas", "pyarrow"} & set(core)
+    assert all("chdb" not in r.extras for r in core.values())
+    embedded = [r for r in requirements if r.marker is not None and r.marker.evaluate({"extra": "embedded"})]
+    assert [r.name for r in embedded] == ["chdb"]
+    bounded = {**core, "chdb": embedded[0]}
+    for package in ["faust-streaming", "aiokafka", "clickhouse-connect", "chdb"]:
+        assert any(spec.operator in {"<", "<=", "=="} for spec in bounded[package].specifier), package
+
+
+_ZIPPED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import streamer
+assert streamer.__file__.startswith(sys.argv[1]), streamer.__file__
+from streamer.package_data import STATIC, on_disk
+from streamer.schemas import stale_files
+from streamer.sink.migrations import load_migrations
+static = on_disk(STATIC)
+print(len(load_migrations()), len(stale_files()), sorted(p.name for p in static.iterdir()))
+"""
+
+
+def test_package_data_is_read_from_a_zipped_package(
+    wheel: Path, installed: Installed, tmp_path: Path
+) -> None:
+    """Imported straight from the wheel (a zip), the package finds its migrations, schemas and page."""
+    done = subprocess.run(
+        [str(installed.python), "-c", _ZIPPED, str(wheel)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=clean_env(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    migrations = sum(1 for m in _members(wheel) if m.startswith("streamer/sink/ddl/"))
+    static = sorted(f.name for f in resource_files(STATIC))
+    assert done.stdout.strip() == f"{migrations} 0 {static}"
