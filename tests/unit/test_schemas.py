@@ -32,7 +32,7 @@ def test_check_without_out_reads_the_package(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(schemas_command, ["--check"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "10 schemas current"
+    assert result.output.strip() == "12 schemas current"
 
 
 def test_samples_schema_describes_the_wire_record() -> None:
