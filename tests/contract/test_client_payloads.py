@@ -26,9 +26,7 @@ from tests.contract.strategies import payloads
 from tests.isolation import isolated_settings
 
 T = TypeVar("T")
-BOUNDED = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
-)
+BOUNDED = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SETTINGS = isolated_settings(
     "contract",
     Path(tempfile.gettempdir()) / "streamer-contract",
