@@ -179,3 +179,11 @@ async def test_client_reads_nulls_as_expected_counts_them(server: SimServer, bas
             served = {p["name"]: p["collect_enabled"] for p in server.state.point_items(site)}
             assert served[null_point] is (None if overrides.get(null_point, True) else False)
     assert int(cat.null_enabled.sum()) == 30 and not (cat.null_enabled & ~cat.default_enabled).any()
+
+
+async def test_client_discovers_every_site(server: SimServer, base_settings: Settings) -> None:
+    """Through the client, every simulated site is collected and not archived (null archived included)."""
+    ace = base_settings.model_copy(update={"ace_base_url": server.url, "ace_token": SecretStr("dev-token")})
+    async with AceClient(ace) as client:
+        sites = await client.list_sites()
+    assert [(s.name, s.collect_enabled, s.archived) for s in sites] == [(s, True, False) for s in SITES]
