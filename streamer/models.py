@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 RawValue = float | int | str | bool | None
 """A sample value exactly as the API gave it: number, numeric string, boolean, null, "nan", "inf"."""
 
 
 # ---------------------------------------------------------------------------------------------- ACE API
+def _null_as_absent(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """The vendor's models allow null in these fields; a null means what an absent field means."""
+    if value is None and info.field_name is not None:
+        return model.model_fields[info.field_name].get_default(call_default_factory=True)
+    return value
+
+
 class AcePoint(BaseModel):
-    """A configured point. Only ``name`` is guaranteed; unknown fields are kept in ``model_extra``."""
+    """A configured point. Only ``name`` is guaranteed; unknown fields are kept in ``model_extra``.
+
+    Null ``marker_tags``/``kv_tags`` are empty and a null ``collect_enabled`` is collected, as when the
+    field is absent; a null ``collect_interval`` is not declared (README, notes on the API).
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -30,13 +41,25 @@ class AcePoint(BaseModel):
     point_type: str | None = None
     bacnet_data: dict[str, Any] | None = None
 
+    @field_validator("marker_tags", "kv_tags", "collect_enabled", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        return _null_as_absent(cls, value, info)
+
 
 class AceSite(BaseModel):
+    """A site of ``GET /sites/``; null ``collect_enabled``/``archived`` mean what absent ones mean."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str
     collect_enabled: bool = True
     archived: bool = False
+
+    @field_validator("collect_enabled", "archived", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        return _null_as_absent(cls, value, info)
 
 
 class AceSample(BaseModel):

@@ -4,12 +4,12 @@ A building is laid out in blocks (an AHU with its VAVs and fan coils) plus a cen
 blocks, until the site has ``points`` configured points plus ``extra_share`` more that the API
 serves samples for but does not list as configured. Which points are extra, disabled by default, or
 sampled on a millisecond phase is chosen by ranking a keyed hash of the name, so the counts are exact
-and the choice is stable.
+and the choice is stable. Items are in the vendor's shape (``vendor.py``), with a null in each nullable
+field on ``null_share`` of the configured points.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,6 +19,8 @@ import numpy.typing as npt
 
 from streamer.sim.checksum import prefix_lin
 from streamer.sim.config import SimConfig
+from streamer.sim.keyed import hash64, rank_mask
+from streamer.sim.vendor import client_of, dress_points
 
 ANALOG, BINARY, MULTISTATE = 0, 1, 2
 _TYPE_NAMES = {ANALOG: "analog", BINARY: "binary", MULTISTATE: "multistate"}
@@ -113,9 +115,10 @@ class Catalog:
     site: str
     names: tuple[str, ...]
     index: dict[str, int]
-    items: tuple[dict[str, Any], ...]  # configured_points items without collect_enabled, by j
+    items: tuple[dict[str, Any], ...]  # configured_points items (vendor shape) without collect_enabled
     configured: npt.NDArray[np.bool_]
     default_enabled: npt.NDArray[np.bool_]
+    null_enabled: npt.NDArray[np.bool_]  # points whose collect_enabled is null while they are collected
     phase_ms: npt.NDArray[np.int64]
     key: npt.NDArray[np.uint64]
     ptype: npt.NDArray[np.int64]
@@ -134,19 +137,6 @@ class Catalog:
 
     def configured_names(self) -> list[str]:
         return [n for n, c in zip(self.names, self.configured.tolist(), strict=True) if c]
-
-
-def _hash64(*parts: object) -> int:
-    text = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
-
-
-def _rank_mask(hashes: list[int], count: int, eligible: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """True for the ``count`` eligible points with the smallest hash: exact counts, stable choice."""
-    order = sorted((h, j) for j, h in enumerate(hashes) if eligible[j])
-    mask = np.zeros(len(hashes), dtype=bool)
-    mask[[j for _, j in order[:count]]] = True
-    return mask
 
 
 def _layout(site: str, total: int) -> list[tuple[str, int, str, Measure]]:
@@ -177,10 +167,9 @@ def _item(site: str, name: str, device: int, equip: str, measure: Measure, obj_i
     return {
         "name": name,
         "site": site,
-        "client": site.split("_")[0],
+        "client": client_of(site),
         "marker_tags": [equip.rsplit("_", 1)[0], "point", *words],
         "kv_tags": {"unit": unit} if unit else {},
-        "collect_interval": 0,  # set by build_catalog
         "point_type": _TYPE_NAMES[ptype],
         "bacnet_data": {
             "device_id": device,
@@ -196,26 +185,26 @@ def catalog_of(config: SimConfig, site: str) -> Catalog:
     """The catalog of ``site`` under ``config`` (cached: only the model knobs matter)."""
     return _build(
         config.seed, site, config.points, config.extra_share, config.disabled_share,
-        config.interval_s, config.ms_phase_share,
+        config.interval_s, config.ms_phase_share, config.null_share,
     )  # fmt: skip
 
 
 @lru_cache(maxsize=64)
 def _build(
     seed: int, site: str, points: int, extra_share: float, disabled_share: float,
-    interval_s: int, ms_phase_share: float,
+    interval_s: int, ms_phase_share: float, null_share: float,
 ) -> Catalog:  # fmt: skip
     total = points + round(points * extra_share)
     layout = _layout(site, total)
     names = tuple(name for name, *_ in layout)
     everyone = np.ones(total, dtype=bool)
-    extra = _rank_mask([_hash64(seed, "extra", n) for n in names], total - points, everyone)
+    extra = rank_mask([hash64(seed, "extra", n) for n in names], total - points, everyone)
     configured = ~extra
-    disabled = _rank_mask(
-        [_hash64(seed, "disabled", n) for n in names], round(points * disabled_share), configured
+    disabled = rank_mask(
+        [hash64(seed, "disabled", n) for n in names], round(points * disabled_share), configured
     )
-    ms_phase = _rank_mask([_hash64(seed, "ms", n) for n in names], round(total * ms_phase_share), everyone)
-    hashes = [_hash64(seed, "point", n) for n in names]
+    ms_phase = rank_mask([hash64(seed, "ms", n) for n in names], round(total * ms_phase_share), everyone)
+    hashes = [hash64(seed, "point", n) for n in names]
     phase_s = np.array([h % interval_s for h in hashes], dtype=np.int64)
     sub_ms = np.array([1 + (h >> 20) % 999 for h in hashes], dtype=np.int64)
     phase_ms = phase_s * 1000 + np.where(ms_phase, sub_ms, 0)
@@ -228,12 +217,14 @@ def _build(
         slot = (device, item["bacnet_data"]["object_type"])
         obj_counters[slot] = obj_counters.get(slot, 0) + 1
         item["bacnet_data"]["object_index"] = obj_counters[slot]
-        item["collect_interval"] = interval_s
         items.append(item)
+    keys = np.array(hashes, dtype=np.uint64)
+    enabled = configured & ~disabled
+    listed, null_enabled = dress_points(seed, site, items, keys, configured, enabled, null_share, interval_s)
     return Catalog(
-        site=site, names=names, index={n: j for j, n in enumerate(names)}, items=tuple(items),
-        configured=configured, default_enabled=configured & ~disabled, phase_ms=phase_ms,
-        key=np.array(hashes, dtype=np.uint64), ptype=params[:, 0], base=params[:, 1],
+        site=site, names=names, index={n: j for j, n in enumerate(names)}, items=listed,
+        configured=configured, default_enabled=enabled, null_enabled=null_enabled, phase_ms=phase_ms,
+        key=keys, ptype=params[:, 0], base=params[:, 1],
         amp=params[:, 2], noise=params[:, 3], res=params[:, 4], shift=params[:, 5],
         by_phase=by_phase, phase_sorted=phase_ms[by_phase],
         crc_lin=prefix_lin([f"{site}/{n}@".encode() for n in names]),

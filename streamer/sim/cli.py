@@ -35,6 +35,9 @@ _MODEL_OPTIONS = [
     click.option("--ms-phase-share", default=0.10, show_default=True, help="Points off whole seconds."),
     click.option("--string-share", default=0.10, show_default=True, help="Values sent as numeric strings."),
     click.option("--invalid-share", default=0.02, show_default=True, help="Values null, nan, inf or junk."),
+    click.option(
+        "--null-share", default=0.05, show_default=True, help="Points listed with nulls, per field."
+    ),
     click.option("--seed", default=0, show_default=True, help="Seed of every name, phase and value."),
     click.option("--gap", "gaps", multiple=True, help="SITE/POINT@START..END (POINT may be *); repeatable."),
 ]
@@ -75,6 +78,7 @@ def _model_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
         "ms_phase_share": kw.pop("ms_phase_share"),
         "string_share": kw.pop("string_share"),
         "invalid_share": kw.pop("invalid_share"),
+        "null_share": kw.pop("null_share"),
         "gaps": tuple(parse_gap(g) for g in kw.pop("gaps")),
     }
 

@@ -96,6 +96,7 @@ class SimConfig:
     ms_phase_share: float = 0.10
     string_share: float = 0.10
     invalid_share: float = 0.02
+    null_share: float = 0.05  # configured points sending null in each nullable listing field
     gaps: tuple[Gap, ...] = ()
     order: Order = "interleaved"
     repeat: int = 3
@@ -110,7 +111,8 @@ class SimConfig:
         bad = [s for s in self.sites if not _SITE_NAME.match(s)]
         if bad:
             raise ValueError(f"invalid site name(s): {', '.join(bad)}")
-        for name in ("extra_share", "disabled_share", "ms_phase_share", "string_share", "invalid_share"):
+        shares = ("extra_share", "disabled_share", "ms_phase_share", "string_share", "invalid_share")
+        for name in (*shares, "null_share"):
             _check_share(name, getattr(self, name))
         if self.string_share + self.invalid_share > 1.0:
             raise ValueError("string_share + invalid_share must not exceed 1")

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from streamer.sim.catalog import ANALOG, BINARY, MULTISTATE, Catalog, catalog_of
 from streamer.sim.checksum import key_checksums
 from streamer.sim.config import Gap, Order, SimConfig
+from streamer.sim.keyed import mix as _mix
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -49,14 +50,6 @@ class Samples:
 
     def __len__(self) -> int:
         return len(self.j)
-
-
-def _mix(x: U64) -> U64:
-    """splitmix64's finaliser: a well-spread 64-bit hash of each element."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 def sample_at(config: SimConfig, cat: Catalog, j: I64, k: I64, *, formats: bool = True) -> Samples:

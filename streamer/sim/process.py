@@ -20,6 +20,7 @@ def config_args(config: SimConfig) -> list[str]:
         "--extra-share", repr(config.extra_share), "--disabled-share", repr(config.disabled_share),
         "--interval", str(config.interval_s), "--ms-phase-share", repr(config.ms_phase_share),
         "--string-share", repr(config.string_share), "--invalid-share", repr(config.invalid_share),
+        "--null-share", repr(config.null_share),
         "--seed", str(config.seed), "--order", config.order, "--repeat", str(config.repeat),
         "--empty-every", str(config.empty_every), "--weather-shape", config.weather_shape,
     ]  # fmt: skip

@@ -29,6 +29,7 @@ from streamer.sim.faults import FaultInjector, FaultKind
 from streamer.sim.model import enabled_mask
 from streamer.sim.pages import Cursor, decode_cursor, page_body
 from streamer.sim.render import paged_body
+from streamer.sim.vendor import collect_enabled_value, site_item
 from streamer.sim.weather import weather_body
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,17 @@ class SimState:
         self._points.pop(site, None)
 
     def point_items(self, site: str) -> list[dict[str, Any]]:
-        """configured_points items of ``site`` with their current ``collect_enabled``."""
+        """configured_points items of ``site`` with their current ``collect_enabled`` (null on the
+        catalog's share of collected points: a null is collected)."""
         items = self._points.get(site)
         if items is None:
             cat = catalog_of(self.config, site)
             enabled = enabled_mask(cat, self.overrides[site]).tolist()
+            nulls = cat.null_enabled.tolist()
             items = [
-                {**cat.items[j], "collect_enabled": enabled[j]} for j in range(cat.size) if cat.configured[j]
+                {**cat.items[j], "collect_enabled": collect_enabled_value(enabled[j], nulls[j])}
+                for j in range(cat.size)
+                if cat.configured[j]
             ]
             self._points[site] = items
         return items
@@ -178,7 +183,8 @@ class SimApi:
     async def sites(self, request: web.Request) -> web.Response:
         page = _int_param(request, "page", 1, 1, 1_000_000)
         per_page = _int_param(request, "per_page", 100, 1, 10_000)
-        items = [{"name": s, "collect_enabled": True, "archived": False} for s in self.state.config.sites]
+        config = self.state.config
+        items = [site_item(config.seed, s, i) for i, s in enumerate(config.sites)]
         return await self._serve(request, lambda: paged_body(items, page, per_page))
 
     async def points(self, request: web.Request) -> web.Response:

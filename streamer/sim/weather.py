@@ -64,7 +64,13 @@ def weather_body(config: SimConfig, site: str, now_ms: int) -> dict[str, Any]:
     if shape == "object":
         at = format_time_ms(at_ms)
         return {
-            k: {"value": v, "time": at, "units": FIELDS[k], "source": "streamer-sim"}
+            k: {
+                "name": f"{site}/weather/{k}",
+                "value": v,
+                "time": at,
+                "units": FIELDS[k],
+                "source": "streamer-sim",
+            }
             for k, v in values.items()
         }
     body: dict[str, Any] = dict(values)

@@ -164,8 +164,8 @@ def point_records(config: SimConfig, now_ms: int = START_MS) -> list[Record]:
                 "point": item["name"],
                 "collect_enabled": bool(cat.default_enabled[j]),
                 "point_type": item.get("point_type"),
-                "marker_tags": item.get("marker_tags", []),
-                "kv_tags": item.get("kv_tags", {}),
+                "marker_tags": item["marker_tags"] or [],  # null: empty, as the client reads it
+                "kv_tags": item["kv_tags"] or {},
                 "updated_at_ms": now_ms,
             }
             out.append((f"{site}/{item['name']}".encode(), orjson.dumps(value)))

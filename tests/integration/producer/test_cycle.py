@@ -70,7 +70,7 @@ async def test_one_cycle_publishes_every_sample_and_point(kafka_settings: Settin
 
             points_before = await read_topic(settings, settings.topic_points)
             enabled = {
-                site: [p["name"] for p in server.state.point_items(site) if p["collect_enabled"]]
+                site: [p["name"] for p in server.state.point_items(site) if p["collect_enabled"] is not False]
                 for site in SITES
             }
             wanted = {f"{s}/{p}".encode() for s in SITES for p in [*enabled[s], *WEATHER_POINTS.values()]}

@@ -100,7 +100,7 @@ def _iso(ms: int) -> str:
 async def configured_points(
     client: httpx.AsyncClient, base: str, site: str, per_page: int = 500
 ) -> dict[str, bool]:
-    """name -> collect_enabled over every page of configured_points."""
+    """name -> collected, over every page of configured_points (a null collect_enabled is collected)."""
     points: dict[str, bool] = {}
     page = 1
     while True:
@@ -109,7 +109,7 @@ async def configured_points(
         )
         response.raise_for_status()
         body = response.json()
-        points.update({item["name"]: item["collect_enabled"] for item in body["items"]})
+        points.update({item["name"]: item.get("collect_enabled") is not False for item in body["items"]})
         if page >= body["pages"]:
             return points
         page += 1
