@@ -197,6 +197,7 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
         web = f"http://127.0.0.1:{stack.ports['processor']}"
         health = wait_http(f"{web}/health", processor, stack.log("processor"))
         assert health.json()["clickhouse"]["schema_version"] == len(shipped)
+        check_page(web)  # the processor's web server serves the page too (embedded mode)
         stack.run("producer", installed, "--once", "--now", NOW, timeout=180)
         asyncio.run(h.wait_consumed(settings, [processor], timeout=120))
     finally:
@@ -216,11 +217,10 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
     assert asyncio.run(h.read_all(settings, settings.topic_dlq)) == []
 
 
-def check_api(base: str, token: str, settings: Settings, count: int) -> None:
-    """The page, its assets (the installed bytes) and the data routes, behind the compose token."""
-    page = httpx.get(f"{base}/", timeout=10)
+def check_page(base: str, at: str = "/ui/") -> None:
+    """The status page and every static asset it links, byte for byte the package's files."""
+    page = httpx.get(f"{base}{at}", timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert page.text == httpx.get(f"{base}/ui/", timeout=10).text
     for asset in resource_files(STATIC):
         if asset.name == "index.html":
             assert page.content == asset.read_bytes()
@@ -228,6 +228,12 @@ def check_api(base: str, token: str, settings: Settings, count: int) -> None:
         assert f"/static/{asset.name}" in page.text
         answer = httpx.get(f"{base}/static/{asset.name}", timeout=10)
         assert answer.status_code == 200 and answer.content == asset.read_bytes(), asset.name
+
+
+def check_api(base: str, token: str, settings: Settings, count: int) -> None:
+    """The page (at / and /ui/), its assets and the data routes, behind the compose token."""
+    check_page(base, "/")
+    check_page(base, "/ui/")
     assert httpx.get(f"{base}/api/v1/sites", timeout=10).status_code == 401
     auth = {"Authorization": f"Bearer {token}"}
     sites = httpx.get(f"{base}/api/v1/sites", headers=auth, timeout=30)
