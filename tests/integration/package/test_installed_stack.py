@@ -22,6 +22,7 @@ import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -129,17 +130,18 @@ class Stack:
         return (self.workdir / f"{service}.log").read_text()[-3000:]
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: str, timeout: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Callable[[], str]) -> httpx.Response:
+    """The first 200 answer of ``url`` while ``proc`` runs (60 s at most)."""
+    deadline = time.monotonic() + 60
     while True:
-        assert proc.poll() is None, log
+        assert proc.poll() is None, log()
         try:
             answer = httpx.get(url, timeout=5)
             if answer.status_code == 200:
                 return answer
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline, f"{url} not answering 200: {log}"
+        assert time.monotonic() < deadline, f"{url} not answering 200: {log()}"
         time.sleep(0.3)
 
 
@@ -193,9 +195,9 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
     sim = stack.start("sim", installed)
     processor = stack.start("processor", installed)
     try:
-        wait_http(f"{stack.sim_root}/_sim/health", sim, stack.log("sim"))
+        wait_http(f"{stack.sim_root}/_sim/health", sim, lambda: stack.log("sim"))
         web = f"http://127.0.0.1:{stack.ports['processor']}"
-        health = wait_http(f"{web}/health", processor, stack.log("processor"))
+        health = wait_http(f"{web}/health", processor, lambda: stack.log("processor"))
         assert health.json()["clickhouse"]["schema_version"] == len(shipped)
         check_page(web)  # the processor's web server serves the page too (embedded mode)
         stack.run("producer", installed, "--once", "--now", NOW, timeout=180)
@@ -207,8 +209,8 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
     api = stack.start("api", installed)
     try:
         base = f"http://127.0.0.1:{stack.ports['api']}"
-        wait_http(f"{base}/health", api, stack.log("api"))
-        check_api(base, tokens["API_TOKEN"], settings, want[0])
+        wait_http(f"{base}/health", api, lambda: stack.log("api"))
+        check_api(base, tokens["API_TOKEN"], want[0])
     finally:
         # `streamer api` has no SIGTERM handler: it dies of the signal (nothing to flush, read-only).
         assert h.stop(api) in (0, -signal.SIGTERM), stack.log("api")
@@ -230,7 +232,7 @@ def check_page(base: str, at: str = "/ui/") -> None:
         assert answer.status_code == 200 and answer.content == asset.read_bytes(), asset.name
 
 
-def check_api(base: str, token: str, settings: Settings, count: int) -> None:
+def check_api(base: str, token: str, count: int) -> None:
     """The page (at / and /ui/), its assets and the data routes, behind the compose token."""
     check_page(base, "/")
     check_page(base, "/ui/")
