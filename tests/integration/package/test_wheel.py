@@ -84,7 +84,7 @@ def test_embedded_engine_is_an_extra_and_internals_are_bounded(wheel: Path) -> N
     embedded = [r for r in requirements if r.marker is not None and r.marker.evaluate({"extra": "embedded"})]
     assert [r.name for r in embedded] == ["chdb"]
     bounded = {**core, "chdb": embedded[0]}
-    for package in ["faust-streaming", "aiokafka", "clickhouse-connect", "chdb"]:
+    for package in ["faust-streaming", "mode-streaming", "aiokafka", "clickhouse-connect", "chdb"]:
         assert any(spec.operator in {"<", "<=", "=="} for spec in bounded[package].specifier), package
 
 
