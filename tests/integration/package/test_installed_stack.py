@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import signal
 import subprocess
@@ -53,7 +54,12 @@ FROM {db}.timeseries_raw FINAL WHERE point NOT LIKE 'weather.%'
 
 
 def compose_services(secrets_env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """The services of docker-compose.yml, interpolated and merged by docker-compose itself."""
+    """The services of docker-compose.yml, interpolated and merged by docker-compose itself.
+
+    Variables the file requires (``${NAME:?message}``) and ``secrets_env`` lacks get a random value.
+    """
+    required = re.findall(r"\$\{(\w+):?\?", COMPOSE.read_text())
+    secrets_env = {**{name: secrets.token_hex(8) for name in required}, **secrets_env}
     done = subprocess.run(
         ["docker-compose", "-f", str(COMPOSE), "--profile", "demo", "config"],
         capture_output=True, text=True, cwd=ROOT, env=clean_env(**secrets_env), timeout=60,
