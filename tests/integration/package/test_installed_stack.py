@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -52,7 +54,12 @@ FROM {db}.timeseries_raw FINAL WHERE point NOT LIKE 'weather.%'
 
 
 def compose_services(secrets_env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """The services of docker-compose.yml, interpolated and merged by docker-compose itself."""
+    """The services of docker-compose.yml, interpolated and merged by docker-compose itself.
+
+    Variables the file requires (``${NAME:?message}``) and ``secrets_env`` lacks get a random value.
+    """
+    required = re.findall(r"\$\{(\w+):?\?", COMPOSE.read_text())
+    secrets_env = {**{name: secrets.token_hex(8) for name in required}, **secrets_env}
     done = subprocess.run(
         ["docker-compose", "-f", str(COMPOSE), "--profile", "demo", "config"],
         capture_output=True, text=True, cwd=ROOT, env=clean_env(**secrets_env), timeout=60,
@@ -129,17 +136,18 @@ class Stack:
         return (self.workdir / f"{service}.log").read_text()[-3000:]
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: str, timeout: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Callable[[], str]) -> httpx.Response:
+    """The first 200 answer of ``url`` while ``proc`` runs (60 s at most)."""
+    deadline = time.monotonic() + 60
     while True:
-        assert proc.poll() is None, log
+        assert proc.poll() is None, log()
         try:
             answer = httpx.get(url, timeout=5)
             if answer.status_code == 200:
                 return answer
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline, f"{url} not answering 200: {log}"
+        assert time.monotonic() < deadline, f"{url} not answering 200: {log()}"
         time.sleep(0.3)
 
 
@@ -193,10 +201,11 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
     sim = stack.start("sim", installed)
     processor = stack.start("processor", installed)
     try:
-        wait_http(f"{stack.sim_root}/_sim/health", sim, stack.log("sim"))
+        wait_http(f"{stack.sim_root}/_sim/health", sim, lambda: stack.log("sim"))
         web = f"http://127.0.0.1:{stack.ports['processor']}"
-        health = wait_http(f"{web}/health", processor, stack.log("processor"))
+        health = wait_http(f"{web}/health", processor, lambda: stack.log("processor"))
         assert health.json()["clickhouse"]["schema_version"] == len(shipped)
+        check_page(web)  # the processor's web server serves the page too (embedded mode)
         stack.run("producer", installed, "--once", "--now", NOW, timeout=180)
         asyncio.run(h.wait_consumed(settings, [processor], timeout=120))
     finally:
@@ -206,8 +215,8 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
     api = stack.start("api", installed)
     try:
         base = f"http://127.0.0.1:{stack.ports['api']}"
-        wait_http(f"{base}/health", api, stack.log("api"))
-        check_api(base, tokens["API_TOKEN"], settings, want[0])
+        wait_http(f"{base}/health", api, lambda: stack.log("api"))
+        check_api(base, tokens["API_TOKEN"], want[0])
     finally:
         # `streamer api` has no SIGTERM handler: it dies of the signal (nothing to flush, read-only).
         assert h.stop(api) in (0, -signal.SIGTERM), stack.log("api")
@@ -216,11 +225,10 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
     assert asyncio.run(h.read_all(settings, settings.topic_dlq)) == []
 
 
-def check_api(base: str, token: str, settings: Settings, count: int) -> None:
-    """The page, its assets (the installed bytes) and the data routes, behind the compose token."""
-    page = httpx.get(f"{base}/", timeout=10)
+def check_page(base: str, at: str = "/ui/") -> None:
+    """The status page and every static asset it links, byte for byte the package's files."""
+    page = httpx.get(f"{base}{at}", timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert page.text == httpx.get(f"{base}/ui/", timeout=10).text
     for asset in resource_files(STATIC):
         if asset.name == "index.html":
             assert page.content == asset.read_bytes()
@@ -228,6 +236,12 @@ def check_api(base: str, token: str, settings: Settings, count: int) -> None:
         assert f"/static/{asset.name}" in page.text
         answer = httpx.get(f"{base}/static/{asset.name}", timeout=10)
         assert answer.status_code == 200 and answer.content == asset.read_bytes(), asset.name
+
+
+def check_api(base: str, token: str, count: int) -> None:
+    """The page (at / and /ui/), its assets and the data routes, behind the compose token."""
+    check_page(base, "/")
+    check_page(base, "/ui/")
     assert httpx.get(f"{base}/api/v1/sites", timeout=10).status_code == 401
     auth = {"Authorization": f"Bearer {token}"}
     sites = httpx.get(f"{base}/api/v1/sites", headers=auth, timeout=30)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from streamer.cli import SUBCOMMANDS
 from streamer.package_data import RESOURCE_DIRS, STATIC, resource_files
+from tests.dockerfile import ROOT
 from tests.integration.package.conftest import Installed, clean_env
 
 
@@ -35,6 +37,21 @@ def test_wheel_holds_every_runtime_file_and_nothing_unregistered(wheel: Path) ->
     assert _expected_data() <= members, sorted(_expected_data() - members)
     data = {m for m in members if m.startswith("streamer/") and not m.endswith(".py") and not m.endswith("/")}
     assert data == _expected_data(), "package data not listed in streamer.package_data"
+
+
+def test_wheel_holds_every_module_of_the_source_tree(wheel: Path) -> None:
+    """Every .py file under streamer/ is in the wheel (a folder without __init__.py would be left out)."""
+    sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "streamer").rglob("*.py")}
+    assert sources - _members(wheel) == set()
+
+
+def test_installed_command_lists_every_subcommand(installed: Installed, tmp_path: Path) -> None:
+    """The installed `streamer --help`, run elsewhere, lists every subcommand of the CLI."""
+    command = [str(installed.streamer), "--help"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=clean_env())
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == set(SUBCOMMANDS)
 
 
 def test_page_assets_it_links_are_shipped(wheel: Path) -> None:
@@ -67,7 +84,7 @@ def test_embedded_engine_is_an_extra_and_internals_are_bounded(wheel: Path) -> N
     embedded = [r for r in requirements if r.marker is not None and r.marker.evaluate({"extra": "embedded"})]
     assert [r.name for r in embedded] == ["chdb"]
     bounded = {**core, "chdb": embedded[0]}
-    for package in ["faust-streaming", "aiokafka", "clickhouse-connect", "chdb"]:
+    for package in ["faust-streaming", "mode-streaming", "aiokafka", "clickhouse-connect", "chdb"]:
         assert any(spec.operator in {"<", "<=", "=="} for spec in bounded[package].specifier), package
 
 

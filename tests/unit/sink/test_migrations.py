@@ -98,3 +98,10 @@ def test_render_refuses_names_that_are_not_identifiers(database: str) -> None:
     """A database name that would need quoting (or could inject SQL) is refused."""
     with pytest.raises(SchemaError, match="not a plain identifier"):
         render("SELECT 1 FROM {db}.t", database)
+
+
+def test_no_migration_or_schema_file_left_outside_the_package() -> None:
+    """The old schemas/ folder stays gone: a file there would never reach the wheel."""
+    root = Path(__file__).resolve().parents[3]
+    stray = sorted(str(p.relative_to(root)) for p in (root / "schemas").rglob("*") if p.is_file())
+    assert stray == [], "move migrations to streamer/sink/ddl/, Kafka schemas to streamer/kafka_schemas/"
