@@ -68,8 +68,8 @@ def test_clickhouse_datasource_is_the_plugin_as_the_read_only_user() -> None:
     )
     assert password_env in grafana_env and password_env in clickhouse_env
     assert grafana_env[password_env] == clickhouse_env[password_env]
-    plugins = grafana_env["GF_INSTALL_PLUGINS"].split(",")
-    assert [p.split()[0] for p in plugins] == [CH_TYPE]
+    plugins = grafana_env["GF_PLUGINS_PREINSTALL_SYNC"].split(",")
+    assert [p.split("@")[0] for p in plugins] == [CH_TYPE]
 
 
 def test_read_only_user_can_only_select_the_pipeline_database() -> None:
@@ -141,7 +141,7 @@ def _check_clickhouse_target(panel: dict[str, Any], target: dict[str, Any]) -> N
     title = panel["title"]
     assert target["editorType"] == "sql" and target["rawSql"].strip() and target["refId"], title
     # pluginVersion >= 4 keeps the plugin's v3 migration from rewriting the query on load.
-    installed = _compose()["grafana"]["environment"]["GF_INSTALL_PLUGINS"].split()[1]
+    installed = _compose()["grafana"]["environment"]["GF_PLUGINS_PREINSTALL_SYNC"].split("@")[1]
     assert target["pluginVersion"] == installed, title
     query_type = PANEL_QUERY_TYPE[panel["type"]]
     assert target["queryType"] == query_type and target["format"] == FORMAT_OF[query_type], title
