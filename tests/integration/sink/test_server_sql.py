@@ -53,7 +53,7 @@ class Run:
 class Runs:
     embedded: Run
     http: Run
-    engine_settings: set[str]  # of the settings the HTTP path sent, those in system.settings
+    engine_settings: set[str]  # of the settings the HTTP path sent, those in system.settings (in effect)
     table_settings: set[str]  # named in the migrations' SETTINGS / MODIFY SETTING clauses
     merge_tree_settings: set[str]  # of those, the ones in system.merge_tree_settings
 
@@ -89,8 +89,13 @@ def _read(log: Path, answers: dict[str, Any]) -> Run:
 
 
 def _names(url: str, table: str, names: set[str]) -> set[str]:
+    """Of ``names``, those the engine has as production settings that still take effect (an obsolete
+    setting is accepted and ignored; an experimental one may change or go)."""
     quoted = ",".join(f"'{n}'" for n in sorted(names))
-    sql = f"SELECT name FROM system.{table} WHERE name IN ({quoted}) FORMAT JSONEachRow"
+    sql = (
+        f"SELECT name FROM system.{table} WHERE name IN ({quoted})"
+        " AND NOT is_obsolete AND tier = 'Production' FORMAT JSONEachRow"
+    )
     response = httpx.post(url, content=sql, timeout=30)
     response.raise_for_status()
     return {json.loads(line)["name"] for line in response.text.splitlines()}
@@ -170,7 +175,7 @@ def test_settings_agree_between_paths_and_exist_in_the_engine(runs: Runs) -> Non
     """The settings sent with the statements are the same on both paths (the insert settings per call,
     the SQL endpoint's limits per request over HTTP and on the session embedded), every setting name the
     HTTP path sends is in the engine's system.settings, and every table setting of the migrations in
-    system.merge_tree_settings."""
+    system.merge_tree_settings, none of them obsolete or experimental."""
     http_sent = {name for call in runs.http.calls for name in call["settings"]}
     embedded_sent = {name for call in runs.embedded.calls for name in call["settings"]} - ENGINE_TRANSPORT
     assert http_sent - HTTP_HANDLER_SETTINGS == embedded_sent | set(runs.embedded.session)
