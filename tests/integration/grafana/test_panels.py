@@ -262,15 +262,25 @@ def test_health_panels_see_the_run(
 
 
 def test_prometheus_panels_use_metrics_the_pipeline_serves(pipeline: Pipeline) -> None:
-    """Every metric a Prometheus panel queries is one the running processor or producer served; the DLQ
-    metric counted the run's dead letter."""
-    served = set(re.findall(r"^(streamer_\w+)[{ ]", pipeline.metrics, re.M))
+    """Every metric a Prometheus panel queries is one the running processor or producer served, with
+    every label the panel groups by or names in its legend; the DLQ metric counted the run's dead
+    letter."""
+    labels: dict[str, set[str]] = {}
+    for name, tags in re.findall(r"^(streamer_\w+)(?:\{([^}]*)\})? ", pipeline.metrics, re.M):
+        labels.setdefault(name, set()).update(re.findall(r"(\w+)=", tags))
     for board in _dashboards().values():
         for panel in board["panels"]:
             for target in panel.get("targets", []):
-                if target["datasource"]["type"] == "prometheus":
-                    used = set(re.findall(r"\bstreamer_\w+", target["expr"]))
-                    assert used and used <= served, f"{panel['title']}: {used - served}"
+                if target["datasource"]["type"] != "prometheus":
+                    continue
+                used = set(re.findall(r"\bstreamer_\w+", target["expr"]))
+                assert used and used <= set(labels), f"{panel['title']}: {used - set(labels)}"
+                grouped = {
+                    g.strip() for by in re.findall(r"by \(([\w, ]+)\)", target["expr"]) for g in by.split(",")
+                }
+                grouped |= set(re.findall(r"\{\{(\w+)\}\}", target["legendFormat"]))
+                have = set().union(*(labels[m] for m in used))
+                assert grouped <= have, f"{panel['title']}: labels {grouped - have} not on {used}"
     dlq = re.findall(r"^streamer_dlq_records_total\{[^}]*\} (\S+)$", pipeline.metrics, re.M)
     assert sum(float(v) for v in dlq) == pipeline.dlq_records
 
