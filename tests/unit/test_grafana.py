@@ -182,3 +182,17 @@ def test_health_dashboard_covers_lag_dlq_freshness_sync_runs_and_keeps_completen
         assert needle in text
     (completeness,) = [p for p in board["panels"] if p["title"] == "Completeness"]
     assert "#10" in completeness["options"]["content"]
+
+
+def test_prometheus_scrapes_with_the_api_token() -> None:
+    """/metrics wants the API token beyond loopback: every scrape job sends it from the file the
+    Prometheus container's entrypoint writes from API_TOKEN, and the producer's health check sends it."""
+    service = _compose()["prometheus"]
+    assert service["environment"]["API_TOKEN"].startswith("${API_TOKEN:?")
+    script = service["entrypoint"][2]
+    written = script.split("> ", 1)[1].split()[0]
+    assert '"$$API_TOKEN"' in script and script.rstrip().endswith('exec /bin/prometheus "$$@"')
+    for job in yaml.safe_load((GRAFANA / "prometheus.yml").read_text())["scrape_configs"]:
+        assert job["authorization"] == {"type": "Bearer", "credentials_file": written}, job["job_name"]
+    producer_check = " ".join(_compose()["producer"]["healthcheck"]["test"])
+    assert "'Bearer ' + os.environ['STREAMER_API_TOKEN']" in producer_check
