@@ -62,13 +62,15 @@ def parse_metrics(text: str) -> dict[str, float]:
     return sums
 
 
-def _scrape(urls: list[str], last: dict[str, dict[str, float]]) -> Progress:
+def _scrape(
+    urls: list[str], last: dict[str, dict[str, float]], headers: dict[str, str] | None = None
+) -> Progress:
     """Sum the children's metrics; a child that stopped answering keeps its last figures (so the
     summary printed after the producer stopped still counts what it did)."""
     progress = Progress()
     for url in urls:
         with contextlib.suppress(httpx.HTTPError):
-            last[url] = parse_metrics(httpx.get(url, timeout=2.0).text)
+            last[url] = parse_metrics(httpx.get(url, timeout=2.0, headers=headers).text)
         for name, value in last.get(url, {}).items():
             progress.values[name] = progress.values.get(name, 0.0) + value
     return progress
@@ -156,6 +158,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def _auth(settings: Settings) -> dict[str, str]:
+    """The children's /metrics want the token when one is configured."""
+    if settings.api_auth_required and settings.api_token is not None:
+        return {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
+    return {}
+
+
 def dev_settings(settings: Settings, sites: int) -> Settings:
     """Point the pipeline at a local simulator unless an ACE URL was configured explicitly."""
     updates: dict[str, object] = {}
@@ -204,11 +213,12 @@ def dev(settings: Settings, site_count: int, points: int, duration: float | None
             raise click.ClickException(f"`streamer {step[0]}` failed; see the lines above")
     started = time.monotonic()
     last: dict[str, dict[str, float]] = {}
+    headers = _auth(settings)
     _stop_on_terminate()
     with _processes(specs, env) as children, Live(console=console, refresh_per_second=2) as live:
         try:
             while duration is None or time.monotonic() - started < duration:
-                live.update(_render(_scrape(urls, last), started, children))
+                live.update(_render(_scrape(urls, last, headers), started, children))
                 if all(p.poll() is not None for p in children.values()):
                     break
                 time.sleep(1.0)
@@ -218,4 +228,4 @@ def dev(settings: Settings, site_count: int, points: int, duration: float | None
         _stop(children["producer"])
         if children["processor"].poll() is None and not _wait_drained(settings):
             console.print("processor did not drain in 60 s; stopping anyway (the rest is kept in Kafka)")
-        live.update(_render(_scrape(urls, last), started, children))
+        live.update(_render(_scrape(urls, last, headers), started, children))

@@ -297,7 +297,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "paths": _paths(),
         "components": {"schemas": dict(SCHEMAS)},
     }
-    if settings.api_token is not None:
+    if settings.api_auth_required:
         document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         document["security"] = [{"bearer": []}]
     return document
