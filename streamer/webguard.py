@@ -8,7 +8,7 @@ A request is answered only when, in this order:
    same-origin;
 2. a browser's ``Origin`` (and ``Sec-Fetch-Site``) says the request comes from this origin or one in
    ``api_allowed_origins``: another site's page cannot make the browser send it anything (top-level
-   navigations to a page excepted);
+   navigations to a page excepted); the allowed ones get CORS headers, and their preflights a 204;
 3. a POST carries ``Content-Type: application/json``: no HTML form or no-preflight ``fetch`` can;
 4. with a token configured (``Settings.api_auth_required``), every path but the public ones carries
    ``Authorization: Bearer <token>``.
@@ -141,15 +141,39 @@ def middleware(policy: Policy) -> Middleware:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin", "").lower()
+        allowed = origin in policy.origins  # a foreign origin listed in api_allowed_origins
         refused = refusal(policy, request)
+        response: web.StreamResponse
         if refused is not None:
-            return error_response(*refused)
-        request[AUTHENTICATED] = authenticated(policy, request)
-        if policy.token is not None and not request[AUTHENTICATED] and not policy.is_public(request.path):
-            return error_response(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
-        return await handler(request)
+            response = error_response(*refused)
+        elif allowed and request.method == "OPTIONS":  # its CORS preflight
+            response = web.Response(status=204, headers=_PREFLIGHT)
+        elif (
+            policy.token is not None
+            and not authenticated(policy, request)
+            and not policy.is_public(request.path)
+        ):
+            response = error_response(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
+        else:
+            request[AUTHENTICATED] = authenticated(policy, request)
+            response = await handler(request)
+        if allowed:  # its scripts may read the answer, refusals included
+            response.headers.update(_cors(origin))
+        return response
 
     return guard
+
+
+_PREFLIGHT: Final = {
+    "Access-Control-Allow-Methods": "GET, POST",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def _cors(origin: str) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 def install(app: web.Application, policy: Policy) -> None:

@@ -186,10 +186,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [PARAM_FORMAT],
                 "requestBody": {
                     "required": True,
-                    "content": {
-                        "application/json": {"schema": obj({"sql": {"type": "string"}})},
-                        "text/plain": {"schema": {"type": "string"}},
-                    },
+                    "content": {"application/json": {"schema": obj({"sql": {"type": "string"}})}},
                 },
                 "responses": {
                     "200": {
@@ -216,6 +213,7 @@ def _paths() -> dict[str, Any]:
                     "400": error("Not one read statement, or ClickHouse refused it (the message says why)."),
                     "403": error("SQL is switched off (STREAMER_API_SQL_ENABLED=false)."),
                     "413": error("Body larger than 1 MiB."),
+                    "415": error("The body is not Content-Type: application/json."),
                     **COMMON_ERRORS,
                 },
             }
@@ -251,7 +249,8 @@ def _paths() -> dict[str, Any]:
         },
         "/health": {
             "get": {
-                "summary": "Kafka and ClickHouse reachability, schema version, consumer lag.",
+                "summary": "ok, degraded or down; with the token also Kafka and ClickHouse reachability, "
+                "schema version, consumer lag.",
                 "security": [],
                 "responses": {
                     "200": json_body(

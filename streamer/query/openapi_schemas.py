@@ -125,7 +125,8 @@ SCHEMAS["Health"] = obj(
         "kafka": obj({"reachable": {"type": "boolean"}, "error": NULLABLE_STR}),
         "consumer_lag": NULLABLE_INT,
         "dlq_depth": NULLABLE_INT,
-    }
+    },
+    ["status"],  # the rest only for a caller that sent the token
 )
 
 
