@@ -215,11 +215,12 @@ def mount(
         router.add_route(method, path, _guard(handler))
         if is_public:
             public.add(path)
-    try:
+    if any(resource.canonical == "/" for resource in router.resources()):
+        # aiohttp would add a second resource for / that is never reached: the host's stays, guarded
+        log.info("/ is taken by the host application: the status page is at /ui/")
+    else:
         router.add_route("GET", "/", _guard(Routes(settings, query_service).page))
         public.add("/")
-    except RuntimeError:
-        log.info("/ is taken by the host application: the status page is at /ui/")
     router.add_static("/static/", STATIC_DIR)
     install(web_app, Policy.of(settings, bind, frozenset(public), ("/static/",)))
 
