@@ -96,7 +96,12 @@ def _paths() -> dict[str, Any]:
                 "aggregates all of its bucket's samples.",
                 "parameters": [
                     PARAM_SITE,
-                    {**points_param, "required": True},
+                    {
+                        **points_param,
+                        "required": True,
+                        # at least one name: something besides commas and blanks
+                        "schema": {"type": "string", "pattern": "[^,\\s]"},
+                    },
                     PARAM_START,
                     PARAM_END,
                     {
@@ -149,7 +154,7 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "description": "Intervals that may pass between two "
                         "samples before it is a gap (1..1000, default 1.5).",
-                        "schema": {"type": "string"},
+                        "schema": {"type": "number", "minimum": 1, "maximum": 1000, "default": 1.5},
                     },
                 ],
                 "responses": {
