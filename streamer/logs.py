@@ -1,4 +1,4 @@
-"""Logging set-up: one line per event, console or JSON. Secrets never reach a handler."""
+"""Logging set-up: one line per event, console or JSON. Every finished line is redacted of known secrets."""
 
 from __future__ import annotations
 
