@@ -149,15 +149,12 @@ def middleware(policy: Policy) -> Middleware:
             response = error_response(*refused)
         elif allowed and request.method == "OPTIONS":  # its CORS preflight
             response = web.Response(status=204, headers=_PREFLIGHT)
-        elif (
-            policy.token is not None
-            and not authenticated(policy, request)
-            and not policy.is_public(request.path)
-        ):
-            response = error_response(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
         else:
-            request[AUTHENTICATED] = authenticated(policy, request)
-            response = await handler(request)
+            request[AUTHENTICATED] = known = authenticated(policy, request)
+            if policy.token is not None and not known and not policy.is_public(request.path):
+                response = error_response(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
+            else:
+                response = await handler(request)
         if allowed:  # its scripts may read the answer, refusals included
             response.headers.update(_cors(origin))
         return response
