@@ -17,7 +17,7 @@ import click
 from streamer import __version__
 from streamer.errors import ConfigError, StreamerError
 from streamer.logs import configure_logging
-from streamer.settings import Settings, load_settings
+from streamer.settings import load_settings
 
 # name -> "module:attribute"
 SUBCOMMANDS: dict[str, str] = {
@@ -75,17 +75,8 @@ def cli(ctx: click.Context, config: Path | None, log_level: str | None, log_form
     if log_format:
         overrides["log_format"] = log_format
     settings = load_settings(config, **overrides)
-    configure_logging(settings, secrets=_secrets(settings))
+    configure_logging(settings, secrets=settings.secret_values())
     ctx.obj = settings
-
-
-def _secrets(settings: Settings) -> list[str]:
-    values = [settings.clickhouse_password.get_secret_value()]
-    if settings.ace_token is not None:
-        values.append(settings.ace_token.get_secret_value())
-    if settings.api_token is not None:
-        values.append(settings.api_token.get_secret_value())
-    return values
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Logging set-up: one line per event, console or JSON. Secrets never reach a handler."""
+"""Logging set-up: one line per event, console or JSON. Every finished line is redacted of known secrets."""
 
 from __future__ import annotations
 
@@ -36,31 +36,35 @@ class _ConsoleFormatter(logging.Formatter):
         return base
 
 
-class _SecretFilter(logging.Filter):
-    """Replaces every known secret in a record's text: a last line of defence behind SecretStr."""
+class _Redacting(logging.Formatter):
+    """Formats with ``inner``, then replaces every known secret in the finished line: the message,
+    its structured fields and any traceback alike (a last line of defence behind SecretStr)."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, inner: logging.Formatter, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s]
+        self._inner = inner
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret:
+                # JSON lines carry a secret with its special characters escaped: match that form too.
+                forms.update((secret, orjson.dumps(secret).decode()[1:-1], repr(secret)[1:-1]))
+        self._forms = sorted(forms, key=len, reverse=True)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        message = record.getMessage()
-        if any(s in message for s in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, _REDACTED)
-            record.msg, record.args = message, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._inner.format(record)
+        for form in self._forms:
+            line = line.replace(form, _REDACTED)
+        return line
 
 
 def configure_logging(settings: Settings, secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    inner: logging.Formatter
     if settings.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
+        inner = _JsonFormatter()
     else:
-        handler.setFormatter(_ConsoleFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(_SecretFilter(secrets or []))
+        inner = _ConsoleFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler.setFormatter(_Redacting(inner, secrets if secrets is not None else settings.secret_values()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -7,7 +7,10 @@ environment.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +27,8 @@ from pydantic_settings import (
 from streamer.errors import ConfigError
 
 ENV_PREFIX = "STREAMER_"
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\]")
+_ORIGIN = re.compile(r"https?://[a-z0-9_.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 DAY_MS = 86_400_000
 
 
@@ -111,6 +116,9 @@ class Settings(BaseSettings):
     )
     producer_site_concurrency: int = Field(4, ge=1, description="Sites synced at the same time.")
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0: off.")
+    producer_metrics_host: str = Field(
+        "127.0.0.1", description="Address of the producer's /metrics; beyond loopback it requires api_token."
+    )
     producer_group: str = Field(
         "",
         description="Consumer group on ace.sync through which producer workers share the sites "
@@ -141,6 +149,9 @@ class Settings(BaseSettings):
         le=65535,
         description="Processor web server: /health, /metrics and, embedded, the query API.",
     )
+    processor_web_host: str = Field(
+        "127.0.0.1", description="Address of the processor web server; beyond loopback it requires api_token."
+    )
     processor_session_timeout_s: float = Field(
         30.0, ge=6, le=300, description="Kafka group session timeout: how soon a dead worker's work moves."
     )
@@ -155,7 +166,18 @@ class Settings(BaseSettings):
     api_port: int = Field(
         8080, ge=1, le=65535, description="Port of the stand-alone query API (streamer api)."
     )
-    api_token: SecretStr | None = Field(None, description="Bearer token of the query API.")
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token of every listener (query API, processor web, producer /metrics)."
+    )
+    api_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the listeners answer besides loopback ones, comma-separated (any port).",
+    )
+    api_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port]) allowed besides the listener's own, "
+        "comma-separated.",
+    )
     api_sql_enabled: bool = Field(True, description="Serve POST /api/v1/sql (read-only).")
     api_row_budget: int = Field(
         200_000, ge=1, description="Most rows one samples answer may hold; auto resolution stays under it."
@@ -178,6 +200,39 @@ class Settings(BaseSettings):
     def _split_sites(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("api_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            hosts = [str(h).strip().lower().rstrip(".") for h in value if str(h).strip()]
+            for host in hosts:
+                if not _HOST_NAME.fullmatch(host):
+                    raise ValueError(f"{host!r} is not a host name or IP address (no scheme, port or path)")
+            return hosts
+        return value
+
+    @field_validator("api_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            origins = [str(o).strip().lower().rstrip("/") for o in value if str(o).strip()]
+            for origin in origins:
+                if not _ORIGIN.fullmatch(origin):
+                    raise ValueError(f"{origin!r} is not an origin like https://grafana.example:3000")
+            return origins
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _check_api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty: set a token, or unset it (then listeners stay on loopback)")
         return value
 
     @field_validator("clickhouse_url")
@@ -237,6 +292,25 @@ class Settings(BaseSettings):
             env[f"{ENV_PREFIX}{name.upper()}"] = text
         return env
 
+    @property
+    def api_auth_required(self) -> bool:
+        """The one rule of every listener: a token is configured, so callers must present it (and a
+        listener may bind beyond loopback). An empty token is refused when settings are built; it is
+        treated as none here too, for objects made with ``model_copy``, which skips validation."""
+        return self.api_token is not None and bool(self.api_token.get_secret_value().strip())
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold (the ACE token file's content too): what logs redact."""
+        values = [self.clickhouse_password.get_secret_value()]
+        for token in (self.ace_token, self.api_token):
+            if token is not None:
+                values.append(token.get_secret_value())
+        if self.ace_token_file is not None:
+            # unreadable: ace_token_value() reports it when the token is needed
+            with contextlib.suppress(OSError):
+                values.append(self.ace_token_file.read_text().strip())
+        return [v for v in values if v]
+
     def ace_token_value(self) -> SecretStr:
         """The ACE token from ``ace_token`` or ``ace_token_file``; a clear error when neither is set."""
         if self.ace_token is not None:
@@ -268,21 +342,28 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         _config_file = None
 
 
-_NEVER_ECHOED = ("TOKEN", "PASSWORD", "URL")
+_NEVER_ECHOED = ("TOKEN", "PASSWORD", "SECRET", "KEY", "CREDENTIAL", "AUTH", "URL")
 
 
 def _describe(exc: ValidationError) -> str:
-    """One line naming the setting; the offending value is echoed only when it cannot hold a secret."""
+    """One line naming the setting. The offending value is echoed only for a known setting that cannot
+    hold a secret: never for an unknown key (a misspelled ``clickhouse_pasword`` holds one)."""
     err = exc.errors()[0]
     loc = [str(part) for part in err.get("loc", ())]
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     if not loc:
         return f"invalid settings: {message}"
-    name = f"{ENV_PREFIX}{loc[0].upper()}"
+    key = loc[0]
+    if key not in Settings.model_fields:
+        close = difflib.get_close_matches(key.lower(), list(Settings.model_fields), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"unknown setting {key!r}{hint}: its value is not shown"
+    name = f"{ENV_PREFIX}{key.upper()}"
     value = err.get("input")
-    shown = (
-        ""
-        if any(w in name for w in _NEVER_ECHOED) or not isinstance(value, str | int | float)
-        else f" (got {value!r})"
-    )
+    secret = any(w in name for w in _NEVER_ECHOED) or _holds_secret(key)
+    shown = "" if secret or not isinstance(value, str | int | float) else f" (got {value!r})"
     return f"invalid setting {name}: {message}{shown}"
+
+
+def _holds_secret(field: str) -> bool:
+    return "SecretStr" in str(Settings.model_fields[field].annotation)

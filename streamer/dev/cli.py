@@ -130,6 +130,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def _auth(settings: Settings) -> dict[str, str]:
+    """The children's /metrics want the token when one is configured."""
+    if settings.api_auth_required and settings.api_token is not None:
+        return {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
+    return {}
+
+
 def dev_settings(settings: Settings, sites: int) -> Settings:
     """Point the pipeline at a local simulator unless an ACE URL was configured explicitly."""
     updates: dict[str, object] = {}
@@ -143,8 +150,9 @@ def dev_settings(settings: Settings, sites: int) -> Settings:
 class Display:
     """The live table on a terminal; otherwise a progress line every ``every_s`` seconds."""
 
-    def __init__(self, console: Console, every_s: float) -> None:
+    def __init__(self, console: Console, every_s: float, headers: dict[str, str]) -> None:
         self.console = console
+        self.headers = headers
         self.every_s = every_s
         self.rate = InsertRate()
         self.started = time.monotonic()
@@ -165,7 +173,7 @@ class Display:
     def update(
         self, urls: list[str], last: dict[str, dict[str, float]], children: dict[str, subprocess.Popen[bytes]]
     ) -> None:
-        progress = scrape(urls, last)
+        progress = scrape(urls, last, self.headers)
         now = time.monotonic()
         self.rate.add(now, progress.get("streamer_rows_inserted_total"))
         elapsed = now - self.started
@@ -183,7 +191,7 @@ class Display:
         self, urls: list[str], last: dict[str, dict[str, float]], children: dict[str, subprocess.Popen[bytes]]
     ) -> None:
         """The last figures, with every part's real end state, printed below everything else."""
-        progress = scrape(urls, last)
+        progress = scrape(urls, last, self.headers)
         self.rate.add(time.monotonic(), progress.get("streamer_rows_inserted_total"))
         self.console.print(render(progress, self.rate, time.monotonic() - self.started, children))
 
@@ -265,7 +273,7 @@ def dev(
     last: dict[str, dict[str, float]] = {}
     requests = StopRequests()
     requests.install()
-    show = Display(console, progress_every)
+    show = Display(console, progress_every, _auth(settings))
     show.say(f"the parts' logs: {logs}/ (sim.log, processor.log, producer.log)")
     with _processes(_specs(settings, site_count, points, no_sim), env, logs) as children:
         with show:

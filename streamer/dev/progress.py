@@ -61,13 +61,15 @@ def parse_metrics(text: str) -> dict[str, float]:
     return sums
 
 
-def scrape(urls: list[str], last: dict[str, dict[str, float]]) -> Progress:
+def scrape(
+    urls: list[str], last: dict[str, dict[str, float]], headers: dict[str, str] | None = None
+) -> Progress:
     """Sum the children's metrics; a child that stopped answering keeps its last figures (so the
     summary printed after the producer stopped still counts what it did)."""
     progress = Progress()
     for url in urls:
         with contextlib.suppress(httpx.HTTPError):
-            last[url] = parse_metrics(httpx.get(url, timeout=2.0).text)
+            last[url] = parse_metrics(httpx.get(url, timeout=2.0, headers=headers).text)
         for name, value in last.get(url, {}).items():
             progress.values[name] = progress.values.get(name, 0.0) + value
     return progress

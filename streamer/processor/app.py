@@ -33,11 +33,12 @@ from streamer.processor.records import Item
 from streamer.processor.sync_runs import SyncRunsPipeline
 from streamer.processor.take import BatchBuffer, batches
 from streamer.settings import Settings
+from streamer.webguard import Policy, check_bind, install
 
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 2.0
-WEB_BIND = "127.0.0.1"
+WEB_HOST_SETTING = "STREAMER_PROCESSOR_WEB_HOST"
 SYNC_RUNS_BATCH = 500
 
 
@@ -181,8 +182,16 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_port=settings.processor_web_port,
-        web_bind=WEB_BIND,
-        web_host=WEB_BIND,
+        web_bind=settings.processor_web_host,
+        web_host=settings.processor_web_host,
+        # faust's own views (/router, /table: table contents; /graph, /stats, /performance) are off:
+        # the query API, /health and /metrics are what this port serves. Its index at / stays,
+        # behind the token like every other route (streamer.webguard, installed by the web hook).
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         # Events held per partition queue ahead of an agent (ace.sync_runs; ace.samples goes through
         # its inlet and the pipeline's two buffers instead): bounds memory.
         stream_buffer_maxsize=1024,
@@ -192,8 +201,14 @@ def create_app(
         broker_heartbeat_interval=min(3.0, settings.processor_session_timeout_s / 6),
         autodiscover=False,
     )
+    check_bind(settings, settings.processor_web_host, WEB_HOST_SETTING)
     runtime = ProcessorRuntime(settings, sink_factory or _default_sink(settings))
-    app.web_init_hooks = [_query_api_hook(settings, runtime)] if query_api else []
+    app.web_init_hooks = [_query_api_hook(settings, runtime) if query_api else _guard_hook(settings)]
+    if settings.processor_fault_hooks:  # test only: absent unless the setting is on
+        from streamer.processor.faults import add_fault_hooks
+
+        add_fault_hooks(app, settings)
+        log.warning("fault hooks enabled (test only)")
     app.inlets = {}
     _add_samples_agent(app, runtime, settings)
     _add_sync_runs_agent(app, runtime, settings)
@@ -210,9 +225,18 @@ def _query_api_hook(settings: Settings, runtime: ProcessorRuntime) -> Callable[[
 
         service = QueryService(settings)
         runtime.closers.append(service.close)
-        mount(web.web_app, settings, service, bind_host=WEB_BIND)
+        mount(web.web_app, settings, service, settings.processor_web_host, WEB_HOST_SETTING)
 
     return mount_query_api
+
+
+def _guard_hook(settings: Settings) -> Callable[[Any], None]:
+    """Without the query API, the web server's routes are guarded all the same."""
+
+    def guard(web: Any) -> None:
+        install(web.web_app, Policy.of(settings, settings.processor_web_host, frozenset()))
+
+    return guard
 
 
 def _default_sink(settings: Settings) -> Callable[[], Any]:

@@ -36,11 +36,6 @@ def processor(settings: Settings) -> None:
         for noisy in ("faust", "mode"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     processor_app = create_app(settings, sink_factory=lambda: sink)
-    if settings.processor_fault_hooks:
-        from streamer.processor.faults import add_fault_hooks
-
-        add_fault_hooks(processor_app.app, settings)
-        log.warning("fault hooks enabled (test only)")
     worker = faust.Worker(
         processor_app.app,
         loop=loop,

@@ -9,7 +9,8 @@
 
 They run INSIDE the processor process, on the same embedded engine the sink writes to: the embedded
 ClickHouse admits one process per data directory, so this is the honest way to make the processor's
-own inserts fail. Off by default; the web server listens on 127.0.0.1 only.
+own inserts fail. Absent unless the setting is on (``create_app`` registers them only then); like every
+route of that server they pass ``streamer.webguard`` (the token when one is set, a JSON body).
 """
 
 from __future__ import annotations

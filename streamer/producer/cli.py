@@ -9,8 +9,8 @@ import time
 from datetime import UTC, datetime
 
 import click
-from prometheus_client import start_http_server
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,6 +25,7 @@ from streamer.errors import StreamerError
 from streamer.kafka import ensure_topics
 from streamer.models import SyncRun
 from streamer.producer.context import Clock, fixed_clock, system_clock
+from streamer.producer.metrics_http import serve_metrics
 from streamer.producer.runner import backfill as run_backfill
 from streamer.producer.runner import open_producer, run_forever, run_owned_cycle
 from streamer.producer.shard import SiteShard
@@ -71,14 +72,14 @@ def _clock(now: int | None) -> Clock:
 def producer(settings: Settings, once: bool, now: int | None) -> None:
     """Poll the ACE API for every site and publish to Kafka, every poll_interval_s.
 
-    Serves Prometheus metrics on api_host:producer_metrics_port (0: off) while it runs.
+    Serves Prometheus metrics on producer_metrics_host:producer_metrics_port (0: off) while it runs.
     """
     if settings.producer_metrics_port and not once:
         try:
-            start_http_server(settings.producer_metrics_port, addr=settings.api_host)
+            serve_metrics(settings)
         except OSError as exc:
             raise click.ClickException(
-                f"cannot serve metrics on {settings.api_host}:{settings.producer_metrics_port} "
+                f"cannot serve metrics on {settings.producer_metrics_host}:{settings.producer_metrics_port} "
                 f"(STREAMER_PRODUCER_METRICS_PORT): {exc.strerror}"
             ) from exc
     tune_gc()
@@ -159,7 +160,8 @@ class _BackfillProgress:
             TimeRemainingColumn(),
         )
         self.bar = Progress(*columns, console=Console(stderr=True))
-        self._task = self.bar.add_task(f"backfill {site}", total=total, samples=0, rate=0.0)
+        # the column renders markup: a site name is data, never markup
+        self._task = self.bar.add_task(f"backfill {escape(site)}", total=total, samples=0, rate=0.0)
         self._started = time.monotonic()
 
     def on_window(self, window: Window, run: SyncRun) -> None:

@@ -4,16 +4,16 @@
 (the processor's faust web server, whose ``faust_app.web.web_app`` is an aiohttp Application).
 Every handler is wrapped so that errors become JSON ``{"error", "status"}`` with the status the
 caller can act on: 4xx for what the caller must change, 503 while ClickHouse is unavailable, 500
-(logged) only for a bug. Access: bound to a non-loopback address the API refuses to start without
-``api_token``; with a token, every data route wants ``Authorization: Bearer <token>``.
+(logged) only for a bug. Access (``streamer.webguard``, installed on the whole application): bound to a
+non-loopback address the API refuses to start without ``api_token``; foreign Hosts and Origins and
+non-JSON POSTs are refused; with a token, every route but the page, its files, the OpenAPI document and
+``/health`` (which then shows only ok/degraded/down) wants ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 import csv
-import hmac
 import io
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -22,36 +22,25 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streamer.errors import ConfigError, QueryError, SchemaError, StreamerError, TransientError
+from streamer.errors import QueryError, SchemaError, StreamerError, TransientError
 from streamer.package_data import STATIC, on_disk
 from streamer.query import params as p
 from streamer.query.openapi import openapi_document
 from streamer.query.service import QueryService, now_ms
 from streamer.settings import Settings
+from streamer.webguard import AUTHENTICATED, Policy, check_bind, install, is_loopback
+
+__all__ = ["build_app", "check_access", "is_loopback", "mount"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_PATHS: Final = frozenset({"/", "/ui/", "/health", "/api/v1/openapi.json"})
 SERVICE_KEY: Final = web.AppKey("streamer_query_service", QueryService)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_access(settings: Settings, bind_host: str) -> None:
+def check_access(settings: Settings, bind_host: str, setting: str = "STREAMER_API_HOST") -> None:
     """Refuse to serve data beyond this machine without a token."""
-    if not is_loopback(bind_host) and settings.api_token is None:
-        raise ConfigError(
-            f"the query API would listen on {bind_host}, beyond this machine, without a token: "
-            "set STREAMER_API_TOKEN (or STREAMER_API_HOST=127.0.0.1)"
-        )
+    check_bind(settings, bind_host, setting)
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:
@@ -73,15 +62,11 @@ def csv_response(columns: list[str], rows: list[list[Any]], filename: str) -> we
     return response
 
 
-def _guard(handler: Handler, settings: Settings, public: bool = False) -> Handler:
-    """Auth, then the error policy: what the caller must change is 4xx, an outage 503."""
-    expected = settings.api_token.get_secret_value().encode() if settings.api_token else None
+def _guard(handler: Handler) -> Handler:
+    """The error policy (access is the application's middleware): what the caller must change is
+    4xx, an outage 503."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if expected is not None and not public:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-                return error_response(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
         try:
             return await handler(request)
         except web.HTTPException:
@@ -155,8 +140,12 @@ class Routes:
         return json_response(await self.service.status())
 
     async def health(self, request: web.Request) -> web.StreamResponse:
+        """Anonymous callers get ok/degraded/down only: the details name hosts, paths and errors."""
         answer = await self.service.health()
-        return json_response(answer, status=200 if answer["clickhouse"]["reachable"] else 503)
+        status = 200 if answer["clickhouse"]["reachable"] else 503
+        if not request.get(AUTHENTICATED, False):
+            answer = {"status": answer["status"]}
+        return json_response(answer, status=status)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         response = web.Response(body=generate_latest())
@@ -171,20 +160,16 @@ class Routes:
 
 
 async def _sql_text(request: web.Request) -> str:
-    """The statement: a JSON body ``{"sql": "..."}`` or the raw body as text."""
+    """The statement, from a JSON body ``{"sql": "..."}`` (the guard refuses any other content type:
+    a browser cannot send JSON cross-origin without a preflight this API never grants)."""
     body = await request.read()
-    if request.content_type == "application/json":
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise QueryError('the body is not JSON: send {"sql": "SELECT ..."}') from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("sql"), str):
-            raise QueryError('send {"sql": "SELECT ..."} (a JSON object with a string "sql")')
-        return str(payload["sql"])
     try:
-        return body.decode()
-    except UnicodeDecodeError:
-        raise QueryError("the SQL text is not UTF-8") from None
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise QueryError('the body is not JSON: send {"sql": "SELECT ..."}') from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("sql"), str):
+        raise QueryError('send {"sql": "SELECT ..."} (a JSON object with a string "sql")')
+    return str(payload["sql"])
 
 
 def route_table(settings: Settings, service: QueryService) -> list[tuple[str, str, Handler, bool]]:
@@ -206,26 +191,37 @@ def route_table(settings: Settings, service: QueryService) -> list[tuple[str, st
 
 
 def mount(
-    web_app: web.Application, settings: Settings, query_service: QueryService, bind_host: str | None = None
+    web_app: web.Application,
+    settings: Settings,
+    query_service: QueryService,
+    bind_host: str | None = None,
+    setting: str = "STREAMER_API_HOST",
 ) -> None:
-    """Add the API, the page (at / when free, always at /ui/) and its static files to ``web_app``.
+    """Add the API, the page (at / when free, always at /ui/) and its static files to ``web_app``, and
+    guard every route of ``web_app`` (its own too) with ``streamer.webguard``.
 
-    ``bind_host`` is the address the server listens on (default ``settings.api_host``); a
-    non-loopback one without ``api_token`` raises ``ConfigError``. In the processor, call it from
-    ``App.on_webserver_init(web)`` with ``web.web_app`` and faust's ``web_bind``: faust's own
-    blueprints (its index at /) are in place by then and routes can still be added.
+    ``bind_host`` is the address the server listens on (default ``settings.api_host``; ``setting``
+    names it); a non-loopback one without ``api_token`` raises ``ConfigError``. In the processor,
+    call it from ``App.on_webserver_init(web)`` with ``web.web_app``: faust's own blueprints (its
+    index at /) are in place by then and routes and middlewares can still be added.
     """
-    check_access(settings, bind_host if bind_host is not None else settings.api_host)
+    bind = bind_host if bind_host is not None else settings.api_host
+    check_access(settings, bind, setting)
     web_app[SERVICE_KEY] = query_service
     router = web_app.router
-    page = _guard(Routes(settings, query_service).page, settings, public=True)
-    for method, path, handler, public in route_table(settings, query_service):
-        router.add_route(method, path, _guard(handler, settings, public))
-    try:
-        router.add_route("GET", "/", page)
-    except RuntimeError:
+    public: set[str] = set()  # the page, its files, the OpenAPI document and /health
+    for method, path, handler, is_public in route_table(settings, query_service):
+        router.add_route(method, path, _guard(handler))
+        if is_public:
+            public.add(path)
+    if any(resource.canonical == "/" for resource in router.resources()):
+        # aiohttp would add a second resource for / that is never reached: the host's stays, guarded
         log.info("/ is taken by the host application: the status page is at /ui/")
+    else:
+        router.add_route("GET", "/", _guard(Routes(settings, query_service).page))
+        public.add("/")
     router.add_static("/static/", on_disk(STATIC))
+    install(web_app, Policy.of(settings, bind, frozenset(public), ("/static/",)))
 
 
 @web.middleware

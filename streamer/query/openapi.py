@@ -96,7 +96,12 @@ def _paths() -> dict[str, Any]:
                 "aggregates all of its bucket's samples.",
                 "parameters": [
                     PARAM_SITE,
-                    {**points_param, "required": True},
+                    {
+                        **points_param,
+                        "required": True,
+                        # at least one name: something besides commas and blanks
+                        "schema": {"type": "string", "pattern": "[^,\\s]"},
+                    },
                     PARAM_START,
                     PARAM_END,
                     {
@@ -149,7 +154,7 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "description": "Intervals that may pass between two "
                         "samples before it is a gap (1..1000, default 1.5).",
-                        "schema": {"type": "string"},
+                        "schema": {"type": "number", "minimum": 1, "maximum": 1000, "default": 1.5},
                     },
                 ],
                 "responses": {
@@ -186,10 +191,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [PARAM_FORMAT],
                 "requestBody": {
                     "required": True,
-                    "content": {
-                        "application/json": {"schema": obj({"sql": {"type": "string"}})},
-                        "text/plain": {"schema": {"type": "string"}},
-                    },
+                    "content": {"application/json": {"schema": obj({"sql": {"type": "string"}})}},
                 },
                 "responses": {
                     "200": {
@@ -216,6 +218,7 @@ def _paths() -> dict[str, Any]:
                     "400": error("Not one read statement, or ClickHouse refused it (the message says why)."),
                     "403": error("SQL is switched off (STREAMER_API_SQL_ENABLED=false)."),
                     "413": error("Body larger than 1 MiB."),
+                    "415": error("The body is not Content-Type: application/json."),
                     **COMMON_ERRORS,
                 },
             }
@@ -251,7 +254,8 @@ def _paths() -> dict[str, Any]:
         },
         "/health": {
             "get": {
-                "summary": "Kafka and ClickHouse reachability, schema version, consumer lag.",
+                "summary": "ok, degraded or down; with the token also Kafka and ClickHouse reachability, "
+                "schema version, consumer lag.",
                 "security": [],
                 "responses": {
                     "200": json_body(
@@ -297,7 +301,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "paths": _paths(),
         "components": {"schemas": dict(SCHEMAS)},
     }
-    if settings.api_token is not None:
+    if settings.api_auth_required:
         document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         document["security"] = [{"bearer": []}]
     return document

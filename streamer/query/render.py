@@ -1,5 +1,9 @@
 """Terminal output of the query CLI: rich tables, CSV, JSON. Pure: each function returns text or a
-renderable from an API answer (the same dicts the HTTP API sends)."""
+renderable from an API answer (the same dicts the HTTP API sends).
+
+Everything shown in a table comes from stored data (site and point names, error text), so it goes in
+as ``Text`` (never parsed as rich markup: ``[/]`` neither crashes nor styles) with control characters
+made visible (no terminal escape sequence from the data reaches the terminal)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,13 @@ import orjson
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
+def plain(value: Any) -> Text:
+    """Data as a rich renderable that is shown as-is: no markup, no emoji codes, no control codes."""
+    return Text(str(value).translate(_CONTROL))
 
 
 def iso(ms: int | None) -> str:
@@ -48,13 +59,15 @@ def samples_table(answer: dict[str, Any]) -> Table:
         f"{answer['site']}: {answer['row_count']} rows, resolution {answer['resolution']}, "
         f"{iso(answer['start'])} .. {iso(answer['end'])}"
     )
-    table = Table(title=title, title_justify="left")
+    table = Table(title=plain(title), title_justify="left")
     table.add_column("point")
     table.add_column("time (UTC)")
     for name in columns[2:]:
-        table.add_column(name, justify="right")
+        table.add_column(plain(name), justify="right")
     for row in answer["rows"]:
-        table.add_row(row["point_name"], iso(row["timestamp"]), *(_num(row[c]) for c in columns[2:]))
+        table.add_row(
+            plain(row["point_name"]), iso(row["timestamp"]), *(plain(_num(row[c])) for c in columns[2:])
+        )
     return table
 
 
@@ -66,15 +79,15 @@ def _num(value: Any) -> str:
 
 def gaps_table(answer: dict[str, Any]) -> Table | Text:
     if not answer["points"]:
-        return Text(f"{answer['site']}: no gaps between {iso(answer['start'])} and {iso(answer['end'])}")
-    table = Table(title=f"{answer['site']}: points with gaps", title_justify="left")
+        return plain(f"{answer['site']}: no gaps between {iso(answer['start'])} and {iso(answer['end'])}")
+    table = Table(title=plain(f"{answer['site']}: points with gaps"), title_justify="left")
     for name in ("point", "interval", "from (last sample)", "to (next sample)", "missing"):
         table.add_column(name, justify="right" if name in ("interval", "missing") else "left")
     for point in answer["points"]:
         for gap in point["gaps"]:
             table.add_row(
-                point["point_name"],
-                f"{point['collect_interval_s']}s",
+                plain(point["point_name"]),
+                plain(f"{point['collect_interval_s']}s"),
                 iso(gap["start"]),
                 iso(gap["end"]),
                 str(gap["missing"]),
@@ -91,22 +104,24 @@ def status_view(answer: dict[str, Any]) -> Group:
         if s["last_error_at"]:
             error = f"{iso(s['last_error_at'])} {error}"
         sites.add_row(
-            s["site"],
+            plain(s["site"]),
             str(s["points"]),
             str(s["rows"]),
             iso(s["last_sync_at"]),
-            s["last_status"] or "-",
+            plain(s["last_status"] or "-"),
             age(s["watermark_age_s"]),
-            error,
+            plain(error),
         )
     kafka = answer["kafka"]
-    lag = Table(title=f"Consumer lag (group {kafka['group']})", title_justify="left")
+    lag = Table(title=plain(f"Consumer lag (group {kafka['group']})"), title_justify="left")
     for name in ("topic", "partition", "committed", "end", "lag"):
         lag.add_column(name, justify="left" if name == "topic" else "right")
     for part in kafka["partitions"]:
         committed = "-" if part["committed"] is None else str(part["committed"])
-        lag.add_row(part["topic"], str(part["partition"]), committed, str(part["end"]), str(part["lag"]))
-    return Group(sites, lag, Text(_summary(answer)))
+        lag.add_row(
+            plain(part["topic"]), str(part["partition"]), committed, str(part["end"]), str(part["lag"])
+        )
+    return Group(sites, lag, *(plain(line) for line in _summary(answer).splitlines()))
 
 
 def _summary(answer: dict[str, Any]) -> str:

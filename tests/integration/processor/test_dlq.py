@@ -65,7 +65,7 @@ async def fault(settings: Settings, action: str, **params: str) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(100):  # the web server starts with the worker
             try:
-                (await client.post(url, params=params, timeout=10)).raise_for_status()
+                (await client.post(url, params=params, json={}, timeout=10)).raise_for_status()
                 return
             except httpx.TransportError:
                 await asyncio.sleep(0.2)

@@ -44,8 +44,9 @@ def chromium_path() -> str:
 class Browser:
     """One headless Chromium process (own session, so its helpers stop with it) and one page."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, profile: Path, flags: tuple[str, ...] = ()) -> None:
         self._profile = profile
+        self._flags = flags
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -53,7 +54,7 @@ class Browser:
 
     async def __aenter__(self) -> Browser:
         self._proc = subprocess.Popen(
-            [chromium_path(), *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+            [chromium_path(), *FLAGS, *self._flags, f"--user-data-dir={self._profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

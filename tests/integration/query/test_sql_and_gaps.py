@@ -31,7 +31,9 @@ def test_sql_reads_answer_with_columns_and_rows(live: LiveServer, filled: tuple[
         {"name": "n", "type": "UInt64"},
     ]
     assert sum(row[1] for row in body["rows"]) == total and body["row_count"] == 2
-    csv = httpx.post(f"{live.url}/api/v1/sql", content="SELECT 1 AS a, 'x' AS b", params={"format": "csv"})
+    csv = httpx.post(
+        f"{live.url}/api/v1/sql", json={"sql": "SELECT 1 AS a, 'x' AS b"}, params={"format": "csv"}
+    )
     assert csv.text == "a,b\n1,x\n"
 
 

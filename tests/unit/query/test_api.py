@@ -189,11 +189,14 @@ async def test_mount_adds_routes_to_a_host_app_and_keeps_its_index(base_settings
 
 
 async def test_sql_body_forms(base_settings: Settings) -> None:
-    """POST /sql takes {"sql": ...} JSON or plain text; malformed JSON and switched-off SQL are 4xx."""
+    """POST /sql takes {"sql": ...} JSON only (plain text is 415); malformed JSON and switched-off SQL
+    are 4xx."""
     off = base_settings.model_copy(update={"api_sql_enabled": False})
     async for client in _client(build_app(off, StubService(off))):
-        response = await client.post("/api/v1/sql", data="SELECT 1")
+        response = await client.post("/api/v1/sql", json={"sql": "SELECT 1"})
         assert response.status == 403 and "STREAMER_API_SQL_ENABLED" in (await response.json())["error"]
+        text = await client.post("/api/v1/sql", data="SELECT 1", headers={"Content-Type": "text/plain"})
+        assert text.status == 415 and "application/json" in (await text.json())["error"]
         bad = await client.post("/api/v1/sql", data=b"{", headers={"Content-Type": "application/json"})
         assert bad.status == 400 and "not JSON" in (await bad.json())["error"]
         shape = await client.post("/api/v1/sql", json={"query": "SELECT 1"})
