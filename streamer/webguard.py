@@ -3,9 +3,9 @@
 A request is answered only when, in this order:
 
 1. its ``Host`` is a loopback name (``localhost``, ``127.0.0.1``, ``[::1]``), the listener's own
-   specific bind address, or in ``api_allowed_hosts`` (any port): a page on a rebinding domain
-   (``attacker.example`` resolving to 127.0.0.1) is refused although the browser thinks it is
-   same-origin;
+   specific bind address, or in ``api_allowed_hosts`` (any port), or it carries the token: a page on a
+   rebinding domain (``attacker.example`` resolving to 127.0.0.1) is refused although the browser thinks
+   it is same-origin;
 2. a browser's ``Origin`` (and ``Sec-Fetch-Site``) says the request comes from this origin or one in
    ``api_allowed_origins``: another site's page cannot make the browser send it anything (top-level
    navigations to a page excepted); the allowed ones get CORS headers, and their preflights a 204;
@@ -109,7 +109,9 @@ def refusal(policy: Policy, request: web.Request) -> tuple[int, str] | None:
     """Why ``request`` must not be served (status, message), or None: the policy as one pure check."""
     headers = request.headers
     host = host_name(headers.get("Host", ""))
-    if host is None or not (is_loopback(host) or host in policy.hosts):
+    # A caller presenting the token is no rebinding page (a bearer token is never sent by a browser on
+    # its own): Prometheus scraping a container by its IP or service name passes.
+    if host is None or not (is_loopback(host) or host in policy.hosts or authenticated(policy, request)):
         return 403, "Host not served here: use a loopback name or one in STREAMER_API_ALLOWED_HOSTS"
     origin = headers.get("Origin")
     own = f"{request.scheme}://{headers['Host'].strip().lower()}"

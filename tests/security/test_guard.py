@@ -47,6 +47,15 @@ def test_host_header(host: str, allowed: bool) -> None:
     assert _status(policy, Host=host) == (None if allowed else 403)
 
 
+def test_a_caller_with_the_token_may_use_any_host_name() -> None:
+    """Prometheus scrapes a container by IP or service name with the token: served; without it, or with
+    a wrong one (what a rebinding page could send), 403."""
+    policy = _policy(load_settings(api_token="s3cret-token-value"), "0.0.0.0")
+    assert _status(policy, Host="172.18.0.5:9464", Authorization="Bearer s3cret-token-value") is None
+    assert _status(policy, Host="processor:6066", Authorization="Bearer wrong") == 403
+    assert _status(policy, Host="processor:6066") == 403
+
+
 def test_specific_bind_address_is_its_own_allowed_host() -> None:
     """Bound to 10.0.0.7, requests to http://10.0.0.7:port/ pass; a wildcard bind adds nothing."""
     settings = load_settings()
