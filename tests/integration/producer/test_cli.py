@@ -40,12 +40,12 @@ async def streamer(settings: Settings, *args: str) -> asyncio.subprocess.Process
 
 
 def test_topics_command_creates_missing_topics(kafka_settings: Settings) -> None:
-    """`streamer topics` creates the five topics once; a second run finds them all."""
+    """`streamer topics` creates the six topics once; a second run finds them all."""
     runner = CliRunner()
     first = runner.invoke(topics, obj=kafka_settings)
     assert first.exit_code == 0, first.output
     names = [kafka_settings.topic_samples, kafka_settings.topic_points, kafka_settings.topic_sync]
-    names += [kafka_settings.topic_sync_runs, kafka_settings.topic_dlq]
+    names += [kafka_settings.topic_sync_runs, kafka_settings.topic_dlq, kafka_settings.topic_dlq_state]
     assert sorted(first.stdout.removeprefix("created: ").strip().split(", ")) == sorted(names)
     again = runner.invoke(topics, obj=kafka_settings)
     assert again.exit_code == 0 and again.stdout.strip() == "all topics exist"
