@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from streamer.errors import RecordDecodeError
-from streamer.processor.dlq import DeadLetter
+import orjson
+
+from streamer.errors import FutureSampleError, RecordDecodeError
+from streamer.processor.dlq import STAGE_NORMALISE, DeadLetter
 from streamer.processor.normalise import Normalised, RawRecord
 
 
@@ -25,7 +27,7 @@ class Item:
     record: RawRecord | None = None
     error: RecordDecodeError | None = None
     normalised: Normalised | None = None  # done ahead when the point looked collected at poll time
-    normalise_error: RecordDecodeError | None = None
+    max_ms: int = 0  # the latest sample time accepted when it was normalised (now + max_future_s)
 
 
 class SourceOf:
@@ -115,3 +117,10 @@ def dead_letter(item: Item, exc: Exception, stage: str, token: str) -> DeadLette
         batch_token=token,
         source_headers=item.headers,
     )
+
+
+def future_letter(item: Item, record: RawRecord, future: list[Any], max_ms: int, token: str) -> DeadLetter:
+    """The dead letter of a record's samples dated after ``max_ms``: only those samples, replayable."""
+    value = orjson.dumps({"site": record.site, "point": record.point, "samples": future})
+    error = FutureSampleError(f"{len(future)} sample(s) dated after {max_ms} (now + max_future_s)")
+    return replace(dead_letter(item, error, STAGE_NORMALISE, token), value=value)
