@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+import zlib
 from typing import Any
 
 import orjson
@@ -28,6 +29,18 @@ class Item:
     error: RecordDecodeError | None = None
     normalised: Normalised | None = None  # done ahead when the point looked collected at poll time
     max_ms: int = 0  # the latest sample time accepted when it was normalised (now + max_future_s)
+    crc: int | None = None  # crc32 of ``value``, once asked for (``source_crc``)
+
+    @property
+    def source_crc(self) -> int:
+        """crc32 of the record's value: the batch token's stand-in for the topic's identity."""
+        if self.crc is None:
+            self.crc = zlib.crc32(self.value or b"")
+        return self.crc
+
+    @property
+    def source_rows(self) -> int:
+        return -1  # a polled record: its rows are not judged yet
 
 
 class SourceOf:
@@ -48,6 +61,14 @@ class SourceOf:
     def source_offset(self) -> int:
         return self.item.source_offset
 
+    @property
+    def source_crc(self) -> int:
+        return self.item.source_crc
+
+    @property
+    def source_rows(self) -> int:
+        return -1
+
 
 @dataclass(slots=True)
 class Part(SourceOf):
@@ -58,6 +79,10 @@ class Part(SourceOf):
     point: str
     ts_ms: list[int]
     values: list[float]
+
+    @property
+    def source_rows(self) -> int:
+        return len(self.ts_ms)
 
 
 @dataclass(slots=True)
