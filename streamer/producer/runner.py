@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamer.errors import StreamerError
-from streamer.kafka import ensure_topics, reliable_producer, start_client
+from streamer.kafka import ensure_topics, reliable_producer, start_client, topic_max_message_bytes
 from streamer.logs import log_event
 from streamer.metrics import SITE_FAILURES
 from streamer.models import SyncRun
@@ -39,6 +39,10 @@ SiteFilter = Callable[[str], bool]
 # zstd, not the shared default lz4: aiokafka compresses lz4 at level 9 in the event loop, which cost
 # more CPU than grouping itself in the producer benchmark; zstd level 3 was ~10x cheaper and smaller.
 COMPRESSION = "zstd"
+# aiokafka's default batch size; a batch (and so a record) must also stay under the topic's
+# max.message.bytes, less what a record batch and a record add around the values.
+MAX_BATCH_BYTES = 1_048_576
+BATCH_MARGIN = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +65,13 @@ async def open_producer(
 ) -> AsyncIterator[ProducerContext]:
     """Create missing topics, start the Kafka producer and recover the state from the compacted topics."""
     created = set(await ensure_topics(settings))
-    producer = reliable_producer(settings, compression_type=COMPRESSION)
+    topic_limit = await topic_max_message_bytes(settings, settings.topic_samples)
+    batch_bytes = min(MAX_BATCH_BYTES, topic_limit - BATCH_MARGIN)
+    producer = reliable_producer(settings, compression_type=COMPRESSION, max_batch_size=batch_bytes)
     await start_client(producer, settings)
     try:
         ctx = ProducerContext(settings, client, producer, clock)
+        ctx.record_max_bytes = min(settings.record_max_bytes, batch_bytes - BATCH_MARGIN)
         for topic in (settings.topic_samples, settings.topic_points, settings.topic_sync):
             ctx.partitions[topic] = await topic_partitions(producer, topic)
         # A topic created just now is empty (and its partitions may still be electing leaders).
@@ -79,7 +86,12 @@ async def open_producer(
             )
             ctx.points = decode_points(points_view)
         log_event(
-            log, logging.INFO, "producer state recovered", sites=len(ctx.states), point_sites=len(ctx.points)
+            log,
+            logging.INFO,
+            "producer state recovered",
+            sites=len(ctx.states),
+            point_sites=len(ctx.points),
+            record_max_bytes=ctx.record_max_bytes,
         )
         yield ctx
     finally:

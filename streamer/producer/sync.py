@@ -131,7 +131,12 @@ async def _stream(
     publisher: BatchPublisher,
     stats: WindowStats,
 ) -> None:
-    grouper = PointGrouper(ctx.settings.record_max_samples, ctx.settings.gather_max_samples)
+    head, mid, tail = frame(site, sync_id)
+    # What every record of the window holds besides its point and samples: the value's frame, "site/".
+    frame_bytes = len(head) + len(mid) + len(tail) + len(site.encode()) + 1
+    grouper = PointGrouper(
+        ctx.settings.record_max_samples, ctx.settings.gather_max_samples, ctx.record_max_bytes - frame_bytes
+    )
     fetched = SAMPLES_FETCHED.labels(site=site)
     pages = read_ahead(ctx.client.iter_timeseries(site, window.start_ms, window.end_ms))
     async with aclosing(pages):
@@ -159,6 +164,7 @@ async def _stream(
             site=site,
             sync_id=sync_id,
             count=grouper.malformed,
+            reasons=",".join(f"{k}={v}" for k, v in sorted(grouper.malformed_by.items())),
             example=repr(grouper.last_malformed)[:200],
         )
 
