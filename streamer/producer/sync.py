@@ -21,7 +21,13 @@ from aiokafka.errors import KafkaError
 
 from streamer.errors import KafkaTransientError, StreamerError
 from streamer.logs import log_event
-from streamer.metrics import RECORDS_PUBLISHED, SAMPLES_FETCHED, SAMPLES_PUBLISHED, WATERMARK_AGE
+from streamer.metrics import (
+    RECORDS_PUBLISHED,
+    SAMPLES_FETCHED,
+    SAMPLES_MALFORMED,
+    SAMPLES_PUBLISHED,
+    WATERMARK_AGE,
+)
 from streamer.models import SyncRun, SyncState
 from streamer.producer.context import ProducerContext
 from streamer.producer.grouping import Group, PointGrouper, frame
@@ -157,6 +163,8 @@ async def _stream(
     stats.malformed = grouper.malformed
     if grouper.malformed:
         stats.errors += 1
+        for reason, count in grouper.malformed_by.items():
+            SAMPLES_MALFORMED.labels(site=site, reason=reason).inc(count)
         log_event(
             log,
             logging.WARNING,
