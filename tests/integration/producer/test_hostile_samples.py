@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 
 from streamer.ace.client import AceClient
@@ -97,3 +98,30 @@ async def test_deep_and_huge_values_are_skipped_and_the_site_advances(kafka_sett
         labels = {"site": "site_a", "reason": reason}
         assert REGISTRY.get_sample_value("streamer_samples_malformed_total", labels) == 60
     assert runs["site_b"].status == "ok" and runs["site_b"].errors == 0
+
+
+async def test_records_stay_under_a_topic_limit_read_at_start_up(kafka_settings: Settings) -> None:
+    """ace.samples created with max.message.bytes=100000: the producer reads it, keeps every record
+    under it (30 kB values: three a record), and the broker takes the whole window."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        topic = NewTopic(kafka_settings.topic_samples, 2, 1, topic_configs={"max.message.bytes": "100000"})
+        await admin.create_topics([topic])
+    finally:
+        await admin.close()
+    config = SimConfig(sites=("site_a",), seed=3, points=10)
+    async with SimServer(config) as server:
+        settings = producer_settings(kafka_settings, server.url, weather_enabled=False, samples_partitions=2)
+        names = [p["name"] for p in server.state.point_items("site_a")]
+        async with (
+            HostileClient(settings, {names[0]: "m" * 30_000}) as client,
+            open_producer(settings, client, clock=fixed_clock(NOW)) as ctx,
+        ):
+            assert ctx.record_max_bytes == 100_000 - 1024
+            outcomes = await run_cycle(ctx, ["site_a"])
+            assert [(o.site, o.ok) for o in outcomes] == [("site_a", True)]
+    records = await read_topic(settings, settings.topic_samples)
+    assert all(len(key or b"") + len(value or b"") <= 100_000 - 1024 for key, value, _ in records)
+    samples = distinct_samples(records)
+    assert summary("site_a", samples["site_a"]) == expected(config, "site_a", NOW - HOUR, NOW)["all"]
