@@ -55,6 +55,7 @@ class ProducerContext:
     clock: Clock = system_clock
     partitions: dict[str, list[int]] = field(default_factory=dict)
     states: dict[str, SyncState] = field(default_factory=dict)
+    broken_sync: dict[str, str] = field(default_factory=dict)  # site → why its ace.sync record is unreadable
     points: dict[str, dict[str, PointContent]] = field(default_factory=dict)
     points_refreshed: dict[str, float] = field(default_factory=dict)
     partition_cache: dict[str, dict[bytes, int]] = field(default_factory=dict)

@@ -26,6 +26,7 @@ from streamer.metrics import SITE_FAILURES
 from streamer.models import SyncRun
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
 from streamer.producer.publisher import partition_for, topic_partitions
+from streamer.producer.reset import check_site_state
 from streamer.producer.shard import SiteShard
 from streamer.producer.state import decode_points, decode_sync, read_compacted
 from streamer.producer.sync import new_sync_id, points_due, refresh_points, sync_window
@@ -79,7 +80,7 @@ async def open_producer(
             sync_view = await read_compacted(
                 settings, settings.topic_sync, ctx.partitions[settings.topic_sync]
             )
-            ctx.states = decode_sync(sync_view)
+            ctx.states = decode_sync(sync_view, ctx.broken_sync)
         if settings.topic_points not in created:
             points_view = await read_compacted(
                 settings, settings.topic_points, ctx.partitions[settings.topic_points]
@@ -90,6 +91,7 @@ async def open_producer(
             logging.INFO,
             "producer state recovered",
             sites=len(ctx.states),
+            unreadable_sites=",".join(sorted(ctx.broken_sync)) or "-",
             point_sites=len(ctx.points),
             record_max_bytes=ctx.record_max_bytes,
         )
@@ -114,6 +116,8 @@ async def sync_site(
     ``owns``, until this worker no longer owns the site)."""
     windows = samples = 0
     try:
+        if site in ctx.broken_sync:
+            await check_site_state(ctx, site)
         if points_due(ctx, site):
             await refresh_points(ctx, site)
         while (window := next_window(ctx.states.get(site), ctx.clock(), ctx.settings)) is not None:
@@ -191,12 +195,14 @@ async def adopt_gained_sites(ctx: ProducerContext, gained: set[int]) -> None:
         return
     s = ctx.settings
     sync_parts = ctx.partitions[s.topic_sync]
-    states = decode_sync(await read_compacted(s, s.topic_sync, sync_parts))
+    broken: dict[str, str] = {}
+    states = decode_sync(await read_compacted(s, s.topic_sync, sync_parts), broken)
     points = decode_points(await read_compacted(s, s.topic_points, ctx.partitions[s.topic_points]))
     mine = assigned_sites(gained, sync_parts)
-    for site in {*ctx.states, *states, *ctx.points, *points}:
+    for site in {*ctx.states, *states, *ctx.points, *points, *ctx.broken_sync, *broken}:
         if mine(site):
             _replace(ctx.states, site, states.get(site))
+            _replace(ctx.broken_sync, site, broken.get(site))
             _replace(ctx.points, site, points.get(site))
             ctx.points_refreshed.pop(site, None)  # refresh its points in the next cycle
     log_event(log, logging.INFO, "sites adopted", partitions=",".join(map(str, sorted(gained))))
