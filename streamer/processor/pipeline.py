@@ -27,7 +27,7 @@ from streamer.errors import RecordDecodeError, SinkPermanentError
 from streamer.metrics import FRESHNESS_SECONDS, SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
 from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, DeadLetter, DlqWriter
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.normalise import RawRecord, TimeCache, decode_samples_record, normalise_samples
+from streamer.processor.normalise import RawRecord, decode_samples_record, normalise_samples
 from streamer.processor.points_table import PointsTable
 from streamer.processor.records import (
     BatchOutcome,
@@ -39,6 +39,7 @@ from streamer.processor.records import (
     dead_letter,
     future_letter,
 )
+from streamer.processor.times import TimeCache
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
 

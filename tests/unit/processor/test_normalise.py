@@ -9,14 +9,12 @@ import pytest
 
 from streamer.errors import RecordDecodeError
 from streamer.processor.normalise import (
-    BAD_TIME,
-    TimeCache,
     _memoised_times,
     decode_samples_record,
     is_always_kept,
     normalise_samples,
-    parse_time_ms,
 )
+from streamer.processor.times import BAD_TIME, TimeCache, parse_time_ms
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
