@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from streamer.errors import StreamerError
+from streamer.errors import KafkaTransientError, StreamerError
 from streamer.kafka import ensure_topics, reliable_producer, start_client, topic_max_message_bytes
 from streamer.logs import log_event
 from streamer.metrics import SITE_FAILURES
@@ -44,6 +44,7 @@ COMPRESSION = "zstd"
 # max.message.bytes, less what a record batch and a record add around the values.
 MAX_BATCH_BYTES = 1_048_576
 BATCH_MARGIN = 512
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,12 @@ async def open_producer(
 ) -> AsyncIterator[ProducerContext]:
     """Create missing topics, start the Kafka producer and recover the state from the compacted topics."""
     created = set(await ensure_topics(settings))
-    topic_limit = await topic_max_message_bytes(settings, settings.topic_samples)
+    try:
+        topic_limit = await topic_max_message_bytes(settings, settings.topic_samples)
+    except KafkaTransientError as exc:
+        # E.g. no DescribeConfigs permission. A record the broker refuses still fails its window loudly.
+        log_event(log, logging.WARNING, "topic limit unknown, broker default assumed", error=str(exc))
+        topic_limit = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
     batch_bytes = min(MAX_BATCH_BYTES, topic_limit - BATCH_MARGIN)
     producer = reliable_producer(settings, compression_type=COMPRESSION, max_batch_size=batch_bytes)
     await start_client(producer, settings)
