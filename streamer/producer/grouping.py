@@ -126,14 +126,35 @@ class PointGrouper:
     def _fold(self, buffers: dict[str, list[Pair]], out: list[Group]) -> None:
         """Encode the chunk's samples onto each point's body; emit bodies that reach ``record_max``."""
         cap = self.record_max
-        counts = self._counts
+        counts, bodies, limits = self._counts, self._bodies, self._limits
+        dumps = orjson.dumps
         for point, pairs in buffers.items():
-            while pairs:
-                room = cap - counts.get(point, 0)
-                head, pairs = (pairs, []) if len(pairs) < room else (pairs[:room], pairs[room:])
-                self._append(point, head, out)
-                if counts.get(point, 0) >= cap:
-                    self._emit(point, out)
+            if not pairs:
+                continue
+            count = counts.get(point, 0)
+            if count + len(pairs) < cap:  # the common case, inlined: one encoding that fits
+                body = bodies.get(point)
+                try:
+                    encoded = dumps(pairs)
+                except orjson.JSONEncodeError:
+                    encoded = b""
+                limit = limits.get(point) or self._limit(point)
+                if encoded and len(encoded) + (0 if body is None else len(body)) <= limit:
+                    bodies[point] = _extend(body, encoded)
+                    counts[point] = count + len(pairs)
+                    continue
+            self._fold_point(point, pairs, out)
+
+    def _fold_point(self, point: str, pairs: list[Pair], out: list[Group]) -> None:
+        """One point's samples, cut at ``record_max`` and encoded within the byte bound."""
+        cap = self.record_max
+        counts = self._counts
+        while pairs:
+            room = cap - counts.get(point, 0)
+            head, pairs = (pairs, []) if len(pairs) < room else (pairs[:room], pairs[room:])
+            self._append(point, head, out)
+            if counts.get(point, 0) >= cap:
+                self._emit(point, out)
 
     def _append(self, point: str, pairs: list[Pair], out: list[Group]) -> None:
         """Append ``pairs`` to the point's body in one encoding if it fits, else one by one."""
