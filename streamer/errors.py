@@ -19,6 +19,8 @@ same input gives the same answer: the input is rejected, counted and, for record
         │   ├── AceRetriesExhausted transient errors outlasted the retry budget; the window fails
         │   └── PaginationError     repeated cursor or page cap; the window fails, watermark stays
         ├── RecordDecodeError       a Kafka record that is not valid JSON or not the schema
+        ├── FutureSampleError       samples dated after now + max_future_s (their own dead letter)
+        ├── SyncStateError          a site's ace.sync record cannot be decoded: the site stops until reset
         ├── SinkPermanentError      ClickHouse rejected the rows (bad data, schema mismatch)
         └── DlqWriteError           the DLQ itself cannot be written: the worker must crash
 
@@ -99,6 +101,14 @@ class PaginationError(AceError):
 
 class RecordDecodeError(PermanentError):
     """A Kafka record is not valid JSON or does not match its schema."""
+
+
+class FutureSampleError(PermanentError):
+    """Samples dated later than now plus ``max_future_s``: dead-lettered apart from their record."""
+
+
+class SyncStateError(PermanentError):
+    """A site's ``ace.sync`` record cannot be decoded; the site fails until an operator resets it."""
 
 
 class SinkPermanentError(PermanentError):

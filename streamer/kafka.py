@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     CoordinatorLoadInProgressError,
     GroupCoordinatorNotAvailableError,
@@ -86,6 +87,27 @@ async def ensure_topics(settings: Settings) -> list[str]:
         raise KafkaTransientError(f"creating topics failed: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def topic_max_message_bytes(settings: Settings, topic: str) -> int:
+    """The topic's ``max.message.bytes``: the broker refuses a larger record batch."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"{settings.kafka_client_id}-admin"
+    )
+    try:
+        await admin.start()
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": None})
+        (response,) = await admin.describe_configs([resource])
+        (found,) = response.to_object()["resources"]
+    except KafkaError as exc:
+        raise KafkaTransientError(f"reading the config of {topic} failed: {exc}") from exc
+    finally:
+        await admin.close()
+    entries = {e["config_names"]: e["config_value"] for e in found["config_entries"]}
+    try:
+        return int(entries["max.message.bytes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise KafkaTransientError(f"{topic} has no readable max.message.bytes: {found}") from exc
 
 
 def reliable_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:

@@ -17,6 +17,9 @@ API_PAGES = Counter("streamer_ace_pages_total", "Timeseries pages fetched.", ["s
 # -- producer
 SAMPLES_FETCHED = Counter("streamer_samples_fetched_total", "Samples returned by the API.", ["site"])
 RECORDS_PUBLISHED = Counter("streamer_records_published_total", "Records acknowledged by Kafka.", ["topic"])
+SAMPLES_MALFORMED = Counter(
+    "streamer_samples_malformed_total", "Samples the producer skipped as malformed.", ["site", "reason"]
+)
 SAMPLES_PUBLISHED = Counter("streamer_samples_published_total", "Samples acknowledged by Kafka.", ["site"])
 SITE_FAILURES = Counter("streamer_site_failures_total", "Failed site cycles.", ["site", "error"])
 WATERMARK_AGE = Gauge("streamer_watermark_age_seconds", "Now minus the site's watermark.", ["site"])

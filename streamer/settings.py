@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     )
     record_max_samples: int = Field(2_000, ge=1, description="Samples of one point per Kafka record.")
     gather_max_samples: int = Field(500_000, ge=1, description="Samples held while grouping by point.")
+    record_max_bytes: int = Field(
+        1_000_000,
+        ge=4_096,
+        le=8_000_000,
+        description="Bytes of one ace.samples record at most (lowered to the topic's max.message.bytes).",
+    )
     weather_enabled: bool = Field(
         True, description="Fetch weather as weather.* points each incremental cycle."
     )
@@ -140,6 +146,9 @@ class Settings(BaseSettings):
     )
     batch_max_rows: int = Field(50_000, ge=1, description="Rows per ClickHouse insert at most.")
     batch_max_s: float = Field(1.0, gt=0, description="Seconds a batch waits to fill before it is inserted.")
+    max_future_s: int = Field(
+        86_400, ge=0, description="Samples later than now plus this are rejected (counted, to the DLQ)."
+    )
     sink_retry_max_backoff_s: float = Field(
         30.0, gt=0, description="Longest wait between retries while ClickHouse is unavailable."
     )

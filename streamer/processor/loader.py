@@ -7,8 +7,13 @@
 - ``SinkPermanentError`` (ClickHouse rejected the rows): split the batch in halves by source record and
   load each half, recursively; what still fails alone is a poison record, returned for the DLQ.
 
-The deduplication token is derived from the source offsets of the records loaded, so an identical
-retry (same records, same rows) is dropped by ClickHouse's insert deduplication window.
+The deduplication token is derived from the source offsets of the records loaded, their content (a
+crc32 of each record's value) and the rows each gave, so an identical retry (same records, same rows)
+is dropped by ClickHouse's insert deduplication window, and nothing else is: a recreated topic (a wiped
+broker, a new cluster) reuses offsets with other records, and a record judged again later may give
+other rows (a future sample no longer in the future). Offsets alone made such a batch look like a
+retry, and ClickHouse dropped it silently. The topic's own id would do for the first case, but
+aiokafka 0.14 speaks Metadata up to v5 and topic ids came with v10.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import struct
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
@@ -37,25 +44,32 @@ class HasSource(Protocol):
     def source_partition(self) -> int: ...
     @property
     def source_offset(self) -> int: ...
+    @property
+    def source_crc(self) -> int: ...
+    @property
+    def source_rows(self) -> int: ...
 
 
 def batch_token(kind: str, parts: Iterable[HasSource]) -> str:
-    """sha1 of ``kind|topic:partition:first-last,...`` over the parts' source offsets (sorted, runs)."""
-    by_tp: dict[tuple[str, int], list[int]] = {}
+    """sha1 of ``kind|topic:partition:first-last+...:content,...``: the parts' source offsets (sorted,
+    runs) and, per partition, a crc32 chained over each record's content crc and rows in offset order."""
+    by_tp: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
     for part in parts:
-        by_tp.setdefault((part.source_topic, part.source_partition), []).append(part.source_offset)
+        key = (part.source_topic, part.source_partition)
+        by_tp.setdefault(key, []).append((part.source_offset, part.source_crc, part.source_rows))
     chunks: list[str] = []
-    for (topic, partition), offsets in sorted(by_tp.items()):
-        offsets.sort()
+    for (topic, partition), sources in sorted(by_tp.items()):
+        sources.sort()
         runs: list[str] = []
-        start = prev = offsets[0]
-        for offset in offsets[1:]:
+        start = prev = sources[0][0]
+        for offset, _, _ in sources[1:]:
             if offset != prev + 1:
                 runs.append(f"{start}-{prev}")
                 start = offset
             prev = offset
         runs.append(f"{start}-{prev}")
-        chunks.append(f"{topic}:{partition}:{'+'.join(runs)}")
+        content = zlib.crc32(b"".join(struct.pack("<Iq", crc, rows) for _, crc, rows in sources))
+        chunks.append(f"{topic}:{partition}:{'+'.join(runs)}:{content:08x}")
     return hashlib.sha1(f"{kind}|{','.join(chunks)}".encode()).hexdigest()
 
 

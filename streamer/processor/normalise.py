@@ -2,23 +2,32 @@
 
 A record is ``{"site", "point", "samples": [[time_iso, raw_value], ...], "sync_id"}`` (see
 ``streamer.models.SamplesRecord``). Normalising turns each pair into ``(epoch_ms, float)`` or rejects it
-with a reason; rejects are counted, never raised. Only a record that breaks the schema raises
-``RecordDecodeError`` (the whole record then goes to the DLQ).
+with a reason; rejects are counted, never raised, one sample at a time: a sample that is not a pair, or
+whose value is an object or a list, is rejected alone and the record's other samples still load. Only a
+record whose top level breaks the schema raises ``RecordDecodeError`` (the whole record then goes to the
+DLQ). Samples dated after the caller's ``max_ms`` (now + ``max_future_s``) are rejected as ``future``
+and kept raw in ``Normalised.future``, so the caller can dead-letter them.
+
+A numeric string is a number only by the stricter of Python's ``float`` and JavaScript's ``parseFloat``
+(the seed's rule): ASCII digits, an optional sign, decimal point and exponent, surrounded at most by
+ASCII spaces, tabs and line breaks. ``"1_000"``, ``"١٢"`` (non-ASCII digits), ``"12abc"``, ``"0x1A"``
+are ``non_numeric``; ``"nan"``, ``"inf"``, ``"Infinity"`` are rejected as ``nan``/``inf``.
 
 The loops are flat and avoid pydantic on purpose: this runs for every sample (hundreds of thousands
-per second). Time strings repeat a lot (pages interleave every point at the same instants), so parsed
-times are cached.
+per second). Times are parsed through the memo of ``streamer.processor.times``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from streamer.errors import RecordDecodeError
+from streamer.processor.times import BAD_TIME, MAX_MS, MIN_MS, TimeCache
+from streamer.processor.times import parse_time_ms as parse_time_ms  # re-exported
 
 # Reasons a sample is rejected (label values of streamer_samples_rejected_total).
 REJECT_NULL = "null"
@@ -26,116 +35,35 @@ REJECT_NAN = "nan"
 REJECT_INF = "inf"
 REJECT_NON_NUMERIC = "non_numeric"
 REJECT_BAD_TIME = "bad_time"
-REJECT_REASONS = (REJECT_NULL, REJECT_NAN, REJECT_INF, REJECT_NON_NUMERIC, REJECT_BAD_TIME)
+REJECT_NOT_SCALAR = "not_scalar"  # the value is a JSON object or list
+REJECT_MALFORMED = "malformed"  # the sample is not a [time, value] pair
+REJECT_FUTURE = "future"  # later than now + max_future_s (also dead-lettered, see Normalised.future)
+REJECT_REASONS = (
+    REJECT_NULL,
+    REJECT_NAN,
+    REJECT_INF,
+    REJECT_NON_NUMERIC,
+    REJECT_BAD_TIME,
+    REJECT_NOT_SCALAR,
+    REJECT_MALFORMED,
+    REJECT_FUTURE,
+)
+# Whitespace Python's float() strips and JavaScript's parseFloat() does not (the vertical tab and form
+# feed it does, but JSON writes neither raw).
+_ODD_SPACE = re.compile(r"[\x0b\x0c\x1c-\x1f]")
 
-# DateTime64(3) holds 1900-01-01 .. 2299-12-31; outside it ClickHouse would clamp silently.
-_MIN_MS = int(datetime(1900, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_MAX_MS = int(datetime(2300, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-BAD_TIME = _BAD = -(2**62)  # what TimeCache.lookup answers for an invalid time string
-
-
-def parse_time_ms(text: str) -> int | None:
-    """ISO 8601 (``Z`` or an offset, any fraction; naive means UTC) → epoch ms, or None if invalid.
-
-    Sub-millisecond digits are truncated. Integer arithmetic, so no float rounding can move a sample
-    into the neighbouring millisecond.
-    """
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        delta = moment - _EPOCH
-    except OverflowError:
-        return None
-    ms = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
-    return ms if _MIN_MS <= ms < _MAX_MS else None
-
-
-class TimeCache:
-    """Memo of ``parse_time_ms`` that also pays off when whole strings rarely repeat.
-
-    A time ``YYYY-MM-DDTHH:MM:SS[.fff][zone]`` is split at the seconds' colon into a head (the minute,
-    naive) and a tail (seconds, fraction, zone). Both repeat a lot even when whole strings do not
-    (points sample at their own phases, in several zones and fraction widths), and the instant is
-    their sum: ``ms(head as UTC) + ms("1970-01-01T00:00" + tail)`` (the tail's zone offset comes out
-    with the right sign). Other shapes go through the full parser, memoised as whole strings. Each
-    map is cleared wholesale when full (cheap, and rare).
-    """
-
-    __slots__ = ("_full", "_heads", "_tails", "max_entries")
-
-    def __init__(self, max_entries: int = 200_000) -> None:
-        self._heads: dict[str, int] = {}
-        self._tails: dict[str, int] = {}
-        self._full: dict[str, int] = {}
-        self.max_entries = max_entries
-
-    def lookup(self, text: str) -> int:
-        """Epoch ms of ``text``; ``_BAD`` if invalid. Raises ``RecordDecodeError`` if not a string."""
-        if text.__class__ is not str:
-            raise RecordDecodeError(f"sample time is {type(text).__name__}, not a string")
-        head = self._heads.get(text[:16])
-        if head is None:
-            head = self._head(text[:16])
-        if head != _BAD and text[16:17] == ":":
-            tail = self._tails.get(text[16:])
-            if tail is None:
-                tail = self._tail(text[16:])
-            if tail == _BAD:
-                return _BAD
-            ms = head + tail
-            return ms if _MIN_MS <= ms < _MAX_MS else _BAD
-        return self._whole(text)
-
-    def _head(self, head: str) -> int:
-        ms = _BAD
-        if len(head) == 16 and head[4] == "-" and head[7] == "-" and head[10] in "T " and head[13] == ":":
-            try:
-                moment = datetime.fromisoformat(head)
-            except ValueError:
-                pass
-            else:
-                delta = moment.replace(tzinfo=UTC) - _EPOCH
-                ms = (delta.days * 86_400 + delta.seconds) * 1000
-        return _remember(self._heads, head, ms, self.max_entries)
-
-    def _tail(self, tail: str) -> int:
-        try:
-            moment = datetime.fromisoformat("1970-01-01T00:00" + tail)
-        except ValueError:
-            return _remember(self._tails, tail, _BAD, self.max_entries)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        delta = moment - _EPOCH
-        ms = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
-        return _remember(self._tails, tail, ms, self.max_entries)
-
-    def _whole(self, text: str) -> int:
-        cached = self._full.get(text)
-        if cached is not None:
-            return cached
-        ms = parse_time_ms(text)
-        return _remember(self._full, text, _BAD if ms is None else ms, self.max_entries)
-
-
-def _remember(memo: dict[str, int], key: str, value: int, limit: int) -> int:
-    if len(memo) >= limit:
-        memo.clear()
-    memo[key] = value
-    return value
+_BAD = BAD_TIME
+_MIN_MS, _MAX_MS = MIN_MS, MAX_MS
 
 
 @dataclass(slots=True)
 class Normalised:
-    """One record's valid samples as columns, and its rejects by reason."""
+    """One record's valid samples as columns, its rejects by reason, and its future samples raw."""
 
     ts_ms: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
+    future: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,40 +102,56 @@ def decode_samples_record(raw: bytes | None) -> RawRecord:
     return RawRecord(site, point, samples, len(samples))
 
 
-def normalise_samples(samples: list[Any], cache: TimeCache) -> Normalised:
+def number_of(text: str) -> float:
+    """The float of a numeric string by the strict rule (module doc); ``ValueError`` otherwise.
+
+    For ASCII strings without underscores, ``float`` accepts what ``parseFloat`` reads whole, but for
+    the odd whitespace ruled out here and the spellings of NaN and infinity, which are rejected anyway.
+    """
+    if "_" in text or not text.isascii() or (not text.isprintable() and _ODD_SPACE.search(text)):
+        raise ValueError(f"not a number: {text[:40]!r}")
+    return float(text)
+
+
+def normalise_samples(samples: list[Any], cache: TimeCache, max_ms: int = _MAX_MS - 1) -> Normalised:
     """Validate and convert ``[time, value]`` pairs; rejects are counted by reason, never raised.
 
-    Raises ``RecordDecodeError`` only when a pair is not a pair, its time not a string or its value
-    not a scalar (a schema violation: the record goes to the DLQ as a whole).
+    ``max_ms``: the latest instant accepted (now + ``max_future_s``); later samples are rejected as
+    ``future`` and returned raw in ``future``.
 
-    Fast path first: two comprehensions for times whose head and tail are memoised and for values
-    that are all finite numbers; a record that does not qualify goes through per-sample loops, which
-    count every reject by reason.
+    Fast path first: two comprehensions for times whose head and tail are memoised and all within
+    range, and for values that are all finite numbers; a record that does not qualify goes through
+    per-sample loops, which count every reject by reason.
     """
-    ts_ms = _memoised_times(samples, cache)
+    ts_ms = _memoised_times(samples, cache, min(max_ms, _MAX_MS - 1))
     if ts_ms is None:
         ts_ms = _times_each(samples, cache)
     else:
         values = _finite_values(samples)
         if values is not None:
             return Normalised(ts_ms, values, {})
-    return _values_each(ts_ms, samples)
+    return _values_each(ts_ms, samples, max_ms)
 
 
-def _memoised_times(samples: list[Any], cache: TimeCache) -> list[int] | None:
+def _memoised_times(samples: list[Any], cache: TimeCache, max_ms: int) -> list[int] | None:
     heads, tails = cache._heads, cache._tails
     try:
         ts_ms = [heads[t[:16]] + tails[t[16:]] for t, _ in samples]
     except (KeyError, TypeError, ValueError):
         return None
-    if ts_ms and (min(ts_ms) < _MIN_MS or max(ts_ms) >= _MAX_MS):
-        return None  # a memoised bad head or tail is -2**62: out of range
+    if ts_ms and (min(ts_ms) < _MIN_MS or max(ts_ms) > max_ms):
+        return None  # a memoised bad head or tail is -2**62: out of range; or a future sample
     return ts_ms
 
 
 def _finite_values(samples: list[Any]) -> list[float] | None:
+    float_, str_, strict = float, str, number_of
     try:
-        values = [float(v) for _, v in samples]  # numbers, numeric strings, booleans
+        # numbers and booleans through float(), strings by the strict rule
+        values = [
+            v if v.__class__ is float_ else float_(v) if v.__class__ is not str_ else strict(v)
+            for _, v in samples
+        ]
     except (TypeError, ValueError, OverflowError):
         return None
     total = sum(values)
@@ -215,38 +159,43 @@ def _finite_values(samples: list[Any]) -> list[float] | None:
 
 
 def _times_each(samples: list[Any], cache: TimeCache) -> list[int]:
-    """Epoch ms of every sample (``BAD_TIME`` where invalid); raises for a malformed pair."""
+    """Epoch ms of every sample; ``BAD_TIME`` where invalid, not a string or not in a pair."""
     lookup = cache.lookup
     out: list[int] = []
     add = out.append
     for pair in samples:
-        if pair.__class__ is not list or len(pair) != 2:
-            raise RecordDecodeError("a sample is not a [time, value] pair")
-        try:
+        if pair.__class__ is list and len(pair) == 2 and pair[0].__class__ is str:
             add(lookup(pair[0]))
-        except TypeError as exc:  # unhashable: a list or an object
-            raise RecordDecodeError("sample time is not a string") from exc
+        else:
+            add(_BAD)
     return out
 
 
-def _values_each(ts_ms: list[int], samples: list[Any]) -> Normalised:
+def _values_each(ts_ms: list[int], samples: list[Any], max_ms: int) -> Normalised:
     out = Normalised()
     ts_add = out.ts_ms.append
     val_add = out.values.append
     rejected = out.rejected
     str_, float_, int_, bool_, list_ = str, float, int, bool, list
+    odd_space = _ODD_SPACE.search
     for ms, pair in zip(ts_ms, samples, strict=True):
         if pair.__class__ is not list_ or len(pair) != 2:
-            raise RecordDecodeError("a sample is not a [time, value] pair")
+            rejected[REJECT_MALFORMED] = rejected.get(REJECT_MALFORMED, 0) + 1
+            continue
         raw = pair[1]
         kind = raw.__class__
+        value: float | None
         if kind is float_:
             value = raw
         elif kind is str_:
-            try:
-                value = float_(raw)
-            except ValueError:
+            # number_of, inlined: this loop runs for most records (any reject in them sends them here)
+            if "_" in raw or not raw.isascii() or (not raw.isprintable() and odd_space(raw)):
                 value = None
+            else:
+                try:
+                    value = float_(raw)
+                except ValueError:
+                    value = None
         elif kind is bool_:
             value = 1.0 if raw else 0.0
         elif kind is int_:
@@ -254,16 +203,17 @@ def _values_each(ts_ms: list[int], samples: list[Any]) -> Normalised:
                 value = float_(raw)
             except OverflowError:
                 value = float_("inf")
-        elif raw is None:
-            value = None
         else:
-            raise RecordDecodeError(f"sample value is {kind.__name__}, not a scalar")
+            value = None
         if ms == _BAD:
             reason = REJECT_BAD_TIME
         elif value is None:
-            reason = REJECT_NULL if raw is None else REJECT_NON_NUMERIC
+            reason = REJECT_NULL if raw is None else REJECT_NON_NUMERIC if kind is str_ else REJECT_NOT_SCALAR
         elif value - value != 0.0:  # NaN or ±inf
             reason = REJECT_NAN if value != value else REJECT_INF
+        elif ms > max_ms:
+            reason = REJECT_FUTURE
+            out.future.append(pair)
         else:
             ts_add(ms)
             val_add(value)

@@ -4,7 +4,8 @@
 1. catch the points table up to the end offsets read now (every points update published before these
    samples is then known), and upsert the changed points into ClickHouse;
 2. judge each record (not configured / disabled → dropped and counted), normalise it (rejects counted
-   by reason); a record that breaks the schema becomes a dead letter;
+   by reason, one sample at a time); a record that breaks the schema becomes a dead letter, and so do
+   a record's samples dated after now + max_future_s (a letter holding only those samples);
 3. insert the rows (transient errors: retry forever; permanent: bisect by record, poison → DLQ);
 4. deliver the dead letters durably;
 5. ack EVERY event, dropped ones included, in order. Only then may faust commit their offsets.
@@ -24,11 +25,21 @@ from typing import Any, Protocol
 
 from streamer.errors import RecordDecodeError, SinkPermanentError
 from streamer.metrics import FRESHNESS_SECONDS, SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
-from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, STAGE_NORMALISE, DeadLetter, DlqWriter
+from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, DeadLetter, DlqWriter
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.normalise import RawRecord, TimeCache, decode_samples_record, normalise_samples
+from streamer.processor.normalise import RawRecord, decode_samples_record, normalise_samples
 from streamer.processor.points_table import PointsTable
-from streamer.processor.records import BatchOutcome, Columns, Item, Part, Staged, columns, dead_letter
+from streamer.processor.records import (
+    BatchOutcome,
+    Columns,
+    Item,
+    Part,
+    Staged,
+    columns,
+    dead_letter,
+    future_letter,
+)
+from streamer.processor.times import TimeCache
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
 
@@ -85,10 +96,8 @@ class SamplesPipeline:
         return item, record.count
 
     def _normalise(self, item: Item, record: RawRecord) -> None:
-        try:
-            item.normalised = normalise_samples(record.samples, self._cache)
-        except RecordDecodeError as exc:
-            item.normalise_error = exc
+        item.max_ms = time.time_ns() // 1_000_000 + self._settings.max_future_s * 1000
+        item.normalised = normalise_samples(record.samples, self._cache, item.max_ms)
 
     async def refresh_points(self) -> None:
         """Catch the points table up and upsert changed points (also run on a timer when idle)."""
@@ -185,15 +194,14 @@ class SamplesPipeline:
             if reason is not None:
                 dropped[reason] = dropped.get(reason, 0) + record.count
                 continue
-            if item.normalised is None and item.normalise_error is None:
+            if item.normalised is None:
                 self._normalise(item, record)
             norm = item.normalised
-            if norm is None:
-                error = item.normalise_error or RecordDecodeError("record was not normalised")
-                letters.append(dead_letter(item, error, STAGE_NORMALISE, token))
-                continue
+            assert norm is not None  # set by _normalise
             for why, count in norm.rejected.items():
                 rejected[why] = rejected.get(why, 0) + count
+            if norm.future:
+                letters.append(future_letter(item, record, norm.future, item.max_ms, token))
             if norm.ts_ms:
                 parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values))
         return parts

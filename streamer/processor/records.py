@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from streamer.errors import RecordDecodeError
-from streamer.processor.dlq import DeadLetter
+import orjson
+
+from streamer.errors import FutureSampleError, RecordDecodeError
+from streamer.processor.dlq import STAGE_NORMALISE, DeadLetter
 from streamer.processor.normalise import Normalised, RawRecord
 
 
@@ -25,7 +28,19 @@ class Item:
     record: RawRecord | None = None
     error: RecordDecodeError | None = None
     normalised: Normalised | None = None  # done ahead when the point looked collected at poll time
-    normalise_error: RecordDecodeError | None = None
+    max_ms: int = 0  # the latest sample time accepted when it was normalised (now + max_future_s)
+    crc: int | None = None  # crc32 of ``value``, once asked for (``source_crc``)
+
+    @property
+    def source_crc(self) -> int:
+        """crc32 of the record's value: the batch token's stand-in for the topic's identity."""
+        if self.crc is None:
+            self.crc = zlib.crc32(self.value or b"")
+        return self.crc
+
+    @property
+    def source_rows(self) -> int:
+        return -1  # a polled record: its rows are not judged yet
 
 
 class SourceOf:
@@ -46,6 +61,14 @@ class SourceOf:
     def source_offset(self) -> int:
         return self.item.source_offset
 
+    @property
+    def source_crc(self) -> int:
+        return self.item.source_crc
+
+    @property
+    def source_rows(self) -> int:
+        return -1
+
 
 @dataclass(slots=True)
 class Part(SourceOf):
@@ -56,6 +79,10 @@ class Part(SourceOf):
     point: str
     ts_ms: list[int]
     values: list[float]
+
+    @property
+    def source_rows(self) -> int:
+        return len(self.ts_ms)
 
 
 @dataclass(slots=True)
@@ -115,3 +142,10 @@ def dead_letter(item: Item, exc: Exception, stage: str, token: str) -> DeadLette
         batch_token=token,
         source_headers=item.headers,
     )
+
+
+def future_letter(item: Item, record: RawRecord, future: list[Any], max_ms: int, token: str) -> DeadLetter:
+    """The dead letter of a record's samples dated after ``max_ms``: only those samples, replayable."""
+    value = orjson.dumps({"site": record.site, "point": record.point, "samples": future})
+    error = FutureSampleError(f"{len(future)} sample(s) dated after {max_ms} (now + max_future_s)")
+    return replace(dead_letter(item, error, STAGE_NORMALISE, token), value=value)

@@ -26,6 +26,7 @@ from streamer.kafka import ensure_topics
 from streamer.models import SyncRun
 from streamer.producer.context import Clock, fixed_clock, system_clock
 from streamer.producer.metrics_http import serve_metrics
+from streamer.producer.reset import reset_site
 from streamer.producer.runner import backfill as run_backfill
 from streamer.producer.runner import open_producer, run_forever, run_owned_cycle
 from streamer.producer.shard import SiteShard
@@ -68,12 +69,32 @@ def _clock(now: int | None) -> Clock:
     "--once", is_flag=True, help="One cycle over every site, then exit (non-zero if a site failed)."
 )
 @click.option("--now", type=TIME, default=None, help=_NOW_HELP)
+@click.option(
+    "--reset-site",
+    "reset",
+    metavar="SITE",
+    default=None,
+    help="Write a fresh sync state for SITE (its ace.sync record is unreadable) and exit; needs --from.",
+)
+@click.option("--from", "from_ms", type=TIME, default=None, help="With --reset-site: where the site resumes.")
+@click.option("--force", is_flag=True, help="With --reset-site: also replace a readable sync state.")
 @click.pass_obj
-def producer(settings: Settings, once: bool, now: int | None) -> None:
+def producer(
+    settings: Settings,
+    once: bool,
+    now: int | None,
+    reset: str | None,
+    from_ms: int | None,
+    force: bool,
+) -> None:
     """Poll the ACE API for every site and publish to Kafka, every poll_interval_s.
 
     Serves Prometheus metrics on producer_metrics_host:producer_metrics_port (0: off) while it runs.
+    A site whose ace.sync record cannot be decoded fails every cycle until --reset-site SITE --from TIME.
     """
+    if reset is not None or from_ms is not None:
+        _reset(settings, reset, from_ms, force, _clock(now)())
+        return
     if settings.producer_metrics_port and not once:
         try:
             serve_metrics(settings)
@@ -88,6 +109,16 @@ def producer(settings: Settings, once: bool, now: int | None) -> None:
         click.echo(f"streamer producer: site {site} failed: {error}", err=True)
     if failures:
         sys.exit(1)
+
+
+def _reset(settings: Settings, site: str | None, from_ms: int | None, force: bool, now_ms: int) -> None:
+    if site is None or from_ms is None:
+        raise click.UsageError("--reset-site and --from go together")
+    try:
+        state = asyncio.run(reset_site(settings, site, from_ms, now_ms, force=force))
+    except StreamerError as exc:
+        raise click.ClickException(f"site {site} not reset: {exc}") from exc
+    click.echo(f"site {site} reset: its next window starts at {iso(state.watermark_ms)}")
 
 
 async def _produce(settings: Settings, once: bool, clock: Clock) -> list[tuple[str, str]]:

@@ -55,9 +55,11 @@ class ProducerContext:
     clock: Clock = system_clock
     partitions: dict[str, list[int]] = field(default_factory=dict)
     states: dict[str, SyncState] = field(default_factory=dict)
+    broken_sync: dict[str, str] = field(default_factory=dict)  # site → why its ace.sync record is unreadable
     points: dict[str, dict[str, PointContent]] = field(default_factory=dict)
     points_refreshed: dict[str, float] = field(default_factory=dict)
     partition_cache: dict[str, dict[bytes, int]] = field(default_factory=dict)
+    record_max_bytes: int = 1_000_000  # an ace.samples record at most (open_producer: the topic's limit)
 
     def publisher(self, topic: str) -> BatchPublisher:
         cache = self.partition_cache.setdefault(topic, {})

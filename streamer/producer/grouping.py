@@ -7,6 +7,11 @@ emitted as a record when they reach ``record_max``, and when the total held woul
 the largest groups are emitted first (they make the best records and free the most). ``finish`` emits
 the rest. Every well-formed sample is emitted exactly once, in page order within its point.
 
+A record also stays under ``max_bytes`` (the broker refuses larger ones, every cycle: the site would
+never advance): a point's body is emitted before the next samples would pass it. A sample that cannot
+be encoded (nested deeper than orjson's limit) or is larger than a record on its own is skipped and
+counted as malformed, by reason (``malformed_by``), never raised: one sample must not stall its site.
+
 Held samples are kept already JSON-encoded (``[time,value],`` runs in one bytearray per point), not as
 Python tuples: ~40 bytes a sample instead of ~190, and no long-lived small objects scattered over the
 heap by pages that are freed meanwhile (which kept the process's RSS at its all-time peak).
@@ -23,6 +28,12 @@ import orjson
 from streamer.models import RawValue
 
 Pair = tuple[str, RawValue]
+
+# Reasons a sample is skipped (WindowStats.malformed, the "malformed samples skipped" log).
+MALFORMED_SHAPE = "shape"  # not an object with a non-empty string name and time
+MALFORMED_UNENCODABLE = "unencodable"  # orjson cannot encode it (nested deeper than its limit)
+MALFORMED_TOO_LARGE = "too_large"  # larger than a record may be
+UNBOUNDED = 2**62
 
 
 class Group(NamedTuple):
@@ -41,19 +52,24 @@ class Group(NamedTuple):
 class PointGrouper:
     """Accumulates pages; each call returns the groups that must be published now."""
 
-    def __init__(self, record_max: int, gather_max: int) -> None:
-        if record_max < 1 or gather_max < 1:
-            raise ValueError("record_max and gather_max must be positive")
+    def __init__(self, record_max: int, gather_max: int, max_bytes: int = UNBOUNDED) -> None:
+        """``max_bytes``: what a record may hold beyond the window's constant frame (the point's name,
+        in the key and in the value, and the samples' body)."""
+        if record_max < 1 or gather_max < 1 or max_bytes < 1:
+            raise ValueError("record_max, gather_max and max_bytes must be positive")
         self.record_max = record_max
         self.gather_max = gather_max
+        self.max_bytes = max_bytes
         self.held = 0
         self.peak_held = 0
         self.accepted = 0
         self.malformed = 0
+        self.malformed_by: dict[str, int] = {}
         self.last_malformed: Any = None
         self._bodies: dict[str, bytearray] = {}
         self._counts: dict[str, int] = {}
         self._known: dict[str, None] = {}
+        self._limits: dict[str, int] = {}
 
     def add(self, samples: list[Any]) -> list[Group]:
         """Take one page of raw sample dicts; returns the groups to publish (possibly none)."""
@@ -110,23 +126,86 @@ class PointGrouper:
     def _fold(self, buffers: dict[str, list[Pair]], out: list[Group]) -> None:
         """Encode the chunk's samples onto each point's body; emit bodies that reach ``record_max``."""
         cap = self.record_max
-        counts, bodies = self._counts, self._bodies
+        counts, bodies, limits = self._counts, self._bodies, self._limits
         dumps = orjson.dumps
         for point, pairs in buffers.items():
             if not pairs:
                 continue
             count = counts.get(point, 0)
-            while count + len(pairs) >= cap:
-                head, pairs = pairs[: cap - count], pairs[cap - count :]
-                body = _extend(bodies.pop(point, None), dumps(head))
-                out.append(Group(point, cap, body))
-                self.held -= cap
-                count = 0
-            if pairs:
-                bodies[point] = _extend(bodies.get(point), dumps(pairs))
-                counts[point] = count + len(pairs)
-            else:
-                counts.pop(point, None)
+            if count + len(pairs) < cap:  # the common case, inlined: one encoding that fits
+                body = bodies.get(point)
+                try:
+                    encoded = dumps(pairs)
+                except orjson.JSONEncodeError:
+                    encoded = b""
+                limit = limits.get(point) or self._limit(point)
+                if encoded and len(encoded) + (0 if body is None else len(body)) <= limit:
+                    bodies[point] = _extend(body, encoded)
+                    counts[point] = count + len(pairs)
+                    continue
+            self._fold_point(point, pairs, out)
+
+    def _fold_point(self, point: str, pairs: list[Pair], out: list[Group]) -> None:
+        """One point's samples, cut at ``record_max`` and encoded within the byte bound."""
+        cap = self.record_max
+        counts = self._counts
+        while pairs:
+            room = cap - counts.get(point, 0)
+            head, pairs = (pairs, []) if len(pairs) < room else (pairs[:room], pairs[room:])
+            self._append(point, head, out)
+            if counts.get(point, 0) >= cap:
+                self._emit(point, out)
+
+    def _append(self, point: str, pairs: list[Pair], out: list[Group]) -> None:
+        """Append ``pairs`` to the point's body in one encoding if it fits, else one by one."""
+        body = self._bodies.get(point)
+        limit = self._limits.get(point) or self._limit(point)
+        try:
+            encoded = orjson.dumps(pairs)
+        except orjson.JSONEncodeError:
+            self._append_each(point, pairs, limit, out)
+            return
+        if len(encoded) + (0 if body is None else len(body)) > limit:
+            self._append_each(point, pairs, limit, out)
+            return
+        self._bodies[point] = _extend(body, encoded)
+        self._counts[point] = self._counts.get(point, 0) + len(pairs)
+
+    def _append_each(self, point: str, pairs: list[Pair], limit: int, out: list[Group]) -> None:
+        """The slow path: skip what cannot be encoded or is too large; emit before passing ``limit``."""
+        for pair in pairs:
+            try:
+                encoded = orjson.dumps(pair)
+            except orjson.JSONEncodeError:
+                self._skip(pair, MALFORMED_UNENCODABLE)
+                continue
+            if len(encoded) > limit:
+                self._skip(pair, MALFORMED_TOO_LARGE)
+                continue
+            body = self._bodies.get(point)
+            if body is not None and len(body) + 1 + len(encoded) > limit:
+                self._emit(point, out)
+                body = None
+            self._bodies[point] = _extend(body, b"[" + encoded + b"]")
+            self._counts[point] = self._counts.get(point, 0) + 1
+
+    def _limit(self, point: str) -> int:
+        """Bytes a body of ``point`` may take: the record's bound less the point's name, twice."""
+        limit = self._limits[point] = self.max_bytes - len(orjson.dumps(point)) - len(point.encode())
+        return limit
+
+    def _emit(self, point: str, out: list[Group]) -> None:
+        count = self._counts.pop(point, 0)
+        body = self._bodies.pop(point, None)
+        if body is not None and count:
+            out.append(Group(point, count, body))
+            self.held -= count
+
+    def _skip(self, sample: Any, reason: str) -> None:
+        """A sample already taken (held, accepted) turns out malformed while being encoded."""
+        self.held -= 1
+        self.accepted -= 1
+        self._malformed(sample, reason)
 
     def _make_room(self, incoming: int, out: list[Group]) -> None:
         """Emit the largest groups until ``incoming`` more samples fit under ``gather_max``."""
@@ -142,8 +221,9 @@ class PointGrouper:
             if excess <= 0:
                 break
 
-    def _malformed(self, sample: Any) -> None:
+    def _malformed(self, sample: Any, reason: str = MALFORMED_SHAPE) -> None:
         self.malformed += 1
+        self.malformed_by[reason] = self.malformed_by.get(reason, 0) + 1
         self.last_malformed = sample
 
 

@@ -19,13 +19,14 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from streamer.errors import StreamerError
-from streamer.kafka import ensure_topics, reliable_producer, start_client
+from streamer.errors import KafkaTransientError, StreamerError
+from streamer.kafka import ensure_topics, reliable_producer, start_client, topic_max_message_bytes
 from streamer.logs import log_event
 from streamer.metrics import NEXT_CYCLE_AT, SITE_FAILURES
 from streamer.models import SyncRun
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
 from streamer.producer.publisher import partition_for, topic_partitions
+from streamer.producer.reset import check_site_state
 from streamer.producer.shard import SiteShard
 from streamer.producer.state import decode_points, decode_sync, read_compacted
 from streamer.producer.sync import new_sync_id, points_due, refresh_points, sync_window
@@ -39,6 +40,11 @@ SiteFilter = Callable[[str], bool]
 # zstd, not the shared default lz4: aiokafka compresses lz4 at level 9 in the event loop, which cost
 # more CPU than grouping itself in the producer benchmark; zstd level 3 was ~10x cheaper and smaller.
 COMPRESSION = "zstd"
+# aiokafka's default batch size; a batch (and so a record) must also stay under the topic's
+# max.message.bytes, less what a record batch and a record add around the values.
+MAX_BATCH_BYTES = 1_048_576
+BATCH_MARGIN = 512
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +67,18 @@ async def open_producer(
 ) -> AsyncIterator[ProducerContext]:
     """Create missing topics, start the Kafka producer and recover the state from the compacted topics."""
     created = set(await ensure_topics(settings))
-    producer = reliable_producer(settings, compression_type=COMPRESSION)
+    try:
+        topic_limit = await topic_max_message_bytes(settings, settings.topic_samples)
+    except KafkaTransientError as exc:
+        # E.g. no DescribeConfigs permission. A record the broker refuses still fails its window loudly.
+        log_event(log, logging.WARNING, "topic limit unknown, broker default assumed", error=str(exc))
+        topic_limit = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+    batch_bytes = min(MAX_BATCH_BYTES, topic_limit - BATCH_MARGIN)
+    producer = reliable_producer(settings, compression_type=COMPRESSION, max_batch_size=batch_bytes)
     await start_client(producer, settings)
     try:
         ctx = ProducerContext(settings, client, producer, clock)
+        ctx.record_max_bytes = min(settings.record_max_bytes, batch_bytes - BATCH_MARGIN)
         for topic in (settings.topic_samples, settings.topic_points, settings.topic_sync):
             ctx.partitions[topic] = await topic_partitions(producer, topic)
         # A topic created just now is empty (and its partitions may still be electing leaders).
@@ -72,14 +86,20 @@ async def open_producer(
             sync_view = await read_compacted(
                 settings, settings.topic_sync, ctx.partitions[settings.topic_sync]
             )
-            ctx.states = decode_sync(sync_view)
+            ctx.states = decode_sync(sync_view, ctx.broken_sync)
         if settings.topic_points not in created:
             points_view = await read_compacted(
                 settings, settings.topic_points, ctx.partitions[settings.topic_points]
             )
             ctx.points = decode_points(points_view)
         log_event(
-            log, logging.INFO, "producer state recovered", sites=len(ctx.states), point_sites=len(ctx.points)
+            log,
+            logging.INFO,
+            "producer state recovered",
+            sites=len(ctx.states),
+            unreadable_sites=",".join(sorted(ctx.broken_sync)) or "-",
+            point_sites=len(ctx.points),
+            record_max_bytes=ctx.record_max_bytes,
         )
         yield ctx
     finally:
@@ -102,6 +122,8 @@ async def sync_site(
     ``owns``, until this worker no longer owns the site)."""
     windows = samples = 0
     try:
+        if site in ctx.broken_sync:
+            await check_site_state(ctx, site)
         if points_due(ctx, site):
             await refresh_points(ctx, site)
         while (window := next_window(ctx.states.get(site), ctx.clock(), ctx.settings)) is not None:
@@ -181,12 +203,14 @@ async def adopt_gained_sites(ctx: ProducerContext, gained: set[int]) -> None:
         return
     s = ctx.settings
     sync_parts = ctx.partitions[s.topic_sync]
-    states = decode_sync(await read_compacted(s, s.topic_sync, sync_parts))
+    broken: dict[str, str] = {}
+    states = decode_sync(await read_compacted(s, s.topic_sync, sync_parts), broken)
     points = decode_points(await read_compacted(s, s.topic_points, ctx.partitions[s.topic_points]))
     mine = assigned_sites(gained, sync_parts)
-    for site in {*ctx.states, *states, *ctx.points, *points}:
+    for site in {*ctx.states, *states, *ctx.points, *points, *ctx.broken_sync, *broken}:
         if mine(site):
             _replace(ctx.states, site, states.get(site))
+            _replace(ctx.broken_sync, site, broken.get(site))
             _replace(ctx.points, site, points.get(site))
             ctx.points_refreshed.pop(site, None)  # refresh its points in the next cycle
     log_event(log, logging.INFO, "sites adopted", partitions=",".join(map(str, sorted(gained))))

@@ -72,21 +72,21 @@ async def _read_to_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) ->
     return view
 
 
-def decode_sync(view: dict[bytes, bytes]) -> dict[str, SyncState]:
-    """``ace.sync`` view → site → state; an undecodable value is logged and ignored (the site then
-    starts from its initial lookback, which re-reads rather than skips)."""
+def decode_sync(view: dict[bytes, bytes], broken: dict[str, str] | None = None) -> dict[str, SyncState]:
+    """``ace.sync`` view → site → state. An undecodable value is logged and left out; with ``broken``,
+    its site (the record's key) is added there with the error: the runner fails that site until an
+    operator resets it (``producer/reset.py``) instead of restarting it at now − lookback, which would
+    skip everything older."""
     states: dict[str, SyncState] = {}
     for key, value in view.items():
+        site = key.decode(errors="replace")
         try:
             state = SyncState.model_validate_json(value)
         except ValidationError as exc:
-            log_event(
-                log,
-                logging.WARNING,
-                "bad sync state ignored",
-                key=key.decode(errors="replace"),
-                error=str(exc),
-            )
+            error = f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
+            log_event(log, logging.ERROR, "sync state undecodable", site=site, error=error)
+            if broken is not None:
+                broken[site] = error
             continue
         states[state.site] = state
     return states

@@ -21,7 +21,13 @@ from aiokafka.errors import KafkaError
 
 from streamer.errors import KafkaTransientError, StreamerError
 from streamer.logs import log_event
-from streamer.metrics import RECORDS_PUBLISHED, SAMPLES_FETCHED, SAMPLES_PUBLISHED, WATERMARK_AGE
+from streamer.metrics import (
+    RECORDS_PUBLISHED,
+    SAMPLES_FETCHED,
+    SAMPLES_MALFORMED,
+    SAMPLES_PUBLISHED,
+    WATERMARK_AGE,
+)
 from streamer.models import SyncRun, SyncState
 from streamer.producer.context import ProducerContext
 from streamer.producer.grouping import Group, PointGrouper, frame
@@ -131,7 +137,12 @@ async def _stream(
     publisher: BatchPublisher,
     stats: WindowStats,
 ) -> None:
-    grouper = PointGrouper(ctx.settings.record_max_samples, ctx.settings.gather_max_samples)
+    head, mid, tail = frame(site, sync_id)
+    # What every record of the window holds besides its point and samples: the value's frame, "site/".
+    frame_bytes = len(head) + len(mid) + len(tail) + len(site.encode()) + 1
+    grouper = PointGrouper(
+        ctx.settings.record_max_samples, ctx.settings.gather_max_samples, ctx.record_max_bytes - frame_bytes
+    )
     fetched = SAMPLES_FETCHED.labels(site=site)
     pages = read_ahead(ctx.client.iter_timeseries(site, window.start_ms, window.end_ms))
     async with aclosing(pages):
@@ -152,6 +163,8 @@ async def _stream(
     stats.malformed = grouper.malformed
     if grouper.malformed:
         stats.errors += 1
+        for reason, count in grouper.malformed_by.items():
+            SAMPLES_MALFORMED.labels(site=site, reason=reason).inc(count)
         log_event(
             log,
             logging.WARNING,
@@ -159,6 +172,7 @@ async def _stream(
             site=site,
             sync_id=sync_id,
             count=grouper.malformed,
+            reasons=",".join(f"{k}={v}" for k, v in sorted(grouper.malformed_by.items())),
             example=repr(grouper.last_malformed)[:200],
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import pytest
 
 from streamer.errors import SinkPermanentError, SinkTransientError
 from streamer.processor.loader import batch_token, bisect_load, retry_transient
+from streamer.processor.records import Item, Part
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,8 @@ class Src:
     source_topic: str
     source_partition: int
     source_offset: int
+    source_crc: int = 0
+    source_rows: int = -1
 
 
 def test_batch_token_is_deterministic_and_depends_on_offsets() -> None:
@@ -26,6 +30,30 @@ def test_batch_token_is_deterministic_and_depends_on_offsets() -> None:
     assert batch_token("samples", a) != batch_token("sync_runs", a)
     assert batch_token("samples", [Src("t", 0, 1), Src("t", 0, 3)]) != batch_token(
         "samples", [Src("t", 0, 1), Src("t", 0, 2), Src("t", 0, 3)]
+    )
+
+
+def test_batch_token_depends_on_content_and_rows_not_only_offsets() -> None:
+    """Other records at the same offsets (a recreated topic), or a record that gave other rows, make
+    another token; the same records with the same rows make the same one (a retry still dedupes)."""
+    a = [Src("t", 0, 0, 111, 5), Src("t", 0, 1, 222, 5)]
+    same = [Src("t", 0, 1, 222, 5), Src("t", 0, 0, 111, 5)]
+    recreated = [Src("t", 0, 0, 333, 5), Src("t", 0, 1, 222, 5)]
+    fewer_rows = [Src("t", 0, 0, 111, 4), Src("t", 0, 1, 222, 5)]
+    assert batch_token("samples", a) == batch_token("samples", same)
+    assert batch_token("samples", a) != batch_token("samples", recreated)
+    assert batch_token("samples", a) != batch_token("samples", fewer_rows)
+
+
+def test_items_and_parts_fingerprint_their_record_value() -> None:
+    """An item's crc is its value's; its parts carry it and their own row count into the token."""
+    first = Item(None, "t", 0, 7, b"k", b'{"a":1}', {})
+    other = Item(None, "t", 0, 7, b"k", b'{"a":2}', {})
+    assert first.source_crc == zlib.crc32(b'{"a":1}') != other.source_crc
+    part = Part(first, "s", "p", [1, 2], [1.0, 2.0])
+    assert (part.source_crc, part.source_rows) == (first.source_crc, 2)
+    assert batch_token("samples", [part]) != batch_token(
+        "samples", [Part(other, "s", "p", [1, 2], [1.0, 2.0])]
     )
 
 

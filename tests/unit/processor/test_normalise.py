@@ -9,13 +9,12 @@ import pytest
 
 from streamer.errors import RecordDecodeError
 from streamer.processor.normalise import (
-    BAD_TIME,
-    TimeCache,
+    _memoised_times,
     decode_samples_record,
     is_always_kept,
     normalise_samples,
-    parse_time_ms,
 )
+from streamer.processor.times import BAD_TIME, TimeCache, parse_time_ms
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
@@ -77,23 +76,90 @@ def test_values_become_floats_and_rejects_are_counted_by_reason() -> None:
     assert out.rejected == {"null": 1, "nan": 3, "inf": 4, "non_numeric": 2, "bad_time": 1}
 
 
+def test_bad_samples_are_rejected_alone_and_their_neighbours_load() -> None:
+    """Objects, lists, non-pairs and non-string times are rejected one sample at a time, by reason."""
+    samples: list[Any] = [
+        ["2024-01-01T00:00:00Z", 1.0],
+        ["2024-01-01T00:01:00Z", {"v": 1}],
+        ["2024-01-01T00:02:00Z", [1]],
+        ["2024-01-01T00:03:00Z"],
+        ["2024-01-01T00:04:00Z", 1, 2],
+        "2024-01-01T00:05:00Z",
+        {"time": "2024-01-01T00:06:00Z", "value": 1},
+        [1704067200, 1.0],
+        [["2024"], 1.0],
+        ["2024-01-01T00:07:00Z", "7"],
+    ]
+    out = normalise_samples(samples, TimeCache())
+    assert out.values == [1.0, 7.0]
+    assert out.ts_ms == [T0, T0 + 7 * 60_000]
+    assert out.rejected == {"not_scalar": 2, "malformed": 4, "bad_time": 2}
+
+
 @pytest.mark.parametrize(
-    "samples",
+    ("text", "expected"),
     [
-        [["2024-01-01T00:00:00Z"]],
-        [["2024-01-01T00:00:00Z", 1, 2]],
-        ["2024-01-01T00:00:00Z"],
-        [{"time": "2024-01-01T00:00:00Z", "value": 1}],
-        [[1704067200, 1.0]],
-        [[["2024"], 1.0]],
-        [["2024-01-01T00:00:00Z", {"v": 1}]],
-        [["2024-01-01T00:00:00Z", [1]]],
+        ("12", 12.0),
+        ("-1.5e3", -1500.0),
+        ("+.5", 0.5),
+        ("5.", 5.0),
+        (" 1e3\t", 1000.0),
+        ("1_000", None),
+        ("\u0661\u0662", None),  # Arabic-Indic digits
+        ("\uff11", None),  # a full-width digit
+        ("\u00a012", None),  # no-break space
+        ("12abc", None),
+        ("0x1A", None),
+        ("1e", None),
+        (".", None),
+        ("", None),
     ],
 )
-def test_schema_violations_raise_decode_error(samples: list[Any]) -> None:
-    """A sample that is not a [string, scalar] pair makes the whole record a decode error."""
-    with pytest.raises(RecordDecodeError):
-        normalise_samples(samples, TimeCache())
+def test_numeric_strings_follow_the_stricter_rule(text: str, expected: float | None) -> None:
+    """ASCII digits, sign, point and exponent only: underscores and non-ASCII digits are non-numeric."""
+    for cache in (TimeCache(), _warm_cache()):  # the slow path, and the fast path of memoised times
+        out = normalise_samples([["2024-01-01T00:00:00Z", text]], cache)
+        if expected is None:
+            assert (out.values, out.rejected) == ([], {"non_numeric": 1})
+        else:
+            assert (out.values, out.rejected) == ([expected], {})
+
+
+def _warm_cache() -> TimeCache:
+    cache = TimeCache()
+    normalise_samples([["2024-01-01T00:00:00Z", None]], cache)
+    return cache
+
+
+def test_the_all_numeric_fast_path_rejects_nan_and_inf_by_reason() -> None:
+    """With every time memoised and every value a number, NaN and ±inf still count by reason."""
+    cache = _warm_cache()
+    times = [f"2024-01-01T00:0{m}:00Z" for m in range(6)]
+    normalise_samples([[t, None] for t in times], cache)
+    pairs: list[Any] = [[times[0], 1.5], [times[1], float("nan")], [times[2], float("inf")]]
+    pairs += [[times[3], "-inf"], [times[4], 10**400], [times[5], 2]]
+    assert _memoised_times(pairs, cache, 2**62) is not None  # the fast path's precondition holds
+    out = normalise_samples(pairs, cache)
+    assert (out.ts_ms, out.values) == ([T0, T0 + 5 * 60_000], [1.5, 2.0])
+    assert out.rejected == {"nan": 1, "inf": 3}
+    finite = normalise_samples([[t, float(i)] for i, t in enumerate(times)], cache)
+    assert finite.values == [float(i) for i in range(6)] and finite.rejected == {}
+
+
+def test_samples_after_max_ms_are_rejected_as_future_and_kept_raw() -> None:
+    """A sample later than ``max_ms`` is counted as future and returned raw; up to it, it loads."""
+    samples: list[Any] = [
+        ["2024-01-01T00:00:00Z", 1],
+        ["2024-01-01T00:01:00Z", 2],
+        ["2024-01-01T00:02:00Z", 3],
+        ["2024-01-01T00:02:00Z", None],
+    ]
+    for cache in (TimeCache(), _warm_cache()):
+        normalise_samples(samples, cache)  # memoise every time: the fast path must check too
+        out = normalise_samples(samples, cache, max_ms=T0 + 60_000)
+        assert (out.ts_ms, out.values) == ([T0, T0 + 60_000], [1.0, 2.0])
+        assert out.rejected == {"future": 1, "null": 1}
+        assert out.future == [["2024-01-01T00:02:00Z", 3]]
 
 
 def test_time_cache_is_bounded_and_caches_invalid_times() -> None:

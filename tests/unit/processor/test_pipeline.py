@@ -127,7 +127,8 @@ def make(
 async def test_a_mixed_batch_is_loaded_dropped_rejected_dead_lettered_and_acked(
     base_settings: Settings, table: FakeTable
 ) -> None:
-    """Good rows load; unconfigured/disabled/removed are dropped; bad ones go to the DLQ; all acked last."""
+    """Good rows load; unconfigured/disabled/removed are dropped; a bad sample is rejected alone; broken
+    records, refused rows and future samples (alone) go to the DLQ; every event is acked last."""
     log: list[str] = []
     sink, producer = FakeSink(log, poison="s/poison"), FakeProducer(log)
     pipeline = make(base_settings, table, sink, producer, log)
@@ -137,10 +138,11 @@ async def test_a_mixed_batch_is_loaded_dropped_rejected_dead_lettered_and_acked(
         item(12, samples("s", "s/off", (T.format(0), 1), (T.format(1), 1))),
         item(13, samples("s", "s/gone", (T.format(0), 1))),
         item(14, b"{broken"),
-        item(15, samples("s", "s/b", (T.format(0), {"nested": 1}))),
+        item(15, samples("s", "s/b", (T.format(0), {"nested": 1}), (T.format(1), [1]), (T.format(2), 3))),
         item(16, samples("s", "weather.temperature", (T.format(0), 40))),
         item(17, samples("s", "s/poison", (T.format(0), 1))),
         item(18, samples("s", "s/b", (T.format(3), "nan"), (T.format(4), True))),
+        item(19, samples("s", "s/a", (T.format(5), 5), ("2100-01-01T00:00:00Z", 6))),
     ]
     outcome = await handle(pipeline, items)
 
@@ -149,20 +151,24 @@ async def test_a_mixed_batch_is_loaded_dropped_rejected_dead_lettered_and_acked(
             ("s", "s/a", T0, 1.5),
             ("s", "s/a", T0 + 60_000, 2.0),
             ("s", "weather.temperature", T0, 40.0),
+            ("s", "s/b", T0 + 120_000, 3.0),
             ("s", "s/b", T0 + 240_000, 1.0),
+            ("s", "s/a", T0 + 300_000, 5.0),
         ]
     )
     assert outcome.dropped == {"not_configured": 2, "disabled": 2}
-    assert outcome.rejected == {"null": 1, "nan": 1}
-    assert outcome.inserted == 4 and outcome.dead_letters == 3
+    assert outcome.rejected == {"null": 1, "nan": 1, "not_scalar": 2, "future": 1}
+    assert outcome.inserted == 6 and outcome.dead_letters == 3
     stages = {int(h["source_offset"]): (h["stage"], h["error_class"]) for h in producer.sent_headers()}
     assert stages == {
         14: ("decode", "RecordDecodeError"),
-        15: ("normalise", "RecordDecodeError"),
         17: ("insert", "SinkPermanentError"),
+        19: ("normalise", "FutureSampleError"),
     }
+    future = next(orjson.loads(v or b"") for _, _, v, h in producer.sent if h["source_offset"] == b"19")
+    assert future == {"site": "s", "point": "s/a", "samples": [["2100-01-01T00:00:00Z", 6]]}
     acks = [entry for entry in log if entry.startswith("ack:")]
-    assert acks == [f"ack:{o}" for o in range(10, 19)]
+    assert acks == [f"ack:{o}" for o in range(10, 20)]
     assert log.index("ack:10") > max(i for i, e in enumerate(log) if not e.startswith("ack:"))
 
 

@@ -123,3 +123,50 @@ def test_framed_record_is_the_samples_record_json() -> None:
     record = SamplesRecord.model_validate_json(value)
     assert record.site == "site é" and record.point == 'p/"x"' and record.sync_id == "sync/1"
     assert orjson.loads(value)["samples"] == [[f"t{i}", v] for i, v in enumerate(raw)]
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_unencodable_and_oversized_samples_are_skipped_by_reason() -> None:
+    """A value nested past orjson's limit or larger than a record is skipped and counted by reason;
+    every other sample of the point and the page is emitted once, in order."""
+    grouper = PointGrouper(record_max=100, gather_max=1000, max_bytes=2_000)
+    page: list[Any] = [{"name": "p", "time": f"t{i}", "value": i} for i in range(5)]
+    page.insert(2, {"name": "p", "time": "deep", "value": _nested(300)})
+    page.insert(4, {"name": "p", "time": "huge", "value": "x" * 5_000})
+    page.append({"name": "q", "time": "t0", "value": 1})
+    groups = run(grouper, [page])
+    assert grouper.malformed == 2 and grouper.malformed_by == {"unencodable": 1, "too_large": 1}
+    assert {g.point: g.pairs() for g in groups} == {"p": [(f"t{i}", i) for i in range(5)], "q": [("t0", 1)]}
+    assert grouper.accepted == 6 and grouper.held == 0
+
+
+@pytest.mark.parametrize("order", ["grouped", "interleaved"])
+def test_records_are_split_by_encoded_size(order: str) -> None:
+    """Large values make records of fewer samples than record_max: each body stays within max_bytes
+    less the point's name, and every sample is emitted exactly once, in order."""
+    items = [
+        {"name": f"pt/{p}", "time": f"t{t:04d}", "value": "v" * (100 + 37 * t)}
+        for p in range(3)
+        for t in range(60)
+    ]
+    if order == "interleaved":
+        items.sort(key=lambda s: s["time"])
+    max_bytes = 4_000
+    grouper = PointGrouper(record_max=50, gather_max=1_000, max_bytes=max_bytes)
+    groups = run(grouper, pages(items, 25))
+    assert Counter((g.point, t, v) for g in groups for t, v in g.pairs()) == Counter(
+        (s["name"], s["time"], s["value"]) for s in items
+    )
+    for g in groups:
+        assert len(g.body) + len(orjson.dumps(g.point)) + len(g.point) <= max_bytes
+    assert len(groups) > len(items) // 50 + 3  # the bytes bound split them, not the count
+    per_point: dict[str, list[str]] = defaultdict(list)
+    for g in groups:
+        per_point[g.point] += [t for t, _ in g.pairs()]
+    assert all(times == sorted(times) for times in per_point.values())
