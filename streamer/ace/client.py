@@ -3,6 +3,9 @@
 The rules live in small pure modules (``retry``, ``pagination``, ``weather``, ``limits``); this class
 wires them around one ``httpx.AsyncClient``. Timeseries pages are handed over exactly as orjson decoded
 them, one at a time: the hot path does no per-sample work and never holds a whole window.
+
+The client also keeps the API's clock: the offset of the latest ``Date`` header from the local wall
+clock, so the producer can end its windows by the API's now rather than its own (``api_now_ms``).
 """
 
 from __future__ import annotations
@@ -20,19 +23,20 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from streamer.ace.http import BearerAuth, Endpoint, QueryParams, get_json
+from streamer.ace.http import ACCEPT_ENCODING, BearerAuth, Endpoint, QueryParams, get_json
 from streamer.ace.limits import SiteLimits
 from streamer.ace.pagination import (
     CursorWalk,
     ListPage,
     TimeseriesPage,
+    listing_problem,
     parse_list_page,
     parse_timeseries_page,
 )
 from streamer.ace.retry import AceTransient, RetryPolicy, retrying
 from streamer.ace.weather import WeatherSample, iso_from_ms, parse_weather
 from streamer.logs import log_event
-from streamer.metrics import API_PAGES
+from streamer.metrics import API_LIMITS, API_LIST_MISMATCH, API_PAGES
 from streamer.models import AcePoint, AceSite
 from streamer.settings import Settings
 
@@ -63,8 +67,9 @@ class ClientStats:
 class AceClient:
     """Async client of the ACE API. Use as ``async with AceClient(settings) as client: ...``.
 
-    ``transport``, ``sleep``, ``rng`` and ``clock`` are injection points for tests: every wait (backoff,
-    Retry-After, rate budget) goes through ``sleep``.
+    ``transport``, ``sleep``, ``rng``, ``clock`` and ``wall_clock`` are injection points for tests:
+    every wait (backoff, Retry-After, rate budget) goes through ``sleep``; ``wall_clock`` (epoch
+    seconds) is what the API's ``Date`` is compared with.
     """
 
     def __init__(
@@ -75,8 +80,11 @@ class AceClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._wall_clock = wall_clock
+        self._api_offset_s: float | None = None
         self._auth = BearerAuth(settings.ace_token_value())
         self._sleep = sleep
         self._rng = rng
@@ -96,7 +104,7 @@ class AceClient:
             auth=self._auth,
             timeout=httpx.Timeout(settings.ace_timeout_s),
             transport=transport,
-            headers={"accept": "application/json"},
+            headers={"accept": "application/json", "accept-encoding": ACCEPT_ENCODING},
         )
         self.stats = ClientStats()
         self._site_stats: dict[str, ClientStats] = {}
@@ -118,6 +126,16 @@ class AceClient:
     def site_stats(self, site: str) -> ClientStats:
         """The counters of one site alone (the client is shared by every site's loop)."""
         return self._site_stats.setdefault(site, ClientStats())
+
+    def api_now_ms(self) -> int | None:
+        """The API's now by its latest ``Date`` header, in epoch ms; ``None`` before any answer had one.
+
+        ``Date`` has whole seconds and is stamped before the body is sent, so this runs up to about a
+        second behind the API: on the safe side for ending windows.
+        """
+        if self._api_offset_s is None:
+            return None
+        return round((self._wall_clock() + self._api_offset_s) * 1000)
 
     # ------------------------------------------------------------------------------------ public API
     async def list_sites(self) -> list[AceSite]:
@@ -142,6 +160,7 @@ class AceClient:
             max_pages=settings.ace_max_pages,
             page_size=settings.ace_page_size,
             min_page_size=settings.ace_min_page_size,
+            grow_after=settings.ace_page_grow_after,
             label=endpoint.describe(),
         )
         start, end = iso_from_ms(start_ms), iso_from_ms(end_ms)
@@ -168,6 +187,8 @@ class AceClient:
                 stats.pages += 1
             API_PAGES.labels(site=site).inc()
             walk.advance(next_cursor)
+            if walk.succeeded():
+                log_event(log, logging.INFO, "ace page grow", site=site, page_size=walk.page_size)
             yield page
             del page, samples  # hold one page, not two, while the next one downloads
 
@@ -197,12 +218,19 @@ class AceClient:
             async with self._limits.slot(endpoint.site):
                 for stats in self._stats(endpoint.site):
                     stats.api_calls += 1
-                body, size = await get_json(
-                    self._http, endpoint, query, auth=self._auth, timeout_s=self._settings.ace_timeout_s
+                answer = await get_json(
+                    self._http,
+                    endpoint,
+                    query,
+                    auth=self._auth,
+                    timeout_s=self._settings.ace_timeout_s,
+                    max_bytes=self._settings.ace_max_response_bytes,
                 )
+            if answer.date_s is not None:
+                self._api_offset_s = answer.date_s - self._wall_clock()
             for stats in self._stats(endpoint.site):
-                stats.bytes += size
-            return parse(body)
+                stats.bytes += answer.size
+            return parse(answer.body)
 
         def on_retry(exc: AceTransient) -> None:
             for stats in self._stats(endpoint.site):
@@ -220,10 +248,27 @@ class AceClient:
         )
 
     async def _list(self, endpoint: Endpoint, model: type[M]) -> list[M]:
-        """Walk a paged list envelope, pages 1..pages (the later ones concurrently, within the budget)."""
-        per_page = self._settings.ace_points_page_size
-        first = await self._get(endpoint, {"page": 1, "per_page": per_page}, parse_list_page)
-        pages = [first, *await self._pages(endpoint, range(2, first.pages + 1), per_page)]
+        """Walk a paged list envelope, pages 1..pages (the later ones concurrently, within the budget).
+
+        A listing that disagrees with itself is walked again, within the retry policy; when it still
+        disagrees the call fails (``AceRetriesExhausted``) rather than return a partial list.
+        """
+
+        async def walk() -> list[ListPage]:
+            return await self._walk_list(endpoint)
+
+        def on_retry(exc: AceTransient) -> None:
+            for stats in self._stats(endpoint.site):
+                stats.retries[exc.reason] = stats.retries.get(exc.reason, 0) + 1
+
+        pages = await retrying(
+            walk,
+            policy=self._policy,
+            what=endpoint.describe(),
+            sleep=self._sleep,
+            rng=self._rng,
+            on_retry=on_retry,
+        )
         by_name: dict[str, M] = {}
         skipped = 0
         for page in pages:
@@ -232,19 +277,28 @@ class AceClient:
                 if parsed is None:
                     skipped += 1
                     continue
-                by_name[item["name"]] = parsed  # a listing shifting between pages repeats items
-        total = first.total
-        if skipped or (total is not None and total != len(by_name)):
+                by_name[item["name"]] = parsed
+        if skipped:
             log_event(
-                log,
-                logging.WARNING,
-                "ace list mismatch",
-                call=endpoint.describe(),
-                total=total,
-                got=len(by_name),
-                skipped=skipped,
+                log, logging.WARNING, "ace list items skipped", call=endpoint.describe(), skipped=skipped
             )
         return list(by_name.values())
+
+    async def _walk_list(self, endpoint: Endpoint) -> list[ListPage]:
+        """One walk of a listing, checked for agreement between its pages."""
+        per_page = self._settings.ace_points_page_size
+        first = await self._get(endpoint, {"page": 1, "per_page": per_page}, parse_list_page)
+        cap = self._settings.ace_max_list_pages
+        if first.pages > cap:
+            API_LIMITS.labels(reason="too_many_pages").inc()
+            raise AceTransient("too_many_pages", f"listing says {first.pages} pages, over the cap of {cap}")
+        pages = [first, *await self._pages(endpoint, range(2, first.pages + 1), per_page)]
+        problem = listing_problem(pages)
+        if problem is not None:
+            API_LIST_MISMATCH.labels(call=endpoint.label).inc()
+            log_event(log, logging.WARNING, "ace list mismatch", call=endpoint.describe(), problem=problem)
+            raise AceTransient("list_mismatch", f"listing disagrees with itself: {problem}")
+        return pages
 
     async def _pages(self, endpoint: Endpoint, numbers: range, per_page: int) -> list[ListPage]:
         results: dict[int, ListPage] = {}
