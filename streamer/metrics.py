@@ -13,6 +13,9 @@ API_REQUEST_SECONDS = Histogram(
 )
 API_RETRIES = Counter("streamer_ace_retries_total", "ACE API retries.", ["reason"])
 API_PAGES = Counter("streamer_ace_pages_total", "Timeseries pages fetched.", ["site"])
+API_CLOCK_OFFSET = Gauge(
+    "streamer_ace_clock_offset_seconds", "The API's clock (its latest Date header) minus the local clock."
+)
 API_LIMITS = Counter(
     "streamer_ace_limit_exceeded_total", "ACE answers refused by the client's caps.", ["reason"]
 )

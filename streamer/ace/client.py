@@ -36,7 +36,7 @@ from streamer.ace.pagination import (
 from streamer.ace.retry import AceTransient, RetryPolicy, retrying
 from streamer.ace.weather import WeatherSample, iso_from_ms, parse_weather
 from streamer.logs import log_event
-from streamer.metrics import API_LIMITS, API_LIST_MISMATCH, API_PAGES
+from streamer.metrics import API_CLOCK_OFFSET, API_LIMITS, API_LIST_MISMATCH, API_PAGES
 from streamer.models import AcePoint, AceSite
 from streamer.settings import Settings
 
@@ -228,6 +228,7 @@ class AceClient:
                 )
             if answer.date_s is not None:
                 self._api_offset_s = answer.date_s - self._wall_clock()
+                API_CLOCK_OFFSET.set(self._api_offset_s)
             for stats in self._stats(endpoint.site):
                 stats.bytes += answer.size
             return parse(answer.body)

@@ -301,3 +301,28 @@ async def test_pages_beyond_the_cap_are_never_requested(make_client: ClientFacto
     assert seen == [1, 1, 1]
     after = REGISTRY.get_sample_value("streamer_ace_limit_exceeded_total", {"reason": "too_many_pages"})
     assert (after or 0) - (before or 0) == 3
+
+
+async def test_the_api_clock_follows_the_latest_date_header(make_client: ClientFactory) -> None:
+    """api_now_ms is the local wall clock moved by the latest Date's offset; None before any Date."""
+    dates = ["Fri, 01 Mar 2024 12:00:00 GMT", None, "Fri, 01 Mar 2024 12:10:00 GMT", "not a date"]
+    wall = [1_800_000_000.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        date = dates.pop(0)
+        return json_response(
+            {"temp": 1, "time": "2024-01-01T00:00:00Z"}, headers={"date": date} if date else {}
+        )
+
+    client = make_client(handler, wall_clock=lambda: wall[0])
+    assert client.api_now_ms() is None
+    await client.get_weather("s1")
+    assert client.api_now_ms() == 1_709_294_400_000  # 2024-03-01T12:00:00Z
+    wall[0] += 30
+    assert client.api_now_ms() == 1_709_294_430_000  # the offset holds while time passes
+    await client.get_weather("s1")  # no Date: the last offset stays
+    assert client.api_now_ms() == 1_709_294_430_000
+    await client.get_weather("s1")  # a later Date replaces it
+    assert client.api_now_ms() == 1_709_295_000_000
+    await client.get_weather("s1")  # an unusable one is ignored
+    assert client.api_now_ms() == 1_709_295_000_000
