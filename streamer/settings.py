@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     ace_max_response_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,
-        description="Cap of one response body, decoded (a 50,000-sample page is about 5 MB).",
+        description="Cap of one response body, decoded (a 50,000-sample page is about 4 MB).",
     )
     ace_max_list_pages: int = Field(
         1_000, ge=1, description="Cap of `pages` in a configured-points or sites listing."

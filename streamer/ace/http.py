@@ -131,6 +131,33 @@ ACCEPT_ENCODING = "gzip, deflate"
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
+class _CappedBody:
+    """Collects a body's decoded bytes, refusing the one that would pass ``max_bytes``."""
+
+    def __init__(self, encoding: str, max_bytes: int) -> None:
+        self.encoding, self.max_bytes, self.size = encoding, max_bytes, 0
+        self.chunks: list[bytes] = []
+        self.inflate = zlib.decompressobj(_WBITS[encoding]) if encoding != "identity" else None
+
+    def feed(self, raw: bytes) -> None:
+        data = raw
+        while True:
+            if self.inflate is not None:  # never more than the room left (+1 to notice passing it)
+                data = self.inflate.decompress(data, self.max_bytes - self.size + 1)
+            self.size += len(data)
+            if self.size > self.max_bytes:
+                raise over_cap("body_too_large", f"body over the {self.max_bytes}-byte cap (decoded)")
+            self.chunks.append(data)
+            if self.inflate is None or not self.inflate.unconsumed_tail:
+                return
+            data = self.inflate.unconsumed_tail
+
+    def finish(self) -> bytes:
+        if self.inflate is not None and not self.inflate.eof:
+            raise AceTransient("invalid_body", f"{self.encoding} body ends before its compressed stream does")
+        return b"".join(self.chunks)
+
+
 async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     """The decoded body, refused as soon as it would grow past ``max_bytes``.
 
@@ -147,27 +174,13 @@ async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
         raise over_cap("body_too_large", f"Content-Length {declared} over the {max_bytes}-byte cap")
     if encoding != "identity" and encoding not in _WBITS:
         raise AceTransient("invalid_body", f"unsupported Content-Encoding {encoding[:40]!r}")
-    inflate = zlib.decompressobj(_WBITS[encoding]) if encoding != "identity" else None
-    chunks: list[bytes] = []
-    size = 0
+    body = _CappedBody(encoding, max_bytes)
     try:
         async for raw in response.aiter_raw():
-            data = raw
-            while True:
-                if inflate is not None:
-                    data = inflate.decompress(data, max_bytes - size + 1)
-                size += len(data)
-                if size > max_bytes:
-                    raise over_cap("body_too_large", f"body over the {max_bytes}-byte cap (decoded)")
-                chunks.append(data)
-                if inflate is None or not inflate.unconsumed_tail:
-                    break
-                data = inflate.unconsumed_tail
+            body.feed(raw)
     except zlib.error as exc:
         raise AceTransient("invalid_body", f"undecodable {encoding} body: {exc}") from exc
-    if inflate is not None and not inflate.eof:
-        raise AceTransient("invalid_body", f"{encoding} body ends before its compressed stream does")
-    return b"".join(chunks)
+    return body.finish()
 
 
 async def get_json(
