@@ -25,18 +25,18 @@ from pydantic import BaseModel, ValidationError
 
 from streamer.ace.http import ACCEPT_ENCODING, BearerAuth, Endpoint, QueryParams, get_json
 from streamer.ace.limits import SiteLimits
+from streamer.ace.listing import ListingRules, walk_listing
 from streamer.ace.pagination import (
     CursorWalk,
     ListPage,
     TimeseriesPage,
-    listing_problem,
     parse_list_page,
     parse_timeseries_page,
 )
 from streamer.ace.retry import AceTransient, RetryPolicy, retrying
 from streamer.ace.weather import WeatherSample, iso_from_ms, parse_weather
 from streamer.logs import log_event
-from streamer.metrics import API_CLOCK_OFFSET, API_LIMITS, API_LIST_MISMATCH, API_PAGES
+from streamer.metrics import API_CLOCK_OFFSET, API_PAGES
 from streamer.models import AcePoint, AceSite
 from streamer.settings import Settings
 
@@ -254,9 +254,16 @@ class AceClient:
         A listing that disagrees with itself is walked again, within the retry policy; when it still
         disagrees the call fails (``AceRetriesExhausted``) rather than return a partial list.
         """
+        settings = self._settings
+        rules = ListingRules(
+            settings.ace_points_page_size, settings.ace_max_list_pages, settings.ace_max_concurrency
+        )
+
+        async def one_page(query: QueryParams) -> ListPage:
+            return await self._get(endpoint, query, parse_list_page)
 
         async def walk() -> list[ListPage]:
-            return await self._walk_list(endpoint)
+            return await walk_listing(endpoint, one_page, rules)
 
         def on_retry(exc: AceTransient) -> None:
             for stats in self._stats(endpoint.site):
@@ -270,61 +277,22 @@ class AceClient:
             rng=self._rng,
             on_retry=on_retry,
         )
-        by_name: dict[str, M] = {}
-        skipped = 0
-        for page in pages:
-            for item in page.items:
-                parsed = _tolerant(model, item)
-                if parsed is None:
-                    skipped += 1
-                    continue
-                by_name[item["name"]] = parsed
-        if skipped:
-            log_event(
-                log, logging.WARNING, "ace list items skipped", call=endpoint.describe(), skipped=skipped
-            )
-        return list(by_name.values())
-
-    async def _walk_list(self, endpoint: Endpoint) -> list[ListPage]:
-        """One walk of a listing, checked for agreement between its pages."""
-        per_page = self._settings.ace_points_page_size
-        first = await self._get(endpoint, {"page": 1, "per_page": per_page}, parse_list_page)
-        cap = self._settings.ace_max_list_pages
-        if first.pages > cap:
-            API_LIMITS.labels(reason="too_many_pages").inc()
-            raise AceTransient("too_many_pages", f"listing says {first.pages} pages, over the cap of {cap}")
-        pages = [first, *await self._pages(endpoint, range(2, first.pages + 1), per_page)]
-        problem = listing_problem(pages)
-        if problem is not None:
-            API_LIST_MISMATCH.labels(call=endpoint.label).inc()
-            log_event(log, logging.WARNING, "ace list mismatch", call=endpoint.describe(), problem=problem)
-            raise AceTransient("list_mismatch", f"listing disagrees with itself: {problem}")
-        return pages
-
-    async def _pages(self, endpoint: Endpoint, numbers: range, per_page: int) -> list[ListPage]:
-        results: dict[int, ListPage] = {}
-        todo = iter(numbers)
-
-        async def worker() -> None:
-            for number in todo:  # shared iterator: each page number is taken by one worker
-                query = {"page": number, "per_page": per_page}
-                results[number] = await self._get(endpoint, query, parse_list_page)
-
-        workers = [
-            asyncio.create_task(worker())
-            for _ in range(min(self._settings.ace_max_concurrency, len(numbers)))
-        ]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for task in workers:  # one failed page fails the listing: stop the others
-                task.cancel()
-        return [results[number] for number in numbers]
+        return _parse_items(endpoint, pages, model)
 
 
 def _seg(site: str) -> str:
     """A site name as one URL path segment."""
     return quote(site, safe="")
+
+
+def _parse_items(endpoint: Endpoint, pages: list[ListPage], model: type[M]) -> list[M]:
+    """The listing's items as ``model``; items without a usable name are skipped, and said so."""
+    parsed = [_tolerant(model, item) for page in pages for item in page.items]
+    items = [item for item in parsed if item is not None]
+    if len(items) < len(parsed):
+        skipped = len(parsed) - len(items)
+        log_event(log, logging.WARNING, "ace list items skipped", call=endpoint.describe(), skipped=skipped)
+    return items
 
 
 def _tolerant(model: type[M], item: Any) -> M | None:
