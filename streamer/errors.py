@@ -9,7 +9,8 @@ same input gives the same answer: the input is rejected, counted and, for record
     ├── SchemaError                 ClickHouse schema older than the code (names the missing migration)
     ├── QueryError                  a query API caller must change the request (HTTP 4xx, CLI one line)
     ├── TransientError              retry with backoff
-    │   ├── AceTransientError       5xx, 429, timeout, connection error, truncated/invalid JSON
+    │   ├── AceTransientError       5xx, 413, 429, timeout, connection error, truncated/invalid JSON,
+    │   │                           a body or listing over a cap, a listing that disagrees with itself
     │   ├── KafkaTransientError     broker unreachable, request timed out
     │   └── SinkTransientError      ClickHouse unreachable, timeout, 5xx, too many parts, memory limit
     └── PermanentError              do not retry the same input

@@ -13,6 +13,20 @@ API_REQUEST_SECONDS = Histogram(
 )
 API_RETRIES = Counter("streamer_ace_retries_total", "ACE API retries.", ["reason"])
 API_PAGES = Counter("streamer_ace_pages_total", "Timeseries pages fetched.", ["site"])
+API_CLOCK_OFFSET = Gauge(
+    "streamer_ace_clock_offset_seconds", "The API's clock (its latest Date header) minus the local clock."
+)
+API_LIMITS = Counter(
+    "streamer_ace_limit_exceeded_total", "ACE answers refused by the client's caps.", ["reason"]
+)
+API_LIST_MISMATCH = Counter(
+    "streamer_ace_list_mismatch_total", "Paged listings that disagreed with themselves.", ["call"]
+)
+POINTS_REFRESH_FAILURES = Counter(
+    "streamer_points_refresh_failures_total",
+    "Points refreshes that failed; the previous table was kept.",
+    ["site", "reason"],
+)
 
 # -- producer
 SAMPLES_FETCHED = Counter("streamer_samples_fetched_total", "Samples returned by the API.", ["site"])

@@ -61,6 +61,20 @@ class Settings(BaseSettings):
         500, ge=1, description="Items per page of the configured-points and sites lists."
     )
     ace_max_pages: int = Field(200, ge=1, description="Page cap of one window walk.")
+    ace_page_grow_after: int = Field(
+        4, ge=1, description="Good pages at a shrunk page size before it doubles again (up to ace_page_size)."
+    )
+    ace_max_response_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Cap of one response body, decoded (a 50,000-sample page is about 4 MB).",
+    )
+    ace_max_list_pages: int = Field(
+        1_000, ge=1, description="Cap of `pages` in a configured-points or sites listing."
+    )
+    ace_clock_margin_s: float = Field(
+        10.0, ge=0, description="Windows end this far before the API's clock (its Date header)."
+    )
     ace_timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request, body included.")
     ace_max_attempts: int = Field(3, ge=1, description="Attempts per request for transient errors.")
     ace_backoff_base_s: float = Field(

@@ -3,6 +3,9 @@
 The rules live in small pure modules (``retry``, ``pagination``, ``weather``, ``limits``); this class
 wires them around one ``httpx.AsyncClient``. Timeseries pages are handed over exactly as orjson decoded
 them, one at a time: the hot path does no per-sample work and never holds a whole window.
+
+The client also keeps the API's clock: the offset of the latest ``Date`` header from the local wall
+clock, so the producer can end its windows by the API's now rather than its own (``api_now_ms``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from streamer.ace.http import BearerAuth, Endpoint, QueryParams, get_json
+from streamer.ace.http import ACCEPT_ENCODING, BearerAuth, Endpoint, QueryParams, get_json
 from streamer.ace.limits import SiteLimits
+from streamer.ace.listing import ListingRules, walk_listing
 from streamer.ace.pagination import (
     CursorWalk,
     ListPage,
@@ -32,7 +36,7 @@ from streamer.ace.pagination import (
 from streamer.ace.retry import AceTransient, RetryPolicy, retrying
 from streamer.ace.weather import WeatherSample, iso_from_ms, parse_weather
 from streamer.logs import log_event
-from streamer.metrics import API_PAGES
+from streamer.metrics import API_CLOCK_OFFSET, API_PAGES
 from streamer.models import AcePoint, AceSite
 from streamer.settings import Settings
 
@@ -63,8 +67,9 @@ class ClientStats:
 class AceClient:
     """Async client of the ACE API. Use as ``async with AceClient(settings) as client: ...``.
 
-    ``transport``, ``sleep``, ``rng`` and ``clock`` are injection points for tests: every wait (backoff,
-    Retry-After, rate budget) goes through ``sleep``.
+    ``transport``, ``sleep``, ``rng``, ``clock`` and ``wall_clock`` are injection points for tests:
+    every wait (backoff, Retry-After, rate budget) goes through ``sleep``; ``wall_clock`` (epoch
+    seconds) is what the API's ``Date`` is compared with.
     """
 
     def __init__(
@@ -75,8 +80,11 @@ class AceClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._wall_clock = wall_clock
+        self._api_offset_s: float | None = None
         self._auth = BearerAuth(settings.ace_token_value())
         self._sleep = sleep
         self._rng = rng
@@ -96,7 +104,7 @@ class AceClient:
             auth=self._auth,
             timeout=httpx.Timeout(settings.ace_timeout_s),
             transport=transport,
-            headers={"accept": "application/json"},
+            headers={"accept": "application/json", "accept-encoding": ACCEPT_ENCODING},
         )
         self.stats = ClientStats()
         self._site_stats: dict[str, ClientStats] = {}
@@ -118,6 +126,16 @@ class AceClient:
     def site_stats(self, site: str) -> ClientStats:
         """The counters of one site alone (the client is shared by every site's loop)."""
         return self._site_stats.setdefault(site, ClientStats())
+
+    def api_now_ms(self) -> int | None:
+        """The API's now by its latest ``Date`` header, in epoch ms; ``None`` before any answer had one.
+
+        ``Date`` has whole seconds and is stamped before the body is sent, so this runs up to about a
+        second behind the API: on the safe side for ending windows.
+        """
+        if self._api_offset_s is None:
+            return None
+        return round((self._wall_clock() + self._api_offset_s) * 1000)
 
     # ------------------------------------------------------------------------------------ public API
     async def list_sites(self) -> list[AceSite]:
@@ -142,6 +160,7 @@ class AceClient:
             max_pages=settings.ace_max_pages,
             page_size=settings.ace_page_size,
             min_page_size=settings.ace_min_page_size,
+            grow_after=settings.ace_page_grow_after,
             label=endpoint.describe(),
         )
         start, end = iso_from_ms(start_ms), iso_from_ms(end_ms)
@@ -168,6 +187,8 @@ class AceClient:
                 stats.pages += 1
             API_PAGES.labels(site=site).inc()
             walk.advance(next_cursor)
+            if walk.succeeded():
+                log_event(log, logging.INFO, "ace page grow", site=site, page_size=walk.page_size)
             yield page
             del page, samples  # hold one page, not two, while the next one downloads
 
@@ -197,12 +218,20 @@ class AceClient:
             async with self._limits.slot(endpoint.site):
                 for stats in self._stats(endpoint.site):
                     stats.api_calls += 1
-                body, size = await get_json(
-                    self._http, endpoint, query, auth=self._auth, timeout_s=self._settings.ace_timeout_s
+                answer = await get_json(
+                    self._http,
+                    endpoint,
+                    query,
+                    auth=self._auth,
+                    timeout_s=self._settings.ace_timeout_s,
+                    max_bytes=self._settings.ace_max_response_bytes,
                 )
+            if answer.date_s is not None:
+                self._api_offset_s = answer.date_s - self._wall_clock()
+                API_CLOCK_OFFSET.set(self._api_offset_s)
             for stats in self._stats(endpoint.site):
-                stats.bytes += size
-            return parse(body)
+                stats.bytes += answer.size
+            return parse(answer.body)
 
         def on_retry(exc: AceTransient) -> None:
             for stats in self._stats(endpoint.site):
@@ -220,56 +249,50 @@ class AceClient:
         )
 
     async def _list(self, endpoint: Endpoint, model: type[M]) -> list[M]:
-        """Walk a paged list envelope, pages 1..pages (the later ones concurrently, within the budget)."""
-        per_page = self._settings.ace_points_page_size
-        first = await self._get(endpoint, {"page": 1, "per_page": per_page}, parse_list_page)
-        pages = [first, *await self._pages(endpoint, range(2, first.pages + 1), per_page)]
-        by_name: dict[str, M] = {}
-        skipped = 0
-        for page in pages:
-            for item in page.items:
-                parsed = _tolerant(model, item)
-                if parsed is None:
-                    skipped += 1
-                    continue
-                by_name[item["name"]] = parsed  # a listing shifting between pages repeats items
-        total = first.total
-        if skipped or (total is not None and total != len(by_name)):
-            log_event(
-                log,
-                logging.WARNING,
-                "ace list mismatch",
-                call=endpoint.describe(),
-                total=total,
-                got=len(by_name),
-                skipped=skipped,
-            )
-        return list(by_name.values())
+        """Walk a paged list envelope, pages 1..pages (the later ones concurrently, within the budget).
 
-    async def _pages(self, endpoint: Endpoint, numbers: range, per_page: int) -> list[ListPage]:
-        results: dict[int, ListPage] = {}
-        todo = iter(numbers)
+        A listing that disagrees with itself is walked again, within the retry policy; when it still
+        disagrees the call fails (``AceRetriesExhausted``) rather than return a partial list.
+        """
+        settings = self._settings
+        rules = ListingRules(
+            settings.ace_points_page_size, settings.ace_max_list_pages, settings.ace_max_concurrency
+        )
 
-        async def worker() -> None:
-            for number in todo:  # shared iterator: each page number is taken by one worker
-                query = {"page": number, "per_page": per_page}
-                results[number] = await self._get(endpoint, query, parse_list_page)
+        async def one_page(query: QueryParams) -> ListPage:
+            return await self._get(endpoint, query, parse_list_page)
 
-        workers = [
-            asyncio.create_task(worker())
-            for _ in range(min(self._settings.ace_max_concurrency, len(numbers)))
-        ]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for task in workers:  # one failed page fails the listing: stop the others
-                task.cancel()
-        return [results[number] for number in numbers]
+        async def walk() -> list[ListPage]:
+            return await walk_listing(endpoint, one_page, rules)
+
+        def on_retry(exc: AceTransient) -> None:
+            for stats in self._stats(endpoint.site):
+                stats.retries[exc.reason] = stats.retries.get(exc.reason, 0) + 1
+
+        pages = await retrying(
+            walk,
+            policy=self._policy,
+            what=endpoint.describe(),
+            sleep=self._sleep,
+            rng=self._rng,
+            on_retry=on_retry,
+        )
+        return _parse_items(endpoint, pages, model)
 
 
 def _seg(site: str) -> str:
     """A site name as one URL path segment."""
     return quote(site, safe="")
+
+
+def _parse_items(endpoint: Endpoint, pages: list[ListPage], model: type[M]) -> list[M]:
+    """The listing's items as ``model``; items without a usable name are skipped, and said so."""
+    parsed = [_tolerant(model, item) for page in pages for item in page.items]
+    items = [item for item in parsed if item is not None]
+    if len(items) < len(parsed):
+        skipped = len(parsed) - len(items)
+        log_event(log, logging.WARNING, "ace list items skipped", call=endpoint.describe(), skipped=skipped)
+    return items
 
 
 def _tolerant(model: type[M], item: Any) -> M | None:

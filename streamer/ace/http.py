@@ -3,15 +3,22 @@
 Everything that can go wrong becomes one of three things: ``AceTransient`` (retry), ``AceAuthError``
 (401: stop the site), ``AceClientError`` (other 4xx, or a status the API never sends). The token lives
 only in ``BearerAuth``, which adds it to each outgoing request and prints as a mask.
+
+The body is streamed and its *decoded* bytes counted against a cap, so neither a huge answer nor a
+small gzip bomb can take the process's memory. Only failures of the transfer itself (timeout, broken
+or cut connection, 413, a gateway's 504) mark the attempt ``shrink``: a 502, 503 or an invalid but
+complete body says nothing about the page size.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
+import zlib
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import orjson
@@ -19,11 +26,20 @@ from pydantic import SecretStr
 
 from streamer.ace.retry import AceTransient, parse_retry_after
 from streamer.errors import AceAuthError, AceClientError, ConfigError
-from streamer.metrics import API_REQUEST_SECONDS
+from streamer.metrics import API_LIMITS, API_REQUEST_SECONDS
 
 EXCERPT_CHARS = 200
-GATEWAY_STATUSES = frozenset({502, 503, 504})
+SIZE_STATUSES = frozenset({413, 504})
+"""Statuses that say the answer was too big or too slow to come through: a smaller page may pass."""
 QueryParams = Mapping[str, str | int]
+
+
+class Answer(NamedTuple):
+    """One decoded response: the body, its decoded size, and the API's clock (``Date``) if it sent it."""
+
+    body: Any
+    size: int
+    date_s: float | None
 
 
 class BearerAuth(httpx.Auth):
@@ -67,7 +83,9 @@ def excerpt(body: bytes, redact: Callable[[str], str]) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "..."
 
 
-def check_status(response: httpx.Response, endpoint: Endpoint, auth: BearerAuth, now_s: float) -> None:
+def check_status(
+    response: httpx.Response, content: bytes, endpoint: Endpoint, auth: BearerAuth, now_s: float
+) -> None:
     """Raise the error a non-2xx status stands for; return quietly on 2xx."""
     status = response.status_code
     if 200 <= status < 300:
@@ -81,12 +99,88 @@ def check_status(response: httpx.Response, endpoint: Endpoint, auth: BearerAuth,
     retry_after = parse_retry_after(response.headers.get("retry-after"), now_s)
     if status == 429:
         raise AceTransient("rate_limited", "HTTP 429", retry_after_s=retry_after)
+    if status == 413:
+        raise AceTransient("too_large", "HTTP 413: the answer was too large to send", shrink=True)
     if status >= 500:
-        shrink = status in GATEWAY_STATUSES
+        shrink = status in SIZE_STATUSES
         raise AceTransient("server_error", f"HTTP {status}", shrink=shrink, retry_after_s=retry_after)
     raise AceClientError(
-        f"{endpoint.describe()}: HTTP {status}: {excerpt(response.content, auth.redact)}", status=status
+        f"{endpoint.describe()}: HTTP {status}: {excerpt(content, auth.redact)}", status=status
     )
+
+
+def parse_date(value: str | None) -> float | None:
+    """Epoch seconds of an HTTP ``Date`` header; ``None`` when absent or unusable."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
+
+
+def over_cap(reason: str, detail: str) -> AceTransient:
+    """A response refused by one of the client's caps: counted by reason, retried like a broken one."""
+    API_LIMITS.labels(reason=reason).inc()
+    return AceTransient(reason, detail, shrink=True)
+
+
+ACCEPT_ENCODING = "gzip, deflate"
+"""What the client asks for: the encodings ``read_capped`` decodes itself, a bounded step at a time."""
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class _CappedBody:
+    """Collects a body's decoded bytes, refusing the one that would pass ``max_bytes``."""
+
+    def __init__(self, encoding: str, max_bytes: int) -> None:
+        self.encoding, self.max_bytes, self.size = encoding, max_bytes, 0
+        self.chunks: list[bytes] = []
+        self.inflate = zlib.decompressobj(_WBITS[encoding]) if encoding != "identity" else None
+
+    def feed(self, raw: bytes) -> None:
+        data = raw
+        while True:
+            if self.inflate is not None:  # never more than the room left (+1 to notice passing it)
+                data = self.inflate.decompress(data, self.max_bytes - self.size + 1)
+            self.size += len(data)
+            if self.size > self.max_bytes:
+                raise over_cap("body_too_large", f"body over the {self.max_bytes}-byte cap (decoded)")
+            self.chunks.append(data)
+            if self.inflate is None or not self.inflate.unconsumed_tail:
+                return
+            data = self.inflate.unconsumed_tail
+
+    def finish(self) -> bytes:
+        if self.inflate is not None and not self.inflate.eof:
+            raise AceTransient("invalid_body", f"{self.encoding} body ends before its compressed stream does")
+        return b"".join(self.chunks)
+
+
+async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """The decoded body, refused as soon as it would grow past ``max_bytes``.
+
+    Decoding happens here, not in httpx, with zlib's ``max_length``: one compressed chunk of a gzip
+    bomb may stand for a thousand times its size, and is never inflated further than the cap.
+    """
+    if response.is_stream_consumed:  # built in memory (a test's MockTransport): already decoded
+        if len(response.content) > max_bytes:
+            raise over_cap("body_too_large", f"body over the {max_bytes}-byte cap (decoded)")
+        return response.content
+    encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    declared = response.headers.get("content-length", "")
+    if encoding == "identity" and declared.isdigit() and int(declared) > max_bytes:
+        raise over_cap("body_too_large", f"Content-Length {declared} over the {max_bytes}-byte cap")
+    if encoding != "identity" and encoding not in _WBITS:
+        raise AceTransient("invalid_body", f"unsupported Content-Encoding {encoding[:40]!r}")
+    body = _CappedBody(encoding, max_bytes)
+    try:
+        async for raw in response.aiter_raw():
+            body.feed(raw)
+    except zlib.error as exc:
+        raise AceTransient("invalid_body", f"undecodable {encoding} body: {exc}") from exc
+    return body.finish()
 
 
 async def get_json(
@@ -96,17 +190,18 @@ async def get_json(
     *,
     auth: BearerAuth,
     timeout_s: float,
+    max_bytes: int,
     wall_clock: Callable[[], float] = time.time,
-) -> tuple[Any, int]:
-    """One GET: the decoded body and its size in bytes.
+) -> Answer:
+    """One GET: the decoded body, its size in bytes and the API's ``Date``.
 
     ``timeout_s`` bounds the whole attempt, body included: httpx's own timeouts are per network
     operation, so a server trickling a large page would otherwise never time out.
     """
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout_s):
-            response = await http.get(endpoint.path, params=params)
+        async with asyncio.timeout(timeout_s), http.stream("GET", endpoint.path, params=params) as response:
+            content = await read_capped(response, max_bytes)
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise AceTransient("timeout", f"no complete answer within {timeout_s:g}s", shrink=True) from exc
     except httpx.RequestError as exc:  # refused, reset, a body cut short mid-transfer, bad encoding
@@ -116,9 +211,10 @@ async def get_json(
         raise AceTransient("connection", safe, shrink=True) from (exc if safe == text else None)
     finally:
         API_REQUEST_SECONDS.labels(endpoint=endpoint.label).observe(time.perf_counter() - started)
-    check_status(response, endpoint, auth, wall_clock())
-    content = response.content
+    check_status(response, content, endpoint, auth, wall_clock())
+    date_s = parse_date(response.headers.get("date"))
     try:
-        return orjson.loads(content), len(content)
+        return Answer(orjson.loads(content), len(content), date_s)
     except orjson.JSONDecodeError as exc:
-        raise AceTransient("invalid_json", f"{exc} ({len(content)} bytes)", shrink=True) from exc
+        # The transfer completed (a cut one raised above): the answer itself is broken, not too big.
+        raise AceTransient("invalid_json", f"{exc} ({len(content)} bytes)") from exc

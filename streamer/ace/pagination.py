@@ -3,7 +3,8 @@
 Two schemes: the paged list envelope (``/sites/``, ``configured_points``: pages 1..pages) and the
 cursor walk of ``timeseries/paginated``. Body-shape problems raise ``AceTransient`` so the request is
 retried like any other broken transfer; walk-level problems raise ``PaginationError`` and fail the
-window.
+window. A listing whose pages disagree with each other (``listing_problem``) is an incomplete answer,
+never a list of removals: the caller retries the whole listing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ListPage:
     items: list[Any]
     pages: int
     total: int | None
+    per_page: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +60,35 @@ def parse_list_page(body: Any) -> ListPage:
     if total is None:
         total = _as_int(body.get("total_items"))
     pages = _as_int(body.get("pages"))
+    per_page = _as_int(body.get("per_page")) or None
     if pages is None:
-        per_page = _as_int(body.get("per_page"))
         pages = math.ceil(total / per_page) if total is not None and per_page else 1
-    return ListPage(items=items, pages=max(pages, 1), total=total)
+    return ListPage(items=items, pages=max(pages, 1), total=total, per_page=per_page)
+
+
+def listing_problem(pages: list[ListPage]) -> str | None:
+    """Why pages 1..n of one listing disagree with each other (``None``: they agree).
+
+    Checked: the same ``pages`` and ``total`` on every page, no empty page before the last, no page
+    before the last shorter than its ``per_page``, as many items as ``total`` says, no name twice.
+    """
+    first = pages[0]
+    for number, page in enumerate(pages, 1):
+        if (page.pages, page.total) != (first.pages, first.total):
+            return (
+                f"page {number} says pages={page.pages} total={page.total}, "
+                f"page 1 said pages={first.pages} total={first.total}"
+            )
+        if number < len(pages) and (not page.items or len(page.items) < (page.per_page or 0)):
+            return f"page {number} of {len(pages)} holds {len(page.items)} items of {page.per_page}"
+    count = sum(len(page.items) for page in pages)
+    if first.total is not None and count != first.total:
+        return f"{count} items on {len(pages)} pages, total says {first.total}"
+    names = [i["name"] for page in pages for i in page.items if isinstance(i, dict) and "name" in i]
+    repeated = len(names) - len(set(map(str, names)))
+    if repeated:
+        return f"{repeated} items repeated across pages"
+    return None
 
 
 def parse_timeseries_page(body: Any) -> tuple[list[dict[str, Any]], str | None]:
@@ -90,18 +117,29 @@ class CursorWalk:
     """State of one window walk: the cursor to ask for, the page number, and the page size.
 
     ``advance`` enforces the repeated-cursor guard and the page cap; ``shrink`` halves the page size
-    for the rest of the walk after a failed transfer.
+    after a failed transfer, and every ``grow_after`` good pages in a row double it again, up to the
+    configured size: one bad stretch does not slow the rest of the window.
     """
 
-    def __init__(self, *, max_pages: int, page_size: int, min_page_size: int, label: str = "walk") -> None:
+    def __init__(
+        self,
+        *,
+        max_pages: int,
+        page_size: int,
+        min_page_size: int,
+        grow_after: int = 4,
+        label: str = "walk",
+    ) -> None:
         self.label = label  # names the call and site in errors
         self.max_pages = max_pages
-        self.page_size = page_size
+        self.page_size = self.max_page_size = page_size
         self.min_page_size = min(min_page_size, page_size)
+        self.grow_after = max(1, grow_after)
         self.cursor: str | None = None
         self.number = 1
         self.done = False
         self._seen: set[str] = set()
+        self._good = 0
 
     def advance(self, next_cursor: str | None) -> None:
         """Record the page just fetched; raise if following ``next_cursor`` would break a rule."""
@@ -122,7 +160,19 @@ class CursorWalk:
 
     def shrink(self) -> bool:
         """Halve the page size, not below the minimum; ``True`` if it changed."""
+        self._good = 0
         smaller = max(self.min_page_size, self.page_size // 2)
         changed = smaller != self.page_size
         self.page_size = smaller
         return changed
+
+    def succeeded(self) -> bool:
+        """Count a page that came through; ``True`` if the page size grew back because of it."""
+        if self.page_size >= self.max_page_size:
+            return False
+        self._good += 1
+        if self._good < self.grow_after:
+            return False
+        self._good = 0
+        self.page_size = min(self.max_page_size, self.page_size * 2)
+        return True

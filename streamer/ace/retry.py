@@ -28,8 +28,9 @@ RETRY_AFTER_CAP_S = 600.0
 class AceTransient(AceTransientError):
     """One failed attempt worth retrying, with a bounded ``reason`` label for metrics and messages.
 
-    ``shrink`` marks failures of the transfer itself (timeout, broken or truncated body, gateway
-    errors): a smaller timeseries page is more likely to make it through.
+    ``shrink`` marks failures of the transfer itself (timeout, connection reset, a body cut
+    mid-transfer, 413, 504, a body over the byte cap): a smaller timeseries page is more likely to
+    make it through. A 502/503 or a complete but invalid body is not one.
     """
 
     def __init__(

@@ -15,6 +15,7 @@ from streamer.errors import KafkaTransientError
 from streamer.models import AcePoint, AceSite, SyncState
 from streamer.producer.points import PointContent
 from streamer.producer.publisher import BatchPublisher
+from streamer.producer.windows import window_now
 from streamer.settings import Settings
 
 Clock = Callable[[], int]
@@ -46,6 +47,8 @@ class AceApi(Protocol):
 
     def site_stats(self, site: str) -> Any: ...
 
+    def api_now_ms(self) -> int | None: ...
+
 
 @dataclass
 class ProducerContext:
@@ -60,6 +63,10 @@ class ProducerContext:
     points_refreshed: dict[str, float] = field(default_factory=dict)
     partition_cache: dict[str, dict[bytes, int]] = field(default_factory=dict)
     record_max_bytes: int = 1_000_000  # an ace.samples record at most (open_producer: the topic's limit)
+
+    def window_now(self) -> int:
+        """Where windows may end now: the local clock bounded by the API's (its ``Date``, less a margin)."""
+        return window_now(self.clock(), self.client.api_now_ms(), self.settings.ace_clock_margin_s)
 
     def publisher(self, topic: str) -> BatchPublisher:
         cache = self.partition_cache.setdefault(topic, {})

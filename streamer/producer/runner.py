@@ -126,7 +126,7 @@ async def sync_site(
             await check_site_state(ctx, site)
         if points_due(ctx, site):
             await refresh_points(ctx, site)
-        while (window := next_window(ctx.states.get(site), ctx.clock(), ctx.settings)) is not None:
+        while (window := next_window(ctx.states.get(site), ctx.window_now(), ctx.settings)) is not None:
             if owns is not None and not owns(site):
                 log_event(log, logging.INFO, "site handed over", site=site)
                 break
@@ -248,6 +248,8 @@ async def backfill(
     for window in range_windows(start_ms, end_ms, ctx.settings):
         sync_id = new_sync_id(site, window)
         state = backfill_state(ctx.states.get(site), window, sync_id, ctx.clock())
+        if window.end_ms > ctx.window_now():
+            state = None  # past the API's now: published, but the watermark must not move there
         run = await sync_window(ctx, site, window, sync_id, weather=False, state=state)
         runs.append(run)
         if on_window is not None:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import orjson
 from aiokafka.errors import KafkaError
 
-from streamer.errors import KafkaTransientError, StreamerError
+from streamer.errors import AceRetriesExhausted, KafkaTransientError, StreamerError
 from streamer.logs import log_event
 from streamer.metrics import (
+    POINTS_REFRESH_FAILURES,
     RECORDS_PUBLISHED,
     SAMPLES_FETCHED,
     SAMPLES_MALFORMED,
@@ -50,9 +51,30 @@ class WindowStats:
 
 
 async def refresh_points(ctx: ProducerContext, site: str) -> int:
-    """Publish the site's point changes to ``ace.points`` and await their acks; returns the count."""
+    """Publish the site's point changes to ``ace.points`` and await their acks; returns the count.
+
+    A listing the API could not give whole (it disagreed with itself, or failed, on every attempt)
+    fails only the refresh when the site has a table already: nothing is tombstoned, the samples go
+    on being judged against that table, and the refresh is tried again next cycle. Without a table
+    the site fails, since its samples would all be dropped as not configured.
+    """
     now_ms = ctx.clock()
-    points = await ctx.client.list_points(site)
+    try:
+        points = await ctx.client.list_points(site)
+    except AceRetriesExhausted as exc:
+        if site not in ctx.points:
+            raise
+        reason = getattr(exc.__cause__, "reason", type(exc).__name__)
+        POINTS_REFRESH_FAILURES.labels(site=site, reason=reason).inc()
+        log_event(
+            log,
+            logging.WARNING,
+            "points refresh failed; previous table kept",
+            site=site,
+            points=len(ctx.points[site]),
+            error=str(exc),
+        )
+        return 0
     records = [point_record(site, point, now_ms) for point in points]
     if ctx.settings.weather_enabled:
         records += weather_records(site, now_ms)

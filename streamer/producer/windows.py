@@ -4,7 +4,8 @@ The watermark in ``ace.sync`` means "every sample before this instant has been p
 incremental window re-reads ``overlap_s`` before it, because the API may receive samples late. A site
 further behind than ``max_window_s`` is caught up in windows of at most ``max_window_s`` (the seed's
 review asked for 1 h): the first of them keeps the overlap, the following ones start exactly where the
-previous one ended, since those instants were already in the past when they were read.
+previous one ended, since those instants were already in the past when they were read. "Now" is the
+earlier of the local clock and the API's own (``window_now``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ class Window:
 def iso(ms: int) -> str:
     """Epoch ms as ISO 8601 UTC, for log lines and messages."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def window_now(local_ms: int, api_now_ms: int | None, margin_s: float) -> int:
+    """The instant a window may end at: the local clock, but never past the API's clock less a margin.
+
+    A producer clock running ahead would otherwise end windows in the API's future; the watermark
+    would then pass samples the API had not received yet, and the next window would skip them.
+    """
+    if api_now_ms is None:  # no Date seen yet: nothing better than the local clock
+        return local_ms
+    return min(local_ms, api_now_ms - round(margin_s * 1000))
 
 
 def next_window(state: SyncState | None, now_ms: int, settings: Settings) -> Window | None:

@@ -52,7 +52,10 @@ _FAULT_OPTIONS = [
     click.option(
         "--unauthorized", "unauthorized_sites", multiple=True, help="Site answered 401; repeatable."
     ),
-    click.option("--transfer-limit", type=int, help="Pages larger than this always arrive truncated."),
+    click.option("--transfer-limit", type=int, help="Pages larger than this always break off mid-transfer."),
+    click.option(
+        "--short-points-pages", type=float, help="Share of configured-points pages missing half their items."
+    ),
     click.option("--fault-seed", help="Seed of fault decisions, or 'random'."),
     click.option("--max-streak", type=int, help="Most failures in a row for one request."),
 ]
@@ -86,7 +89,9 @@ def _model_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
 def _fault_changes(kw: dict[str, Any]) -> dict[str, Any]:
     """The fault options given on the command line (None and empty mean "not given")."""
     names = ("rate_5xx", "rate_429", "retry_after_s", "retry_after_date_share", "rate_truncate", "rate_slow")
-    changes = {n: kw.pop(n) for n in (*names, "slow_ms", "transfer_limit", "max_streak")}
+    changes = {
+        n: kw.pop(n) for n in (*names, "slow_ms", "transfer_limit", "short_points_pages", "max_streak")
+    }
     changes = {k: v for k, v in changes.items() if v is not None}
     sites = kw.pop("unauthorized_sites")
     if sites:

@@ -54,11 +54,13 @@ class FaultConfig:
     slow_ms: int = 500
     unauthorized_sites: frozenset[str] = frozenset()
     transfer_limit: int | None = None
+    short_points_pages: float = 0.0
     seed: int | None = 0
     max_streak: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("rate_5xx", "rate_429", "rate_truncate", "rate_slow", "retry_after_date_share"):
+        shares = ("rate_5xx", "rate_429", "rate_truncate", "rate_slow", "retry_after_date_share")
+        for name in (*shares, "short_points_pages"):
             _check_share(name, getattr(self, name))
         if self.rate_5xx + self.rate_429 + self.rate_truncate > 1.0:
             raise ValueError("rate_5xx + rate_429 + rate_truncate must not exceed 1")

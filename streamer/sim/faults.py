@@ -4,7 +4,8 @@ A request is identified by method, path and query without ``page_size`` (a clien
 is retrying the same request); its attempt number counts how often it came before. With a seed the
 fate of attempt ``n`` of a request never changes, so a whole run repeats exactly; without one it is
 drawn at random. A request never fails more than ``max_streak`` times in a row, whichever mode, so a
-client retrying enough always ends with the fault-free answer.
+client retrying enough always ends with the fault-free answer. A short listing page (a points page
+with fewer items than its envelope says) is drawn apart from the other faults, for listings only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FaultKind(StrEnum):
     TRANSFER_LIMIT = "transfer_limit"
     SLOW = "slow"
     UNAUTHORIZED = "401_site"
+    SHORT_PAGE = "short_points_page"
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,9 @@ class FaultInjector:
         self._attempts.clear()
         self._streaks.clear()
 
-    def decide(self, key: str, *, page_size: int | None = None) -> Fate:
-        """The fate of this attempt of request ``key`` (method, path and query)."""
+    def decide(self, key: str, *, page_size: int | None = None, listing: bool = False) -> Fate:
+        """The fate of this attempt of request ``key`` (method, path and query); ``listing``: a
+        configured-points page, which may come back short."""
         cfg = self.config
         if len(self._attempts) > _MAX_TRACKED:
             self._attempts.clear()
@@ -74,13 +77,14 @@ class FaultInjector:
         self._attempts[key] = attempt + 1
         self.counts["requests"] += 1
         if cfg.seed is None:
-            u_fail, u_slow, u_detail = (self._random.random() for _ in range(3))
+            u_fail, u_slow, u_detail, u_short = (self._random.random() for _ in range(4))
         else:
             u_fail, u_slow, u_detail = _uniforms(cfg.seed, key, attempt)
+            u_short = _uniforms(cfg.seed, f"short\x1f{key}", attempt)[0]
         delay = cfg.slow_ms / 1000 if u_slow < cfg.rate_slow else 0.0
         if delay:
             self.counts[FaultKind.SLOW.value] += 1
-        failure = self._failure(key, u_fail, page_size)
+        failure = self._failure(key, u_fail, page_size, u_short if listing else 1.0)
         if failure is None:
             return Fate(delay_s=delay)
         self.counts[failure.value] += 1
@@ -90,7 +94,7 @@ class FaultInjector:
             return Fate(failure, 429, retry_after=self._retry_after(u_detail), delay_s=delay)
         return Fate(failure, 200, delay_s=delay)
 
-    def _failure(self, key: str, u: float, page_size: int | None) -> FaultKind | None:
+    def _failure(self, key: str, u: float, page_size: int | None, u_short: float) -> FaultKind | None:
         cfg = self.config
         limit = cfg.transfer_limit
         streak = self._streaks.get(key, 0)
@@ -105,6 +109,8 @@ class FaultInjector:
                 failure = FaultKind.RATE_LIMITED
             elif u < cfg.rate_5xx + cfg.rate_429 + cfg.rate_truncate:
                 failure = FaultKind.TRUNCATED
+            elif u_short < cfg.short_points_pages:
+                failure = FaultKind.SHORT_PAGE
         self._streaks[key] = streak + 1 if failure else 0
         return failure
 

@@ -37,6 +37,7 @@ def _fault_args(faults: FaultConfig) -> list[str]:
         "--retry-after-date-share", repr(faults.retry_after_date_share),
         "--fault-truncate", repr(faults.rate_truncate), "--fault-slow", repr(faults.rate_slow),
         "--slow-ms", str(faults.slow_ms), "--max-streak", str(faults.max_streak),
+        "--short-points-pages", repr(faults.short_points_pages),
         "--fault-seed", "random" if faults.seed is None else str(faults.seed),
     ]  # fmt: skip
     for site in sorted(faults.unauthorized_sites):

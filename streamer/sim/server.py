@@ -160,11 +160,14 @@ class SimApi:
         request: web.Request,
         produce: Callable[[], bytes | bytearray],
         page_size: int | None = None,
-    ) -> web.Response:
+        short: Callable[[], bytes] | None = None,
+    ) -> web.StreamResponse:
+        """Answer with ``produce()`` unless a fault says otherwise; ``short`` builds the short
+        version of a listing page."""
         path = request.path.removeprefix("/api")
         query = sorted(f"{k}={v}" for k, v in request.query.items() if k != "page_size")
         key = f"{request.method} {path}?{'&'.join(query)}"
-        fate = self.state.faults.decide(key, page_size=page_size)
+        fate = self.state.faults.decide(key, page_size=page_size, listing=short is not None)
         if fate.delay_s:
             await asyncio.sleep(fate.delay_s)
         if fate.failure is FaultKind.SERVER_ERROR:
@@ -175,19 +178,23 @@ class SimApi:
             return web.Response(status=fate.status, text=html, content_type="text/html")
         if fate.failure is FaultKind.RATE_LIMITED:
             return _error(429, "Too Many Requests", {"Retry-After": fate.retry_after or "1"})
+        if fate.failure is FaultKind.SHORT_PAGE and short is not None:
+            return web.Response(body=short(), content_type=_JSON)
         body = produce()
-        if fate.failure in (FaultKind.TRUNCATED, FaultKind.TRANSFER_LIMIT):
+        if fate.failure is FaultKind.TRANSFER_LIMIT:
+            return await _cut_transfer(request, body)
+        if fate.failure is FaultKind.TRUNCATED:
             body = body[: len(body) // 2]
         return web.Response(body=body, content_type=_JSON)
 
-    async def sites(self, request: web.Request) -> web.Response:
+    async def sites(self, request: web.Request) -> web.StreamResponse:
         page = _int_param(request, "page", 1, 1, 1_000_000)
         per_page = _int_param(request, "per_page", 100, 1, 10_000)
         config = self.state.config
         items = [site_item(config.seed, s, i) for i, s in enumerate(config.sites)]
         return await self._serve(request, lambda: paged_body(items, page, per_page))
 
-    async def points(self, request: web.Request) -> web.Response:
+    async def points(self, request: web.Request) -> web.StreamResponse:
         site = request.match_info["site"]
         page = _int_param(request, "page", 1, 1, 1_000_000)
         per_page = _int_param(request, "per_page", 100, 1, 10_000)
@@ -197,9 +204,12 @@ class SimApi:
             total_key = ("total", "total_items")[self.state.config.sites.index(site) % 2]
             return paged_body(self.state.point_items(site), page, per_page, total_key)
 
-        return await self._serve(request, produce)
+        def short() -> bytes:
+            return _shortened(produce())
 
-    async def timeseries(self, request: web.Request) -> web.Response:
+        return await self._serve(request, produce, short=short)
+
+    async def timeseries(self, request: web.Request) -> web.StreamResponse:
         site = request.match_info["site"]
         page_size = _int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         if request.query.get("raw_data", "true").lower() == "false":
@@ -226,11 +236,31 @@ class SimApi:
             raise _bad_request(str(exc)) from None
         return Cursor(site, start_ms, end_ms, self.state.mode.order)
 
-    async def weather(self, request: web.Request) -> web.Response:
+    async def weather(self, request: web.Request) -> web.StreamResponse:
         site = request.match_info["site"]
         now_ms = time.time_ns() // 1_000_000
         config = self.state.config
         return await self._serve(request, lambda: orjson.dumps(weather_body(config, site, now_ms)))
+
+
+def _shortened(body: bytes) -> bytes:
+    """A listing page that lost the second half of its items, its envelope unchanged (what a listing
+    shifting under a paging cursor, or a lossy gateway, looks like)."""
+    envelope = orjson.loads(body)
+    items = envelope["items"]
+    envelope["items"] = items[: len(items) // 2]
+    return orjson.dumps(envelope)
+
+
+async def _cut_transfer(request: web.Request, body: bytes | bytearray) -> web.StreamResponse:
+    """Announce the whole body, send half of it, and drop the connection: a transfer that failed."""
+    response = web.StreamResponse(headers={"Content-Type": _JSON})
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(bytes(body[: len(body) // 2]))
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 def build_app(state: SimState) -> web.Application:

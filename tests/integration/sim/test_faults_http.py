@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import orjson
+import pytest
 
 from streamer.sim import FaultConfig, SimConfig, SimServer, expected
 from tests.integration.sim.helpers import AUTH, HOUR, T0, configured_points, summarise, walk_window
@@ -95,7 +96,7 @@ async def test_unauthorized_sites_get_401_and_can_change_at_runtime() -> None:
 
 
 async def test_slow_pages_and_transfer_limit() -> None:
-    """Slow responses take the delay; pages above the transfer limit always arrive truncated."""
+    """Slow responses take the delay; pages above the transfer limit always break off mid-body."""
     async with (
         SimServer(_faulty(rate_slow=1.0, slow_ms=150, transfer_limit=100)) as server,
         httpx.AsyncClient(headers=AUTH) as client,
@@ -106,5 +107,33 @@ async def test_slow_pages_and_transfer_limit() -> None:
         assert time.monotonic() - started >= 0.15
         assert len(orjson.loads(small.content)["point_samples"]) == 100
         for _ in range(3):
-            big = await client.get(url, params={**_window(0), "page_size": 101})
-            assert big.status_code == 200 and not big.content.rstrip().endswith(b"}")
+            with pytest.raises(httpx.RemoteProtocolError, match=r"incomplete|without sending complete"):
+                await client.get(url, params={**_window(0), "page_size": 101})
+        stats = (await client.get(f"{server.url}/_sim/stats")).json()
+    assert stats["faults"]["transfer_limit"] == 3
+
+
+async def test_short_points_pages_at_their_share_and_switchable() -> None:
+    """--short-points-pages 0.3: about 30 % of configured-points pages hold half their items under an
+    unchanged envelope; the timeseries is untouched; /_sim/faults switches it off while running."""
+    config = _faulty(short_points_pages=0.3, seed=4, max_streak=1000)
+    async with SimServer(config) as server, httpx.AsyncClient(headers=AUTH) as client:
+        url = f"{server.url}/sites/alpha/configured_points"
+        shorts = 0
+        for i in range(200):
+            page = 1 + i % 4
+            body = (await client.get(url, params={"page": page, "per_page": 50, "i": i})).json()
+            full = min(50, body["total"] - (page - 1) * 50)
+            assert len(body["items"]) in (full, full // 2)
+            shorts += len(body["items"]) < full
+        series = await client.get(f"{server.url}/sites/alpha/timeseries/paginated", params=_window(0))
+        assert series.status_code == 200 and orjson.loads(series.content)["point_samples"]
+        switched = await client.post(f"{server.url}/_sim/faults", json={"short_points_pages": 0})
+        assert switched.json()["short_points_pages"] == 0
+        after = [
+            (await client.get(url, params={"page": 1, "per_page": 50, "j": j})).json() for j in range(20)
+        ]
+        stats = (await client.get(f"{server.url}/_sim/stats")).json()
+    assert 40 <= shorts <= 80
+    assert all(len(body["items"]) == 50 for body in after)
+    assert stats["faults"]["short_points_page"] == shorts

@@ -48,14 +48,16 @@ async def make_client(ace_settings: Settings, fake_sleep: FakeSleep) -> AsyncIte
     clients: list[AceClient] = []
 
     def factory(handler: Handler, **overrides: Any) -> AceClient:
-        extra: dict[str, Any] = {k: overrides.pop(k) for k in ("clock", "rng") if k in overrides}
+        extra: dict[str, Any] = {
+            k: overrides.pop(k) for k in ("clock", "rng", "wall_clock") if k in overrides
+        }
         settings = ace_settings.model_copy(update=overrides)
         client = AceClient(
             settings,
             transport=httpx.MockTransport(handler),
             sleep=fake_sleep,
             rng=extra.get("rng", lambda: 1.0),
-            **({"clock": extra["clock"]} if "clock" in extra else {}),
+            **{k: extra[k] for k in ("clock", "wall_clock") if k in extra},
         )
         clients.append(client)
         return client

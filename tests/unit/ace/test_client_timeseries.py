@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -113,10 +113,10 @@ async def test_pages_are_fetched_lazily(make_client: ClientFactory) -> None:
         await anext(pages)
 
 
-async def test_failed_transfer_shrinks_the_page_for_the_rest_of_the_walk(make_client: ClientFactory) -> None:
-    """A 503 on page 2 retries the same cursor at half the page size, and page 3 keeps the smaller size."""
+async def test_failed_transfer_shrinks_the_page_for_the_next_pages(make_client: ClientFactory) -> None:
+    """A 504 on page 2 retries the same cursor at half the page size, and page 3 keeps the smaller size."""
     seen, handler = _scripted(
-        [ts_page([], "c2"), httpx.Response(503), ts_page([], "c3"), ts_page([sample("a")], None)]
+        [ts_page([], "c2"), httpx.Response(504), ts_page([], "c3"), ts_page([sample("a")], None)]
     )
     pages = await _walk(make_client(handler))
     asked = [(r.url.params.get("cursor"), r.url.params["page_size"]) for r in seen]
@@ -132,8 +132,12 @@ def _cut(request: httpx.Request) -> httpx.Response:
     raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
 
 
-def _truncated_json(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=b'{"point_samples": [{"na')
+class _CutStream(httpx.AsyncByteStream):
+    """A body that stops half way with the connection reset."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"point_samples": [{"na'
+        raise httpx.ReadError("connection reset by peer")
 
 
 @pytest.mark.parametrize(
@@ -141,15 +145,15 @@ def _truncated_json(request: httpx.Request) -> httpx.Response:
     [
         pytest.param(_timeout, id="timeout"),
         pytest.param(_cut, id="connection"),
-        pytest.param(_truncated_json, id="truncated-json"),
-        pytest.param(lambda r: httpx.Response(502), id="502"),
+        pytest.param(lambda r: httpx.Response(200, stream=_CutStream()), id="cut-body"),
+        pytest.param(lambda r: httpx.Response(413), id="413"),
         pytest.param(lambda r: httpx.Response(504), id="504"),
     ],
 )
 async def test_every_failed_transfer_kind_shrinks(
     make_client: ClientFactory, failure: Callable[[httpx.Request], httpx.Response]
 ) -> None:
-    """Timeouts, broken connections, truncated JSON and gateway errors each halve the page size."""
+    """Timeouts, broken connections, bodies cut mid-transfer, 413 and 504 each halve the page size."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -162,11 +166,55 @@ async def test_every_failed_transfer_kind_shrinks(
     assert [r.url.params["page_size"] for r in seen] == ["8000", "4000"]
 
 
-async def test_a_plain_500_does_not_shrink(make_client: ClientFactory) -> None:
-    """A 500 is retried at the same page size: only transfer failures suggest the page is too big."""
-    seen, handler = _scripted([httpx.Response(500), ts_page([], None)])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(httpx.Response(500), id="500"),
+        pytest.param(httpx.Response(502, text="<html>bad gateway</html>"), id="502"),
+        pytest.param(httpx.Response(503, headers={"Retry-After": "1"}), id="503"),
+        pytest.param(httpx.Response(200, content=b"<html>maintenance</html>"), id="invalid-json"),
+        pytest.param(httpx.Response(200, content=b'{"point_samples": [{"na'), id="short-json-full-body"),
+        pytest.param(httpx.Response(200, content=b'{"items": []}'), id="invalid-body"),
+    ],
+)
+async def test_failures_unrelated_to_size_do_not_shrink(
+    make_client: ClientFactory, failure: httpx.Response
+) -> None:
+    """500, 502, 503 and complete bodies that are not a page are retried at the same page size."""
+    seen, handler = _scripted([failure, ts_page([], None)])
     await _walk(make_client(handler))
     assert [r.url.params["page_size"] for r in seen] == ["8000", "8000"]
+
+
+async def test_the_page_size_grows_back_after_good_pages(make_client: ClientFactory) -> None:
+    """One page failing at 8000 (a 504) halves the size; 4 good pages later it doubles back to 8000."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        number = int(request.url.params.get("cursor", "c1")[1:])
+        if number == 3 and request.url.params["page_size"] == "8000":
+            return httpx.Response(504)
+        return json_response(ts_page([sample("a")], f"c{number + 1}" if number < 12 else None))
+
+    pages = await _walk(make_client(handler, ace_page_grow_after=4))
+    assert [p.page_size for p in pages] == [8000, 8000] + [4000] * 4 + [8000] * 6
+    assert len(seen) == 13  # one failed attempt, then each page once
+
+
+async def test_the_page_size_grows_in_steps_up_to_the_configured_size(make_client: ClientFactory) -> None:
+    """From the minimum, each run of good pages doubles the size; it never passes ace_page_size."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) <= 3:
+            raise httpx.ReadTimeout("slow", request=request)
+        number = len(seen) - 3
+        return json_response(ts_page([sample("a")], f"c{number + 1}" if number < 12 else None))
+
+    pages = await _walk(make_client(handler, ace_max_attempts=4, ace_page_grow_after=2))
+    assert [p.page_size for p in pages] == [1000, 1000, 2000, 2000, 4000, 4000] + [8000] * 6
 
 
 async def test_shrink_stops_at_the_minimum(make_client: ClientFactory) -> None:
@@ -175,7 +223,7 @@ async def test_shrink_stops_at_the_minimum(make_client: ClientFactory) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(503)
+        return httpx.Response(504)
 
     with pytest.raises(AceRetriesExhausted):
         await _walk(make_client(handler, ace_max_attempts=6))

@@ -12,6 +12,7 @@ from streamer.producer.windows import (
     next_window,
     range_windows,
     window_count,
+    window_now,
 )
 from streamer.settings import Settings, load_settings
 
@@ -107,3 +108,24 @@ def test_backfill_state_never_moves_watermark_backwards_or_past_a_gap() -> None:
     joined = backfill_state(behind, Window(10 * H - 5, 11 * H, "backfill"), "x", NOW)
     assert joined is not None and joined.watermark_ms == 11 * H and joined.last_sync_id == "x"
     assert backfill_state(None, Window(0, H, "backfill"), "x", NOW) is None
+
+
+def test_window_now_is_bounded_by_the_api_clock() -> None:
+    """A local clock ahead of the API's gives way to the API's now less the margin; one behind is kept."""
+    assert window_now(NOW + H, NOW, 10.0) == NOW - 10_000
+    assert window_now(NOW - H, NOW, 10.0) == NOW - H
+    assert window_now(NOW, NOW, 0.0) == NOW
+    assert window_now(NOW + H, None, 10.0) == NOW + H  # no Date seen yet
+
+
+def test_a_clock_ahead_never_puts_the_watermark_past_the_api() -> None:
+    """Windows walked with a clock 30 min ahead end at the API's now less the margin, and the next
+    cycle, once the API's clock moved 5 min on, re-reads from before the old watermark to the new now."""
+    api, ahead, margin = NOW, NOW + 30 * 60_000, 10.0
+    first = next_window(None, window_now(ahead, api, margin), settings())
+    assert first == Window(api - 10_000 - H, api - 10_000, "incremental")
+    after = advance(None, "s", first, "id", ahead)
+    assert after.watermark_ms == api - 10_000
+    later = api + 5 * 60_000
+    second = next_window(after, window_now(ahead + 5 * 60_000, later, margin), settings())
+    assert second == Window(api - 10_000 - 600_000, later - 10_000, "incremental")
