@@ -149,8 +149,8 @@ class Routes:
         text = await _sql_text(request)
         answer = await self.service.run_sql(text)
         if fmt == "csv":
-            return csv_response([c["name"] for c in answer["columns"]], answer["rows"], "query.csv")
-        return json_response(answer)
+            return csv_response([c["name"] for c in answer.columns], answer.values(), "query.csv")
+        return web.Response(body=answer.json_body(), content_type="application/json")
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         return json_response(await self.service.status())

@@ -20,7 +20,7 @@ from streamer.errors import QueryError, SinkTransientError, StreamerError
 from streamer.query import sql
 from streamer.query.kafka_status import KafkaProbe
 from streamer.query.params import BUCKET_MS, TimeRange, bucket_count, choose_resolution
-from streamer.query.readonly import ReadOnlySql
+from streamer.query.readonly import ReadOnlySql, SqlAnswer
 from streamer.settings import Settings
 from streamer.sink.client import acquire_client, describe_target, release_client
 from streamer.sink.errors import translate
@@ -173,10 +173,10 @@ class QueryService:
             "points": points,
         }
 
-    async def run_sql(self, text: str) -> dict[str, Any]:
+    async def run_sql(self, text: str) -> SqlAnswer:
         if not self.settings.api_sql_enabled:
             raise QueryError("SQL is switched off here (setting STREAMER_API_SQL_ENABLED=false)", status=403)
-        return await self._readonly.run(sql.check_read_only(text))
+        return await self._readonly.run(text)
 
     # ---------------------------------------------------------------------------- health and status
     async def clickhouse_health(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""SQL text of every question the query service asks ClickHouse, and the read-only SQL guard.
+"""SQL text of every question the query service asks ClickHouse (caller SQL: ``readonly``, ``sqlguard``).
 
 Pure: builders return ``(sql, parameters)`` with server-side bound parameters (``{name:Type}``), so no
 caller value is ever pasted into SQL text. Table names are qualified with the configured database.
@@ -6,10 +6,8 @@ caller value is ever pasted into SQL text. Table names are qualified with the co
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
-from streamer.errors import QueryError
 from streamer.query.params import BUCKET_MS, TimeRange
 
 Query = tuple[str, dict[str, Any]]
@@ -194,64 +192,3 @@ def rows_per_site(db: str) -> Query:
 
 def schema_version(db: str) -> Query:
     return f"SELECT max(version) FROM {db}.schema_migrations", {}
-
-
-# ------------------------------------------------------------------------------- read-only SQL guard
-_READ_STATEMENTS: Final = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "(")
-_LEADING_NOISE = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)+", re.DOTALL)
-_FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+\w+\s*;?\s*$", re.IGNORECASE)
-MAX_SQL_CHARS: Final = 100_000
-
-
-def check_read_only(sql: str) -> str:
-    """The statement to run, or ``QueryError`` for text that is not one read statement. ClickHouse's
-    ``readonly=1`` is the real guard; this only gives the caller a clearer message first."""
-    if len(sql) > MAX_SQL_CHARS:
-        raise QueryError(f"SQL text is {len(sql)} characters, at most {MAX_SQL_CHARS}")
-    statement = sql.strip().rstrip(";").strip()
-    if not statement:
-        raise QueryError("SQL is empty: send one read statement, e.g. SELECT count() FROM timeseries_raw")
-    head = _LEADING_NOISE.sub("", statement)
-    first = head[:1] if head.startswith("(") else head.split(None, 1)[0].upper() if head else ""
-    if first not in _READ_STATEMENTS:
-        raise QueryError(
-            "only read statements are allowed (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS), "
-            f"got {first!r}: "
-            "writes go through the pipeline, not the query API"
-        )
-    if _has_second_statement(statement):
-        raise QueryError("send one statement per request (a ';' separates several here)")
-    if _FORMAT_CLAUSE.search(statement):
-        raise QueryError("drop the FORMAT clause: the API answers JSON, or CSV with ?format=csv")
-    return statement
-
-
-def _has_second_statement(text: str) -> bool:
-    """Whether a ``;`` outside quotes and comments separates statements."""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"`":
-            i = _closing_quote(text, i)
-        elif text.startswith("--", i):
-            i = text.find("\n", i)
-            i = n if i < 0 else i
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 1
-        elif ch == ";":
-            return True
-        i += 1
-    return False
-
-
-def _closing_quote(text: str, start: int) -> int:
-    quote, i = text[start], start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == quote:
-            return i
-        i += 1
-    return len(text)
