@@ -2,8 +2,11 @@
 
 ClickHouse calls are blocking, so each runs in a worker thread (``asyncio.to_thread``) and the event
 loop never waits on them. Answers are plain JSON-ready dicts, identical for the HTTP API and the CLI.
-Nothing here writes: the service's own statements are SELECTs, and caller SQL runs on a separate
-client whose session is ``readonly=1`` (see ``streamer.query.readonly``).
+Nothing here writes: the service's own statements are SELECTs on a client of its own whose session
+is ``readonly=1`` with the API's limits (``own_settings``) — on the embedded engine a separate handle,
+so a long read never waits on, or holds, the lock of the sink's handle and inserts keep their pace.
+Caller SQL runs on yet another session (``streamer.query.readonly``). The status summary, polled by
+every open page, is reused for ``api_status_cache_s``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import asyncio
 import logging
 import time
 from typing import Any
+from urllib.parse import urlparse
 
+import clickhouse_connect
 import orjson
 from clickhouse_connect.driver.client import Client
 
@@ -23,13 +28,32 @@ from streamer.query.params import BUCKET_MS, TimeRange, bucket_count, choose_res
 from streamer.query.readonly import ReadOnlySql, SqlAnswer
 from streamer.settings import Settings
 from streamer.sink.client import acquire_client, describe_target, release_client
-from streamer.sink.errors import translate
+from streamer.sink.errors import error_code, translate
 
 log = logging.getLogger(__name__)
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def own_settings(settings: Settings) -> dict[str, Any]:
+    """Limits of the service's own queries; sorts and groupings spill to disk before the memory cap."""
+    memory = settings.api_query_max_memory_bytes
+    return {
+        "max_execution_time": settings.api_query_max_execution_s,
+        "max_memory_usage": memory,
+        "max_threads": settings.api_sql_max_threads,
+        "max_bytes_before_external_sort": memory // 2,
+        "max_bytes_before_external_group_by": memory // 2,
+        "readonly": 1,
+    }
+
+
+_LIMIT_ERRORS = {
+    159: ("max_execution_time", "api_query_max_execution_s"),
+    241: ("max_memory_usage", "api_query_max_memory_bytes"),
+}
 
 
 class QueryService:
@@ -41,6 +65,8 @@ class QueryService:
         self._client: Client | None = None
         self._readonly = ReadOnlySql(settings)
         self.kafka = kafka if kafka is not None else KafkaProbe(settings)
+        self._status_lock = asyncio.Lock()
+        self._status_cache: tuple[float, dict[str, Any]] | None = None
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -52,7 +78,7 @@ class QueryService:
     def _connected(self) -> Client:
         # Connect lazily: a service built while ClickHouse is down still starts and answers /health.
         if self._client is None:
-            self._client = acquire_client(self.settings)
+            self._client = _own_client(self.settings)
         return self._client
 
     def _rows_sync(self, query: sql.Query) -> list[tuple[Any, ...]]:
@@ -63,7 +89,16 @@ class QueryService:
         except StreamerError:
             raise
         except Exception as exc:
-            # Our own statements are valid: any failure is the server's state (down, not migrated).
+            code = error_code(exc)
+            if code in _LIMIT_ERRORS:
+                name, setting = _LIMIT_ERRORS[code]
+                value = getattr(self.settings, setting)
+                raise QueryError(
+                    f"{name} exceeded ({value}): narrow the range or ask fewer points "
+                    f"(setting STREAMER_{setting.upper()})",
+                    status=422,
+                ) from exc
+            # Our own statements are valid: any other failure is the server's state (down, not migrated).
             raise SinkTransientError(str(translate(exc, "query"))) from exc
 
     async def _rows(self, query: sql.Query) -> list[tuple[Any, ...]]:
@@ -162,6 +197,12 @@ class QueryService:
         return {"site": site, "row_count": len(items), "rows": items}
 
     async def gaps(self, site: str, time_range: TimeRange, tolerance: float) -> dict[str, Any]:
+        longest = self.settings.api_gaps_max_span_s
+        if time_range.span_ms > longest * 1000:
+            raise QueryError(
+                f"the range spans {time_range.span_ms // 1000} s, gaps takes at most {longest} s per request "
+                "(setting STREAMER_API_GAPS_MAX_SPAN_S): split it"
+            )
         await self.check_points(site, [])
         rows = await self._rows(sql.gaps(self._db, site, time_range, tolerance))
         points = sql.gap_rows([(p, int(iv), [(int(a), int(b)) for a, b in spans]) for p, iv, spans in rows])
@@ -199,7 +240,17 @@ class QueryService:
         }
 
     async def status(self) -> dict[str, Any]:
-        """Per site: last sync, watermark age, last error, rows; Kafka lag and DLQ; ClickHouse state."""
+        """Per site: last sync, watermark age, last error, rows; Kafka lag and DLQ; ClickHouse state.
+        Callers within ``api_status_cache_s`` of the last answer share it (one computation at a time)."""
+        async with self._status_lock:
+            cached = self._status_cache
+            if cached is not None and time.monotonic() - cached[0] < self.settings.api_status_cache_s:
+                return cached[1]
+            answer = await self._fresh_status()
+            self._status_cache = (time.monotonic(), answer)
+            return answer
+
+    async def _fresh_status(self) -> dict[str, Any]:
         clickhouse, kafka = await asyncio.gather(self.clickhouse_health(), self.kafka.snapshot())
         sites: list[dict[str, Any]] = []
         total_rows = None
@@ -233,6 +284,26 @@ class QueryService:
             row["last_error"], row["last_error_at"] = (error, error_at) if error_at else (None, None)
             row["samples_last_hour"] = int(recent)
         return [by_site[k] for k in sorted(by_site)], sum(int(v) for v in counts.values())
+
+
+def _own_client(settings: Settings) -> Client:
+    """A client for the service alone: embedded, its own engine handle (the engine runs handles
+    concurrently); server, its own lease. Either way with the limits as session settings."""
+    url = settings.resolved_clickhouse_url
+    if not url.startswith("chdb://"):
+        client = acquire_client(settings)
+        for key, value in own_settings(settings).items():
+            client.set_client_setting(key, value)
+        return client
+    release_client(acquire_client(settings))  # creates the database when missing
+    try:
+        return clickhouse_connect.get_client(
+            dsn=f"chdb://{urlparse(url).path}",
+            database=settings.clickhouse_database,
+            settings=own_settings(settings),
+        )
+    except Exception as exc:
+        raise SinkTransientError(str(translate(exc, "open a read session"))) from exc
 
 
 def _site_row(site: str, points: dict[str, Any] | None, rows: int) -> dict[str, Any]:

@@ -134,26 +134,41 @@ def latest(db: str, site: str, points: list[str]) -> Query:
 
 def gaps(db: str, site: str, time_range: TimeRange, tolerance: float) -> Query:
     """Per configured point with a collect interval: the spans between consecutive samples (the range's
-    ends count as samples) longer than ``tolerance`` intervals. Points without gaps are left out."""
+    ends count as samples) longer than ``tolerance`` intervals. Points without gaps are left out.
+
+    Bounded memory: consecutive samples are paired by a one-row window read in the table's order
+    (site, point, ts), and only the pairs that are gaps leave it; the tail to the range's end comes
+    from each point's newest sample. Duplicates not yet merged pair with a span of 0 (no gap)."""
+    raw = f"{db}.timeseries_raw WHERE site = {{site:String}} AND {_RANGE}"
     sql = f"""
-        SELECT point, interval_ms, spans FROM (
-            SELECT p.point AS point, p.interval_ms AS interval_ms,
-                   arrayFilter(x -> (x.2 - x.1) > interval_ms * {{tolerance:Float64}},
-                       arrayZip(arrayPushFront(s.t, {{start:Int64}}),
-                                arrayPushBack(s.t, {{end:Int64}}))) AS spans
-            FROM (
-                SELECT point, toInt64(assumeNotNull(collect_interval)) * 1000 AS interval_ms
-                FROM {db}.points FINAL
-                WHERE site = {{site:String}} AND deleted = 0 AND collect_enabled = 1 AND collect_interval > 0
-            ) AS p
-            LEFT JOIN (
-                SELECT point, arraySort(groupUniqArray(toUnixTimestamp64Milli(ts))) AS t
-                FROM {db}.timeseries_raw
-                WHERE site = {{site:String}} AND {_RANGE}
-                GROUP BY point
-            ) AS s ON p.point = s.point
+        WITH configured AS (
+            SELECT point, toInt64(assumeNotNull(collect_interval)) * 1000 AS interval_ms
+            FROM {db}.points FINAL
+            WHERE site = {{site:String}} AND deleted = 0 AND collect_enabled = 1 AND collect_interval > 0
         )
-        WHERE notEmpty(spans) ORDER BY point"""
+        SELECT point, any(interval_ms) AS interval_ms, arraySort(groupArray((a, b))) AS spans
+        FROM (
+            SELECT w.point AS point, c.interval_ms AS interval_ms, w.a AS a, w.b AS b
+            FROM (
+                SELECT point, toUnixTimestamp64Milli(ts) AS b,
+                       lagInFrame(b, 1, {{start:Int64}}) OVER (
+                           PARTITION BY site, point ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW
+                       ) AS a
+                FROM {raw}
+            ) AS w
+            INNER JOIN configured AS c ON w.point = c.point
+            WHERE w.b - w.a > c.interval_ms * {{tolerance:Float64}}
+            UNION ALL
+            SELECT c.point, c.interval_ms, if(m.seen = 1, m.last, {{start:Int64}}), {{end:Int64}}
+            FROM configured AS c
+            LEFT JOIN (
+                SELECT point, max(toUnixTimestamp64Milli(ts)) AS last, toUInt8(1) AS seen FROM {raw}
+                GROUP BY point
+            ) AS m ON c.point = m.point
+            WHERE {{end:Int64}} - if(m.seen = 1, m.last, {{start:Int64}})
+                  > c.interval_ms * {{tolerance:Float64}}
+        )
+        GROUP BY point ORDER BY point"""
     params = {"site": site, "start": time_range.start_ms, "end": time_range.end_ms, "tolerance": tolerance}
     return sql, params
 
