@@ -173,9 +173,14 @@ class ReadOnlySql:
             if s.is_embedded_clickhouse:
                 # The database must exist before a read-only session can USE it: the sink's
                 # factory creates it.
-                release_client(acquire_client(s))
-                path = urlparse(s.resolved_clickhouse_url).path
-                self._engine = _ChdbEngine(path, s.clickhouse_database, session_settings(s))
+                shared = acquire_client(s)
+                try:
+                    path = urlparse(s.resolved_clickhouse_url).path
+                    self._engine = _ChdbEngine(path, s.clickhouse_database, session_settings(s))
+                except Exception as exc:
+                    raise SinkTransientError(f"cannot open a read session on chdb://{path}: {exc}") from exc
+                finally:
+                    release_client(shared)
             else:
                 self._engine = _HttpEngine(s)
         return self._engine

@@ -15,9 +15,7 @@ import asyncio
 import logging
 import time
 from typing import Any
-from urllib.parse import urlparse
 
-import clickhouse_connect
 import orjson
 from clickhouse_connect.driver.client import Client
 
@@ -26,8 +24,9 @@ from streamer.query import sql
 from streamer.query.kafka_status import KafkaProbe
 from streamer.query.params import BUCKET_MS, TimeRange, bucket_count, choose_resolution
 from streamer.query.readonly import ReadOnlySql, SqlAnswer
+from streamer.query.session import own_client
 from streamer.settings import Settings
-from streamer.sink.client import acquire_client, describe_target, release_client
+from streamer.sink.client import describe_target, release_client
 from streamer.sink.errors import error_code, translate
 
 log = logging.getLogger(__name__)
@@ -35,19 +34,6 @@ log = logging.getLogger(__name__)
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def own_settings(settings: Settings) -> dict[str, Any]:
-    """Limits of the service's own queries; sorts and groupings spill to disk before the memory cap."""
-    memory = settings.api_query_max_memory_bytes
-    return {
-        "max_execution_time": settings.api_query_max_execution_s,
-        "max_memory_usage": memory,
-        "max_threads": settings.api_sql_max_threads,
-        "max_bytes_before_external_sort": memory // 2,
-        "max_bytes_before_external_group_by": memory // 2,
-        "readonly": 1,
-    }
 
 
 _LIMIT_ERRORS = {
@@ -78,7 +64,7 @@ class QueryService:
     def _connected(self) -> Client:
         # Connect lazily: a service built while ClickHouse is down still starts and answers /health.
         if self._client is None:
-            self._client = _own_client(self.settings)
+            self._client = own_client(self.settings)
         return self._client
 
     def _rows_sync(self, query: sql.Query) -> list[tuple[Any, ...]]:
@@ -284,26 +270,6 @@ class QueryService:
             row["last_error"], row["last_error_at"] = (error, error_at) if error_at else (None, None)
             row["samples_last_hour"] = int(recent)
         return [by_site[k] for k in sorted(by_site)], sum(int(v) for v in counts.values())
-
-
-def _own_client(settings: Settings) -> Client:
-    """A client for the service alone: embedded, its own engine handle (the engine runs handles
-    concurrently); server, its own lease. Either way with the limits as session settings."""
-    url = settings.resolved_clickhouse_url
-    if not url.startswith("chdb://"):
-        client = acquire_client(settings)
-        for key, value in own_settings(settings).items():
-            client.set_client_setting(key, value)
-        return client
-    release_client(acquire_client(settings))  # creates the database when missing
-    try:
-        return clickhouse_connect.get_client(
-            dsn=f"chdb://{urlparse(url).path}",
-            database=settings.clickhouse_database,
-            settings=own_settings(settings),
-        )
-    except Exception as exc:
-        raise SinkTransientError(str(translate(exc, "open a read session"))) from exc
 
 
 def _site_row(site: str, points: dict[str, Any] | None, rows: int) -> dict[str, Any]:

@@ -10,8 +10,10 @@ and no file is ever written.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -79,10 +81,13 @@ def statements(draw: st.DrawFn) -> tuple[str, bool]:
 
 
 @pytest.fixture(scope="module")
-def guard(store: tuple[Settings, Data]) -> ReadOnlySql:
-    """The guard on its own engine session; the sentinel file absent at the start."""
+def guard(store: tuple[Settings, Data]) -> Iterator[ReadOnlySql]:
+    """The guard on its own engine session (closed after: the engine admits one directory at a time);
+    the sentinel file absent at the start."""
     Path(SENTINEL).unlink(missing_ok=True)
-    return ReadOnlySql(store[0])
+    sql = ReadOnlySql(store[0])
+    yield sql
+    asyncio.run(sql.close())
 
 
 def _dump(guard: ReadOnlySql, canonical: str) -> list[str]:
