@@ -138,3 +138,15 @@ async def test_status_summary_is_cached(
         assert len(calls) == 2 * asked and fresh is not first and fresh["generated_at"] <= now_ms()
     finally:
         await service.close()
+
+
+async def test_gaps_of_a_big_site_fit_in_a_small_memory_limit(big: Settings) -> None:
+    """2,000,000 samples' gaps are computed within 100 MB of query memory, read in the table's order:
+    samples are paired as they stream past, never gathered per point, so the memory does not grow
+    with the range (the old query held every timestamp of the site: 90 MB was too little for it here)."""
+    service = QueryService(big.model_copy(update={"api_query_max_memory_bytes": 100_000_000}))
+    try:
+        answer = await service.gaps("big", TimeRange(T0, T0 + SAMPLES * 60_000), 1.5)
+    finally:
+        await service.close()
+    assert len(answer["points"]) == POINTS and all(len(p["gaps"]) == 206 for p in answer["points"])
