@@ -77,8 +77,9 @@ def _insert_rate(done: list[float], start: float, end: float) -> float:
 
 
 async def test_inserts_keep_their_pace_while_a_heavy_read_runs(big: Settings) -> None:
-    """One-row inserts through the Sink go on at a good share of their pace while the query service
-    runs gaps reads back to back (on the old shared handle they waited behind every read)."""
+    """One-row inserts through the Sink keep at least 40 % of their pace while the query service runs
+    gaps reads back to back on one thread (measured: ~100 %; on the old shared handle, where inserts
+    waited behind every read, 12-20 %)."""
     service = QueryService(big)
     whole = TimeRange(T0, T0 + SAMPLES * 60_000)
     await service.gaps("big", whole, 1.5)  # connect and warm up before measuring
@@ -111,7 +112,7 @@ async def test_inserts_keep_their_pace_while_a_heavy_read_runs(big: Settings) ->
             await service.close()
     alone = (_insert_rate(done, a, b) + _insert_rate(done, c, d)) / 2
     during = _insert_rate(done, b, c)
-    assert during >= 0.25 * alone, f"{during:.1f} inserts/s during the reads, {alone:.1f}/s without"
+    assert during >= 0.4 * alone, f"{during:.1f} inserts/s during the reads, {alone:.1f}/s without"
 
 
 async def test_status_summary_is_cached(
