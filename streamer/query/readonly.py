@@ -18,6 +18,8 @@ ClickHouse formats the values (``JSONCompactEachRowWithNamesAndTypes``), so type
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import threading
 import time
@@ -76,6 +78,17 @@ class SqlAnswer:
         parts = [b'{"columns":', orjson.dumps(self.columns), b',"rows":[', b",".join(self.rows)]
         parts.append(f'],"row_count":{len(self.rows)},"elapsed_ms":{self.elapsed_ms}}}'.encode())
         return b"".join(parts)
+
+    def csv_body(self) -> bytes:
+        """Header and rows as CSV; arrays, maps and tuples as their JSON text."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([c["name"] for c in self.columns])
+        for row in self.rows:
+            writer.writerow(
+                [orjson.dumps(v).decode() if isinstance(v, list | dict) else v for v in orjson.loads(row)]
+            )
+        return buffer.getvalue().encode()
 
     def values(self) -> list[list[Any]]:
         """The rows decoded (for CSV and tests; the JSON answer never decodes them)."""
