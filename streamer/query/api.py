@@ -10,7 +10,6 @@ caller can act on: 4xx for what the caller must change, 503 while ClickHouse is 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hmac
 import io
@@ -151,10 +150,12 @@ class Routes:
         answer = await self.service.run_sql(text)
         # Up to STREAMER_API_SQL_MAX_RESULT_BYTES to copy or convert: off the event loop.
         if fmt == "csv":
-            response = web.Response(body=await asyncio.to_thread(answer.csv_body), content_type="text/csv")
+            response = web.Response(body=await self.service.offload(answer.csv_body), content_type="text/csv")
             response.headers["Content-Disposition"] = 'attachment; filename="query.csv"'
             return response
-        return web.Response(body=await asyncio.to_thread(answer.json_body), content_type="application/json")
+        return web.Response(
+            body=await self.service.offload(answer.json_body), content_type="application/json"
+        )
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         return json_response(await self.service.status())

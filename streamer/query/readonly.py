@@ -23,7 +23,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
@@ -93,6 +93,9 @@ class SqlAnswer:
     def values(self) -> list[list[Any]]:
         """The rows decoded (for CSV and tests; the JSON answer never decodes them)."""
         return [orjson.loads(row) for row in self.rows]
+
+
+Offload = Callable[..., Awaitable[Any]]
 
 
 class _Engine(Protocol):
@@ -173,8 +176,9 @@ def _escape_param(value: str) -> str:
 class ReadOnlySql:
     """Runs one read statement; refusals and ClickHouse's errors come back as ``QueryError`` (4xx)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, offload: Offload | None = None) -> None:
         self._settings = settings
+        self._offload = offload
         self._engine: _Engine | None = None
         self._table_functions: frozenset[str] | None = None
         self._lock = asyncio.Lock()
@@ -271,6 +275,9 @@ class ReadOnlySql:
 
     async def run(self, text: str) -> SqlAnswer:
         async with self._lock:
+            if self._offload is not None:
+                answer: SqlAnswer = await self._offload(self.run_sync, text)
+                return answer
             return await asyncio.to_thread(self.run_sync, text)
 
     async def close(self) -> None:

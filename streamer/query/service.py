@@ -1,7 +1,7 @@
 """The read-only query service: every question the API and the CLI ask ClickHouse.
 
-ClickHouse calls are blocking, so each runs in a worker thread (``asyncio.to_thread``) and the event
-loop never waits on them. Answers are plain JSON-ready dicts, identical for the HTTP API and the CLI.
+ClickHouse calls are blocking, so each runs on the service's own worker threads (``offload``) and the
+event loop never waits on them. Answers are plain JSON-ready dicts, identical for the HTTP API and the CLI.
 Nothing here writes: the service's own statements are SELECTs on a client of its own whose session
 is ``readonly=1`` with the API's limits (``own_settings``) — on the embedded engine a separate handle,
 so a long read never waits on, or holds, the lock of the sink's handle and inserts keep their pace.
@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -30,6 +32,7 @@ from streamer.sink.client import describe_target, release_client
 from streamer.sink.errors import error_code, translate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def now_ms() -> int:
@@ -49,16 +52,24 @@ class QueryService:
         self.settings = settings
         self._db = sql.quote_db(settings.clickhouse_database)
         self._client: Client | None = None
-        self._readonly = ReadOnlySql(settings)
         self.kafka = kafka if kafka is not None else KafkaProbe(settings)
         self._status_lock = asyncio.Lock()
         self._status_cache: tuple[float, dict[str, Any]] | None = None
+        # Its own threads: reads waiting on ClickHouse never take the default executor's workers,
+        # which the processor's inserts run on.
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query")
+        self._readonly = ReadOnlySql(settings, self.offload)
 
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await asyncio.to_thread(release_client, client)
+            await self.offload(release_client, client)
         await self._readonly.close()
+        self._executor.shutdown(wait=False)
+
+    async def offload(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` on the service's own threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
     # ------------------------------------------------------------------------------------ plumbing
     def _connected(self) -> Client:
@@ -88,7 +99,7 @@ class QueryService:
             raise SinkTransientError(str(translate(exc, "query"))) from exc
 
     async def _rows(self, query: sql.Query) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self._rows_sync, query)
+        return await self.offload(self._rows_sync, query)
 
     async def _scalar(self, query: sql.Query) -> Any:
         rows = await self._rows(query)
