@@ -211,6 +211,24 @@ class Settings(BaseSettings):
     api_sql_max_rows: int = Field(100_000, ge=1, description="max_result_rows of POST /api/v1/sql.")
     api_sql_max_execution_s: float = Field(30.0, gt=0, description="max_execution_time of POST /api/v1/sql.")
     api_sql_max_memory_bytes: int = Field(1_000_000_000, ge=1, description="max_memory_usage of /sql.")
+    api_sql_max_result_bytes: int = Field(
+        10_000_000, ge=1000, description="Most bytes of one /sql answer (max_result_bytes, and its JSON)."
+    )
+    api_sql_max_threads: int = Field(
+        2, ge=1, le=64, description="max_threads of /sql and of the API's own queries."
+    )
+    api_query_max_execution_s: float = Field(
+        60.0, gt=0, description="max_execution_time of the API's own queries (samples, gaps, status)."
+    )
+    api_query_max_memory_bytes: int = Field(
+        2_000_000_000, ge=1, description="max_memory_usage of the API's own queries."
+    )
+    api_gaps_max_span_s: int = Field(
+        31 * 86_400, ge=60, description="Longest start..end range of one gaps request (31 days)."
+    )
+    api_status_cache_s: float = Field(
+        5.0, ge=0, description="Seconds the status summary is reused before ClickHouse is asked again."
+    )
 
     # -- simulator
     sim_host: str = Field(

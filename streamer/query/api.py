@@ -132,9 +132,14 @@ class Routes:
         fmt = p.parse_format(request.rel_url.query.get("format"))
         text = await _sql_text(request)
         answer = await self.service.run_sql(text)
+        # Up to STREAMER_API_SQL_MAX_RESULT_BYTES to copy or convert: off the event loop.
         if fmt == "csv":
-            return csv_response([c["name"] for c in answer["columns"]], answer["rows"], "query.csv")
-        return json_response(answer)
+            response = web.Response(body=await self.service.offload(answer.csv_body), content_type="text/csv")
+            response.headers["Content-Disposition"] = 'attachment; filename="query.csv"'
+            return response
+        return web.Response(
+            body=await self.service.offload(answer.json_body), content_type="application/json"
+        )
 
     async def status(self, request: web.Request) -> web.StreamResponse:
         return json_response(await self.service.status())

@@ -187,7 +187,8 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/sql": {
             "post": {
-                "summary": "One read-only SQL statement (readonly=1, row, time and memory limits).",
+                "summary": "One read statement as ClickHouse parses it (readonly=1, row, byte, thread, "
+                "time and memory limits; no INTO OUTFILE, FORMAT, SETTINGS or file/network table functions).",
                 "parameters": [PARAM_FORMAT],
                 "requestBody": {
                     "required": True,
@@ -217,7 +218,9 @@ def _paths() -> dict[str, Any]:
                     },
                     "400": error("Not one read statement, or ClickHouse refused it (the message says why)."),
                     "403": error("SQL is switched off (STREAMER_API_SQL_ENABLED=false)."),
-                    "413": error("Body larger than 1 MiB."),
+                    "413": error(
+                        "Body larger than 1 MiB, or the answer beyond max_result_rows or max_result_bytes."
+                    ),
                     "415": error("The body is not Content-Type: application/json."),
                     **COMMON_ERRORS,
                 },

@@ -166,6 +166,7 @@ PARAM_FORMAT = {
 }
 COMMON_ERRORS = {
     "401": error("Missing or wrong bearer token (only when the server has one)."),
+    "422": error("A query limit (time, memory) was exceeded: the message names it and its setting."),
     "503": error("ClickHouse is unavailable or not migrated; retry later."),
 }
 

@@ -1,122 +1,354 @@
-"""Caller SQL on a client of its own whose session is read-only.
+"""Caller SQL: checked by the engine's own parser, run on a read-only session of its own, answered
+as JSON that ClickHouse wrote, capped in bytes.
 
-Why not the sink's shared client with per-call settings: on the embedded engine, clickhouse-connect
-applies per-call settings of some statements with ``SET`` and restores them afterwards; once
-``readonly=1`` is set the restore is refused, and the writer's session would stay read-only. So the
-SQL endpoint gets a separate client (on chdb a separate engine handle on the same directory, which
-the engine allows within one process) whose session carries the limits, ``readonly=1`` last because
-it forbids changing any setting after it. On a server the settings ride on every request instead.
+Why a session of its own: ``readonly=1`` locks every setting after it, and the writer's session
+must stay writable; so /sql has its own handle (embedded: a separate chdb connection on the same
+directory, which the engine allows within one process and runs concurrently; server: the limits
+ride on every request). The session carries the limits (``session_settings``).
+
+One request: (1) ``formatQuerySingleLine`` of the text, passed as a bound value, gives the canonical
+statement (one statement or a syntax error, comments gone); (2) ``EXPLAIN AST`` of it, which parses
+and never runs it, is checked by ``streamer.query.sqlguard``; (3) the canonical statement runs with
+our FORMAT appended (a second FORMAT is a syntax error, so a caller's cannot slip through) and the
+answer is read as it streams, stopping at ``api_sql_max_result_bytes``: Python never holds more.
+ClickHouse formats the values (``JSONCompactEachRowWithNamesAndTypes``), so types JSON cannot carry
+(wide integers, Decimal, NaN) arrive as strings and the rows are never decoded here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import os
+import threading
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
-import clickhouse_connect
+import orjson
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from streamer.errors import QueryError, SinkTransientError, StreamerError
+from streamer.query import sqlguard
 from streamer.settings import Settings
 from streamer.sink.client import acquire_client, release_client
 from streamer.sink.errors import describe, error_code
 
+ANSWER_FORMAT: Final = "JSONCompactEachRowWithNamesAndTypes"
+CHECK_FORMAT: Final = "JSONCompactEachRow"
+MAX_SQL_CHARS: Final = 100_000
 # Server states rather than the caller's SQL: answer 503, not 400.
 _SERVER_CODES = frozenset({81, 202, 209, 210, 225, 279, 516})
 
 
 def session_settings(settings: Settings) -> dict[str, Any]:
-    """The limits of caller SQL; ``readonly`` must stay last (it locks every setting after it)."""
+    """The limits and output rules of caller SQL; ``readonly`` must stay last (it locks the rest)."""
     return {
         "max_result_rows": settings.api_sql_max_rows,
+        "max_result_bytes": settings.api_sql_max_result_bytes,
         "result_overflow_mode": "throw",
         "max_execution_time": settings.api_sql_max_execution_s,
+        "timeout_overflow_mode": "throw",
+        "max_threads": settings.api_sql_max_threads,
         "max_memory_usage": settings.api_sql_max_memory_bytes,
+        # Small blocks: an answer is read block by block, so it stops within about a block of the cap.
+        "max_block_size": 8192,
+        # JSON numbers are doubles to most readers: wide integers and decimals travel as strings,
+        # NaN and infinities as "nan"/"inf", invalid UTF-8 is replaced (the body stays valid JSON).
+        "output_format_json_quote_64bit_integers": 1,
+        "output_format_json_quote_decimals": 1,
+        "output_format_json_quote_denormals": 1,
+        "output_format_json_validate_utf8": 1,
         "readonly": 1,
     }
 
 
-class ReadOnlySql:
-    """Runs one read statement; ClickHouse's refusals come back as ``QueryError`` (HTTP 400)."""
+@dataclass(frozen=True)
+class SqlAnswer:
+    """The answer of one statement: its columns and its rows as ClickHouse's JSON, one per row."""
+
+    columns: list[dict[str, str]]
+    rows: list[bytes]
+    elapsed_ms: float
+
+    def json_body(self) -> bytes:
+        parts = [b'{"columns":', orjson.dumps(self.columns), b',"rows":[', b",".join(self.rows)]
+        parts.append(f'],"row_count":{len(self.rows)},"elapsed_ms":{self.elapsed_ms}}}'.encode())
+        return b"".join(parts)
+
+    def csv_body(self) -> bytes:
+        """Header and rows as CSV; arrays, maps and tuples as their JSON text."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([c["name"] for c in self.columns])
+        for row in self.rows:
+            writer.writerow(
+                [orjson.dumps(v).decode() if isinstance(v, list | dict) else v for v in orjson.loads(row)]
+            )
+        return buffer.getvalue().encode()
+
+    def values(self) -> list[list[Any]]:
+        """The rows decoded (for CSV and tests; the JSON answer never decodes them)."""
+        return [orjson.loads(row) for row in self.rows]
+
+
+Offload = Callable[..., Awaitable[Any]]
+
+
+class _Engine(Protocol):
+    def text(self, sql: str, params: dict[str, str]) -> bytes: ...
+
+    def stream(self, sql: str) -> Iterator[tuple[bytes, bool]]:
+        """Pieces of the answer; the flag marks a piece that begins a new self-contained encoding."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _ChdbEngine:
+    """A chdb connection of its own (chdb's public API): streams an answer block by block."""
+
+    def __init__(self, path: str, database: str, session: dict[str, Any]) -> None:
+        import chdb
+
+        self._conn: Any = chdb.connect(os.path.realpath(path))  # type: ignore[no-untyped-call]
+        self._conn.query(f"USE `{database}`", "TabSeparated")
+        for key, value in session.items():
+            literal = value if isinstance(value, int | float) else "'" + str(value) + "'"
+            self._conn.query(f"SET {key} = {literal}", "TabSeparated")
+
+    def text(self, sql: str, params: dict[str, str]) -> bytes:
+        escaped = {k: _escape_param(v) for k, v in params.items()}
+        return bytes(self._conn.query(sql, _trailing_format(sql), params=escaped).bytes())
+
+    def stream(self, sql: str) -> Iterator[tuple[bytes, bool]]:
+        result = self._conn.send_query(sql, _trailing_format(sql))
+        try:
+            for chunk in result:
+                yield bytes(chunk.bytes()), True
+        finally:
+            result.cancel()
+            result.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _HttpEngine:
+    """A ClickHouse server through clickhouse-connect; the limits ride on every request."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._client: Client | None = None
-        self._lock = asyncio.Lock()
+        self._client: Client = acquire_client(settings)
+        for key, value in session_settings(settings).items():
+            self._client.set_client_setting(key, value)
 
-    def _connect(self) -> Client:
-        if self._client is not None:
-            return self._client
-        s = self._settings
-        url = s.resolved_clickhouse_url
-        if url.startswith("chdb://"):
-            # The database must exist before a read-only session can USE it: the sink's factory
-            # creates it, then a separate handle is opened with the limits as session settings.
-            release_client(acquire_client(s))
-            client = clickhouse_connect.get_client(
-                dsn=f"chdb://{urlparse(url).path}",
-                database=s.clickhouse_database,
-                settings=session_settings(s),
-            )
-        else:
-            client = acquire_client(s)
-            for key, value in session_settings(s).items():
-                client.set_client_setting(key, value)
-        self._client = client
-        return client
+    def text(self, sql: str, params: dict[str, str]) -> bytes:
+        return bytes(self._client.raw_query(sql, parameters=params))
 
-    def _run_sync(self, statement: str) -> dict[str, Any]:
-        started = time.perf_counter()
+    def stream(self, sql: str) -> Iterator[tuple[bytes, bool]]:
+        stream: Any = self._client.raw_stream(sql)
         try:
-            result = self._connect().query(statement)
+            first = True
+            for piece in iter(lambda: stream.read(1 << 20), b""):
+                yield piece, first
+                first = False
+        finally:
+            stream.close()
+
+    def close(self) -> None:
+        release_client(self._client)
+
+
+def _trailing_format(sql: str) -> str:
+    return str(sql.rsplit(" FORMAT ", 1)[1])
+
+
+def _escape_param(value: str) -> str:
+    """A bound value as the engine reads it (escaped text: backslash, newline, tab, CR, NUL)."""
+    for raw, escaped in (("\\", "\\\\"), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"), ("\0", "\\0")):
+        value = value.replace(raw, escaped)
+    return value
+
+
+class ReadOnlySql:
+    """Runs one read statement; refusals and ClickHouse's errors come back as ``QueryError`` (4xx)."""
+
+    def __init__(self, settings: Settings, offload: Offload | None = None) -> None:
+        self._settings = settings
+        self._offload = offload
+        self._engine: _Engine | None = None
+        self._table_functions: frozenset[str] | None = None
+        self._lock = asyncio.Lock()
+        self._thread_lock = threading.Lock()
+
+    def _connect(self) -> _Engine:
+        if self._engine is None:
+            s = self._settings
+            if s.is_embedded_clickhouse:
+                # The database must exist before a read-only session can USE it: the sink's
+                # factory creates it.
+                shared = acquire_client(s)
+                try:
+                    path = urlparse(s.resolved_clickhouse_url).path
+                    self._engine = _ChdbEngine(path, s.clickhouse_database, session_settings(s))
+                except Exception as exc:
+                    raise SinkTransientError(f"cannot open a read session on chdb://{path}: {exc}") from exc
+                finally:
+                    release_client(shared)
+            else:
+                self._engine = _HttpEngine(s)
+        return self._engine
+
+    def check(self, text: str) -> tuple[str, str]:
+        """The canonical statement to run and its kind, or ``QueryError`` naming what is refused."""
+        if len(text) > MAX_SQL_CHARS:
+            raise QueryError(f"SQL text is {len(text)} characters, at most {MAX_SQL_CHARS}")
+        if not text.strip(" \t\r\n;"):
+            raise QueryError("SQL is empty: send one read statement, e.g. SELECT count() FROM timeseries_raw")
+        engine = self._connect()
+        query = "SELECT formatQuerySingleLine({q:String}) FORMAT RawBLOB"
+        canonical = self._engine_call(lambda: engine.text(query, {"q": text})).decode()
+        try:
+            dump = self._engine_call(
+                lambda: engine.text(f"EXPLAIN AST {canonical} FORMAT {CHECK_FORMAT}", {})
+            )
+        except QueryError as exc:
+            if "SYNTAX_ERROR" not in str(exc):
+                raise
+            # It parsed alone but takes no FORMAT: a statement without a result set (SYSTEM, USE, ...).
+            raise QueryError(sqlguard.not_a_read(canonical.split(None, 1)[0].upper())) from exc
+        lines = [str(orjson.loads(line)[0]) for line in dump.splitlines() if line]
+        kind = sqlguard.check_dump(lines, CHECK_FORMAT, self._known_table_functions(engine))
+        return canonical, kind
+
+    def _known_table_functions(self, engine: _Engine) -> frozenset[str]:
+        if self._table_functions is None:
+            body = engine.text(f"SELECT name FROM system.table_functions FORMAT {CHECK_FORMAT}", {})
+            self._table_functions = frozenset(orjson.loads(line)[0] for line in body.splitlines() if line)
+        return self._table_functions
+
+    def run_sync(self, text: str) -> SqlAnswer:
+        with self._thread_lock:
+            started = time.perf_counter()
+            canonical, kind = self.check(text)
+            engine = self._connect()
+            sql = f"{canonical} FORMAT {ANSWER_FORMAT}"
+            try:
+                if kind == "SelectWithUnionQuery":
+                    encodings = self._engine_call(lambda: self._read_capped(engine, sql))
+                else:  # SHOW, DESCRIBE, EXPLAIN: small answers the engine does not stream
+                    encodings = [self._engine_call(lambda: engine.text(sql, {}))]
+            except BaseException:
+                # A stream stopped part-way may leave output behind on its connection: start afresh.
+                self._engine = None
+                engine.close()
+                raise
+            return _answer(encodings, round((time.perf_counter() - started) * 1000, 1))
+
+    def _read_capped(self, engine: _Engine, sql: str) -> list[bytes]:
+        cap = self._settings.api_sql_max_result_bytes
+        encodings: list[list[bytes]] = []
+        size = 0
+        for piece, new in engine.stream(sql):
+            size += len(piece)
+            if size > cap:
+                raise QueryError(
+                    f"max_result_bytes exceeded ({cap}): the JSON answer is larger; add a LIMIT or "
+                    "aggregate (setting STREAMER_API_SQL_MAX_RESULT_BYTES)",
+                    status=413,
+                )
+            if new or not encodings:
+                encodings.append([])
+            encodings[-1].append(piece)
+        return [b"".join(parts) for parts in encodings]
+
+    def _engine_call(self, call: Any) -> Any:
+        try:
+            return call()
         except StreamerError:
             raise
-        except (DatabaseError, OperationalError) as exc:
-            raise _translate(exc) from exc
         except Exception as exc:
-            # e.g. several statements: chdb answers with a stream the client cannot decode.
-            raise QueryError(
-                f"ClickHouse could not run this SQL ({type(exc).__name__}): send one statement"
-            ) from exc
-        columns = [
-            {"name": n, "type": t.name} for n, t in zip(result.column_names, result.column_types, strict=True)
-        ]
-        return {
-            "columns": columns,
-            "rows": [list(row) for row in result.result_rows],
-            "row_count": result.row_count,
-            "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
-        }
+            raise _translate(exc, self._settings) from exc
 
-    async def run(self, statement: str) -> dict[str, Any]:
-        # One statement at a time: the chdb handle is a single session anyway.
+    async def run(self, text: str) -> SqlAnswer:
         async with self._lock:
-            return await asyncio.to_thread(self._run_sync, statement)
+            if self._offload is not None:
+                answer: SqlAnswer = await self._offload(self.run_sync, text)
+                return answer
+            return await asyncio.to_thread(self.run_sync, text)
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
-            return
-        if self._settings.is_embedded_clickhouse:
-            await asyncio.to_thread(client.close)
-        else:
-            await asyncio.to_thread(release_client, client)
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.close)
 
 
-def _translate(exc: Exception) -> StreamerError:
+def _answer(encodings: list[bytes], elapsed_ms: float) -> SqlAnswer:
+    """Columns from the first encoding's two header lines; every encoding repeats them, then rows."""
+    names: list[str] = []
+    types: list[str] = []
+    rows: list[bytes] = []
+    for i, encoding in enumerate(encodings):
+        lines = encoding.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        if len(lines) < 2:
+            raise QueryError("ClickHouse answered without a header: send one read statement")
+        if i == 0:
+            names, types = orjson.loads(lines[0]), orjson.loads(lines[1])
+        rows.extend(lines[2:])
+    columns = [{"name": n, "type": t} for n, t in zip(names, types, strict=True)]
+    return SqlAnswer(columns, rows, elapsed_ms)
+
+
+def _translate(exc: Exception, settings: Settings) -> StreamerError:
     code = error_code(exc)
     text = describe(exc)
-    if isinstance(exc, OperationalError) or code in _SERVER_CODES:
+    if code in _SERVER_CODES or (code is None and "Connection" in type(exc).__name__):
         return SinkTransientError(f"ClickHouse unavailable: {text}")
+    limits: dict[int, tuple[str, object, str, int]] = {
+        396: ("max_result_rows", settings.api_sql_max_rows, "STREAMER_API_SQL_MAX_ROWS", 413),
+        159: (
+            "max_execution_time",
+            settings.api_sql_max_execution_s,
+            "STREAMER_API_SQL_MAX_EXECUTION_S",
+            422,
+        ),
+        241: (
+            "max_memory_usage",
+            settings.api_sql_max_memory_bytes,
+            "STREAMER_API_SQL_MAX_MEMORY_BYTES",
+            422,
+        ),
+    }
+    if code == 396 and "max bytes" in text:
+        limits[396] = (
+            "max_result_bytes",
+            settings.api_sql_max_result_bytes,
+            "STREAMER_API_SQL_MAX_RESULT_BYTES",
+            413,
+        )
+    if code in limits:
+        name, value, setting, status = limits[code]
+        return QueryError(
+            f"{name} exceeded ({value}): narrow the query, add a LIMIT or aggregate "
+            f"(setting {setting}): {text}",
+            status=status,
+        )
+    if code == 164 and "Cannot modify" in text:
+        return QueryError(
+            f"SETTINGS clauses are refused: the endpoint's limits are fixed by the server: {text}"
+        )
+    if code == 62 and f"(FORMAT): FORMAT {ANSWER_FORMAT}" in text:
+        return QueryError("drop the FORMAT clause: the API answers JSON, or CSV with ?format=csv")
+    if code == 62 and "Multi-statements" in text:
+        return QueryError(f"send one statement per request: {text}")
     hints = {
         164: "only read statements run here",
-        396: "add a LIMIT or aggregate (result row limit, setting STREAMER_API_SQL_MAX_ROWS)",
-        159: "the query ran too long (setting STREAMER_API_SQL_MAX_EXECUTION_S): narrow it",
-        241: "the query needs too much memory (setting STREAMER_API_SQL_MAX_MEMORY_BYTES): narrow it",
         62: "fix the SQL syntax",
+        36: "only read statements run here",
     }
-    hint = hints.get(code or -1, "fix the SQL")
-    return QueryError(f"ClickHouse refused the SQL ({hint}): {text}")
+    return QueryError(f"ClickHouse refused the SQL ({hints.get(code or -1, 'fix the SQL')}): {text}")

@@ -1,9 +1,12 @@
 """The read-only query service: every question the API and the CLI ask ClickHouse.
 
-ClickHouse calls are blocking, so each runs in a worker thread (``asyncio.to_thread``) and the event
-loop never waits on them. Answers are plain JSON-ready dicts, identical for the HTTP API and the CLI.
-Nothing here writes: the service's own statements are SELECTs, and caller SQL runs on a separate
-client whose session is ``readonly=1`` (see ``streamer.query.readonly``).
+ClickHouse calls are blocking, so each runs on the service's own worker threads (``offload``) and the
+event loop never waits on them. Answers are plain JSON-ready dicts, identical for the HTTP API and the CLI.
+Nothing here writes: the service's own statements are SELECTs on a client of its own whose session
+is ``readonly=1`` with the API's limits (``own_settings``) — on the embedded engine a separate handle,
+so a long read never waits on, or holds, the lock of the sink's handle and inserts keep their pace.
+Caller SQL runs on yet another session (``streamer.query.readonly``). The status summary, polled by
+every open page, is reused for ``api_status_cache_s``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -20,16 +25,24 @@ from streamer.errors import QueryError, SinkTransientError, StreamerError
 from streamer.query import sql
 from streamer.query.kafka_status import KafkaProbe
 from streamer.query.params import BUCKET_MS, TimeRange, bucket_count, choose_resolution
-from streamer.query.readonly import ReadOnlySql
+from streamer.query.readonly import ReadOnlySql, SqlAnswer
+from streamer.query.session import own_client
 from streamer.settings import Settings
-from streamer.sink.client import acquire_client, describe_target, release_client
-from streamer.sink.errors import translate
+from streamer.sink.client import describe_target, release_client
+from streamer.sink.errors import error_code, translate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+_LIMIT_ERRORS = {
+    159: ("max_execution_time", "api_query_max_execution_s"),
+    241: ("max_memory_usage", "api_query_max_memory_bytes"),
+}
 
 
 class QueryService:
@@ -39,20 +52,30 @@ class QueryService:
         self.settings = settings
         self._db = sql.quote_db(settings.clickhouse_database)
         self._client: Client | None = None
-        self._readonly = ReadOnlySql(settings)
         self.kafka = kafka if kafka is not None else KafkaProbe(settings)
+        self._status_lock = asyncio.Lock()
+        self._status_cache: tuple[float, dict[str, Any]] | None = None
+        # Its own threads: reads waiting on ClickHouse never take the default executor's workers,
+        # which the processor's inserts run on.
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query")
+        self._readonly = ReadOnlySql(settings, self.offload)
 
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await asyncio.to_thread(release_client, client)
+            await self.offload(release_client, client)
         await self._readonly.close()
+        self._executor.shutdown(wait=False)
+
+    async def offload(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` on the service's own threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
     # ------------------------------------------------------------------------------------ plumbing
     def _connected(self) -> Client:
         # Connect lazily: a service built while ClickHouse is down still starts and answers /health.
         if self._client is None:
-            self._client = acquire_client(self.settings)
+            self._client = own_client(self.settings)
         return self._client
 
     def _rows_sync(self, query: sql.Query) -> list[tuple[Any, ...]]:
@@ -63,11 +86,20 @@ class QueryService:
         except StreamerError:
             raise
         except Exception as exc:
-            # Our own statements are valid: any failure is the server's state (down, not migrated).
+            code = error_code(exc)
+            if code in _LIMIT_ERRORS:
+                name, setting = _LIMIT_ERRORS[code]
+                value = getattr(self.settings, setting)
+                raise QueryError(
+                    f"{name} exceeded ({value}): narrow the range or ask fewer points "
+                    f"(setting STREAMER_{setting.upper()})",
+                    status=422,
+                ) from exc
+            # Our own statements are valid: any other failure is the server's state (down, not migrated).
             raise SinkTransientError(str(translate(exc, "query"))) from exc
 
     async def _rows(self, query: sql.Query) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self._rows_sync, query)
+        return await self.offload(self._rows_sync, query)
 
     async def _scalar(self, query: sql.Query) -> Any:
         rows = await self._rows(query)
@@ -162,6 +194,12 @@ class QueryService:
         return {"site": site, "row_count": len(items), "rows": items}
 
     async def gaps(self, site: str, time_range: TimeRange, tolerance: float) -> dict[str, Any]:
+        longest = self.settings.api_gaps_max_span_s
+        if time_range.span_ms > longest * 1000:
+            raise QueryError(
+                f"the range spans {time_range.span_ms // 1000} s, gaps takes at most {longest} s per request "
+                "(setting STREAMER_API_GAPS_MAX_SPAN_S): split it"
+            )
         await self.check_points(site, [])
         rows = await self._rows(sql.gaps(self._db, site, time_range, tolerance))
         points = sql.gap_rows([(p, int(iv), [(int(a), int(b)) for a, b in spans]) for p, iv, spans in rows])
@@ -173,10 +211,10 @@ class QueryService:
             "points": points,
         }
 
-    async def run_sql(self, text: str) -> dict[str, Any]:
+    async def run_sql(self, text: str) -> SqlAnswer:
         if not self.settings.api_sql_enabled:
             raise QueryError("SQL is switched off here (setting STREAMER_API_SQL_ENABLED=false)", status=403)
-        return await self._readonly.run(sql.check_read_only(text))
+        return await self._readonly.run(text)
 
     # ---------------------------------------------------------------------------- health and status
     async def clickhouse_health(self) -> dict[str, Any]:
@@ -199,7 +237,17 @@ class QueryService:
         }
 
     async def status(self) -> dict[str, Any]:
-        """Per site: last sync, watermark age, last error, rows; Kafka lag and DLQ; ClickHouse state."""
+        """Per site: last sync, watermark age, last error, rows; Kafka lag and DLQ; ClickHouse state.
+        Callers within ``api_status_cache_s`` of the last answer share it (one computation at a time)."""
+        async with self._status_lock:
+            cached = self._status_cache
+            if cached is not None and time.monotonic() - cached[0] < self.settings.api_status_cache_s:
+                return cached[1]
+            answer = await self._fresh_status()
+            self._status_cache = (time.monotonic(), answer)
+            return answer
+
+    async def _fresh_status(self) -> dict[str, Any]:
         clickhouse, kafka = await asyncio.gather(self.clickhouse_health(), self.kafka.snapshot())
         sites: list[dict[str, Any]] = []
         total_rows = None

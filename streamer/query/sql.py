@@ -1,4 +1,4 @@
-"""SQL text of every question the query service asks ClickHouse, and the read-only SQL guard.
+"""SQL text of every question the query service asks ClickHouse (caller SQL: ``readonly``, ``sqlguard``).
 
 Pure: builders return ``(sql, parameters)`` with server-side bound parameters (``{name:Type}``), so no
 caller value is ever pasted into SQL text. Table names are qualified with the configured database.
@@ -6,10 +6,8 @@ caller value is ever pasted into SQL text. Table names are qualified with the co
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
-from streamer.errors import QueryError
 from streamer.query.params import BUCKET_MS, TimeRange
 
 Query = tuple[str, dict[str, Any]]
@@ -136,26 +134,41 @@ def latest(db: str, site: str, points: list[str]) -> Query:
 
 def gaps(db: str, site: str, time_range: TimeRange, tolerance: float) -> Query:
     """Per configured point with a collect interval: the spans between consecutive samples (the range's
-    ends count as samples) longer than ``tolerance`` intervals. Points without gaps are left out."""
+    ends count as samples) longer than ``tolerance`` intervals. Points without gaps are left out.
+
+    Bounded memory: consecutive samples are paired by a one-row window read in the table's order
+    (site, point, ts), and only the pairs that are gaps leave it; the tail to the range's end comes
+    from each point's newest sample. Duplicates not yet merged pair with a span of 0 (no gap)."""
+    raw = f"{db}.timeseries_raw WHERE site = {{site:String}} AND {_RANGE}"
     sql = f"""
-        SELECT point, interval_ms, spans FROM (
-            SELECT p.point AS point, p.interval_ms AS interval_ms,
-                   arrayFilter(x -> (x.2 - x.1) > interval_ms * {{tolerance:Float64}},
-                       arrayZip(arrayPushFront(s.t, {{start:Int64}}),
-                                arrayPushBack(s.t, {{end:Int64}}))) AS spans
-            FROM (
-                SELECT point, toInt64(assumeNotNull(collect_interval)) * 1000 AS interval_ms
-                FROM {db}.points FINAL
-                WHERE site = {{site:String}} AND deleted = 0 AND collect_enabled = 1 AND collect_interval > 0
-            ) AS p
-            LEFT JOIN (
-                SELECT point, arraySort(groupUniqArray(toUnixTimestamp64Milli(ts))) AS t
-                FROM {db}.timeseries_raw
-                WHERE site = {{site:String}} AND {_RANGE}
-                GROUP BY point
-            ) AS s ON p.point = s.point
+        WITH configured AS (
+            SELECT point, toInt64(assumeNotNull(collect_interval)) * 1000 AS interval_ms
+            FROM {db}.points FINAL
+            WHERE site = {{site:String}} AND deleted = 0 AND collect_enabled = 1 AND collect_interval > 0
         )
-        WHERE notEmpty(spans) ORDER BY point"""
+        SELECT point, any(interval_ms) AS interval_ms, arraySort(groupArray((a, b))) AS spans
+        FROM (
+            SELECT w.point AS point, c.interval_ms AS interval_ms, w.a AS a, w.b AS b
+            FROM (
+                SELECT point, toUnixTimestamp64Milli(ts) AS b,
+                       lagInFrame(b, 1, {{start:Int64}}) OVER (
+                           PARTITION BY site, point ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW
+                       ) AS a
+                FROM {raw}
+            ) AS w
+            INNER JOIN configured AS c ON w.point = c.point
+            WHERE w.b - w.a > c.interval_ms * {{tolerance:Float64}}
+            UNION ALL
+            SELECT c.point, c.interval_ms, if(m.seen = 1, m.last, {{start:Int64}}), {{end:Int64}}
+            FROM configured AS c
+            LEFT JOIN (
+                SELECT point, max(toUnixTimestamp64Milli(ts)) AS last, toUInt8(1) AS seen FROM {raw}
+                GROUP BY point
+            ) AS m ON c.point = m.point
+            WHERE {{end:Int64}} - if(m.seen = 1, m.last, {{start:Int64}})
+                  > c.interval_ms * {{tolerance:Float64}}
+        )
+        GROUP BY point ORDER BY point"""
     params = {"site": site, "start": time_range.start_ms, "end": time_range.end_ms, "tolerance": tolerance}
     return sql, params
 
@@ -194,64 +207,3 @@ def rows_per_site(db: str) -> Query:
 
 def schema_version(db: str) -> Query:
     return f"SELECT max(version) FROM {db}.schema_migrations", {}
-
-
-# ------------------------------------------------------------------------------- read-only SQL guard
-_READ_STATEMENTS: Final = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "(")
-_LEADING_NOISE = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)+", re.DOTALL)
-_FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+\w+\s*;?\s*$", re.IGNORECASE)
-MAX_SQL_CHARS: Final = 100_000
-
-
-def check_read_only(sql: str) -> str:
-    """The statement to run, or ``QueryError`` for text that is not one read statement. ClickHouse's
-    ``readonly=1`` is the real guard; this only gives the caller a clearer message first."""
-    if len(sql) > MAX_SQL_CHARS:
-        raise QueryError(f"SQL text is {len(sql)} characters, at most {MAX_SQL_CHARS}")
-    statement = sql.strip().rstrip(";").strip()
-    if not statement:
-        raise QueryError("SQL is empty: send one read statement, e.g. SELECT count() FROM timeseries_raw")
-    head = _LEADING_NOISE.sub("", statement)
-    first = head[:1] if head.startswith("(") else head.split(None, 1)[0].upper() if head else ""
-    if first not in _READ_STATEMENTS:
-        raise QueryError(
-            "only read statements are allowed (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS), "
-            f"got {first!r}: "
-            "writes go through the pipeline, not the query API"
-        )
-    if _has_second_statement(statement):
-        raise QueryError("send one statement per request (a ';' separates several here)")
-    if _FORMAT_CLAUSE.search(statement):
-        raise QueryError("drop the FORMAT clause: the API answers JSON, or CSV with ?format=csv")
-    return statement
-
-
-def _has_second_statement(text: str) -> bool:
-    """Whether a ``;`` outside quotes and comments separates statements."""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"`":
-            i = _closing_quote(text, i)
-        elif text.startswith("--", i):
-            i = text.find("\n", i)
-            i = n if i < 0 else i
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 1
-        elif ch == ";":
-            return True
-        i += 1
-    return False
-
-
-def _closing_quote(text: str, start: int) -> int:
-    quote, i = text[start], start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == quote:
-            return i
-        i += 1
-    return len(text)

@@ -1,7 +1,9 @@
-"""A filled store and the stand-alone API that records what it answered (method, path, status)."""
+"""A migrated, filled embedded store, a live query API for the attacks (same data as the query tests),
+and a stand-alone API that records what it answered (method, path, status)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from aiohttp import web
 from streamer.query.api import build_app
 from streamer.query.service import QueryService
 from streamer.settings import Settings, load_settings
-from tests.integration.query.conftest import LiveServer, fill
+from tests.integration.query.conftest import Data, LiveServer, fill
 
 
 class RecordingServer(LiveServer):
@@ -39,9 +41,15 @@ class RecordingServer(LiveServer):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of a private, migrated store filled with the query tests' data (sites s1, s2)."""
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Data]:
+    """Settings of a private, migrated, filled store (one per module)."""
     data_dir: Path = tmp_path_factory.mktemp("security") / "data"
     settings = load_settings(data_dir=data_dir, kafka_bootstrap_servers="127.0.0.1:1")
-    fill(settings)
-    return settings
+    return settings, fill(settings)
+
+
+@pytest.fixture(scope="module")
+def api(store: tuple[Settings, Data]) -> Iterator[LiveServer]:
+    """The stand-alone API on the store, with default limits."""
+    with LiveServer(store[0]) as server:
+        yield server

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from streamer.settings import Settings
 from tests.integration.query.cdp import Browser
+from tests.integration.query.conftest import Data
 from tests.security.conftest import RecordingServer
 
 BLIND_POST = """
@@ -68,10 +69,12 @@ async def _open(browser: Browser, url: str) -> None:
     await browser.wait_for(f"location.href.startsWith({url!r}) && document.readyState === 'complete'")
 
 
-async def test_foreign_page_cannot_post_sql_or_embed_api_answers(store: Settings, tmp_path: Path) -> None:
+async def test_foreign_page_cannot_post_sql_or_embed_api_answers(
+    store: tuple[Settings, Data], tmp_path: Path
+) -> None:
     """A page on another port POSTs text/plain SQL (no-cors) and loads an API URL as an image: the API
     refuses both (403), it runs nothing."""
-    with RecordingServer(store) as api:
+    with RecordingServer(store[0]) as api:
         async with attacker_page(_free_port()) as page_url, Browser(tmp_path / "profile") as browser:
             await _open(browser, page_url + "/")
             assert await browser.evaluate(BLIND_POST % {"api": api.url}) == "sent"
@@ -79,7 +82,7 @@ async def test_foreign_page_cannot_post_sql_or_embed_api_answers(store: Settings
     assert api.statuses("GET", "/api/v1/sites") == [403]
 
 
-async def test_allowed_origin_reads_with_json_and_cors(store: Settings, tmp_path: Path) -> None:
+async def test_allowed_origin_reads_with_json_and_cors(store: tuple[Settings, Data], tmp_path: Path) -> None:
     """An origin listed in STREAMER_API_ALLOWED_ORIGINS gets its preflight and reads a JSON POST's
     answer; the same text/plain POST from it is still refused (415)."""
     page_port = _free_port()
@@ -104,11 +107,11 @@ async def test_allowed_origin_reads_with_json_and_cors(store: Settings, tmp_path
     assert api.statuses("POST", "/api/v1/sql") == [200, 415]
 
 
-async def test_dns_rebinding_gets_nothing(store: Settings, tmp_path: Path) -> None:
+async def test_dns_rebinding_gets_nothing(store: tuple[Settings, Data], tmp_path: Path) -> None:
     """attacker.example resolved to 127.0.0.1 (Chromium's host-resolver rules): the page at
     http://attacker.example:<port>/ and its same-origin fetch of /api/v1/sites get 403, no site name."""
     rules = ("--host-resolver-rules=MAP attacker.example 127.0.0.1", "--no-proxy-server")
-    with RecordingServer(store) as api:
+    with RecordingServer(store[0]) as api:
         async with Browser(tmp_path / "profile", flags=rules) as browser:
             origin = f"http://attacker.example:{api.port}"
             await _open(browser, origin + "/")
