@@ -180,6 +180,43 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/sites/{site}/completeness": {
+            "get": {
+                "summary": "Per whole hour: distinct samples stored against the points' collect_interval.",
+                "parameters": [PARAM_SITE, PARAM_START, PARAM_END],
+                "responses": {
+                    "200": json_body(
+                        obj(
+                            {
+                                "site": {"type": "string"},
+                                "start": {"type": "integer"},
+                                "end": {"type": "integer"},
+                                "points": {"type": "integer"},
+                                "expected_per_hour": {"type": "integer"},
+                                "stored": {"type": "integer"},
+                                "expected": {"type": "integer"},
+                                "completeness": {"type": ["number", "null"]},
+                                "hours": {
+                                    "type": "array",
+                                    "items": obj(
+                                        {
+                                            "hour": {"type": "integer"},
+                                            "stored": {"type": "integer"},
+                                            "expected": {"type": "integer"},
+                                            "completeness": {"type": ["number", "null"]},
+                                        }
+                                    ),
+                                },
+                            }
+                        ),
+                        "Completeness of every whole hour of the range (at most 31 days).",
+                    ),
+                    "400": error("Bad time range."),
+                    "404": error("Unknown site."),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
         "/api/v1/sql": {
             "post": {
                 "summary": "One read-only SQL statement (readonly=1, row, time and memory limits).",
