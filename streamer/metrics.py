@@ -20,6 +20,21 @@ RECORDS_PUBLISHED = Counter("streamer_records_published_total", "Records acknowl
 SAMPLES_PUBLISHED = Counter("streamer_samples_published_total", "Samples acknowledged by Kafka.", ["site"])
 SITE_FAILURES = Counter("streamer_site_failures_total", "Failed site cycles.", ["site", "error"])
 WATERMARK_AGE = Gauge("streamer_watermark_age_seconds", "Now minus the site's watermark.", ["site"])
+REPAIR_WINDOWS = Counter("streamer_repair_windows_total", "Windows fetched again (kind repair).", ["site"])
+REPAIR_SAMPLES_RECOVERED = Counter(
+    "streamer_repair_samples_recovered_total",
+    "Samples stored after a repair that were missing before.",
+    ["site"],
+)
+REPAIR_API_REQUESTS = Counter("streamer_repair_api_requests_total", "ACE API requests of repairs.", ["site"])
+REPAIR_REVISITS = Counter(
+    "streamer_repair_revisits_total",
+    "Hours revisited, by outcome: complete, refetched, deferred (budget), unreadable.",
+    ["site", "outcome"],
+)
+COMPLETENESS_24H = Gauge(
+    "streamer_completeness_ratio", "Samples stored over promised in the last 24 whole hours.", ["site"]
+)
 
 # -- processor
 SAMPLES_CONSUMED = Counter("streamer_samples_consumed_total", "Samples in records the processor consumed.")

@@ -24,6 +24,7 @@ from streamer.kafka import ensure_topics, reliable_producer, start_client
 from streamer.logs import log_event
 from streamer.metrics import SITE_FAILURES
 from streamer.models import SyncRun
+from streamer.producer.catchup import refresh_and_catch_up
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
 from streamer.producer.publisher import partition_for, topic_partitions
 from streamer.producer.shard import SiteShard
@@ -103,7 +104,7 @@ async def sync_site(
     windows = samples = 0
     try:
         if points_due(ctx, site):
-            await refresh_points(ctx, site)
+            await refresh_and_catch_up(ctx, site, owns)
         while (window := next_window(ctx.states.get(site), ctx.clock(), ctx.settings)) is not None:
             if owns is not None and not owns(site):
                 log_event(log, logging.INFO, "site handed over", site=site)
@@ -116,6 +117,8 @@ async def sync_site(
             samples += run.samples_published
             if window.kind == "incremental" or (stop is not None and stop.is_set()):
                 break
+        if ctx.repair is not None and (owns is None or owns(site)):
+            await ctx.repair.visit(ctx, site, owns)
     except Exception as exc:
         SITE_FAILURES.labels(site=site, error=type(exc).__name__).inc()
         error = f"{type(exc).__name__}: {exc}"
