@@ -29,7 +29,7 @@ REPAIR_SAMPLES_RECOVERED = Counter(
 REPAIR_API_REQUESTS = Counter("streamer_repair_api_requests_total", "ACE API requests of repairs.", ["site"])
 REPAIR_REVISITS = Counter(
     "streamer_repair_revisits_total",
-    "Hours revisited, by outcome: complete, refetched, deferred (budget), unreadable.",
+    "Hours revisited, by outcome: complete, refetched, deferred (budget), never_read, unreadable.",
     ["site", "outcome"],
 )
 COMPLETENESS_24H = Gauge(

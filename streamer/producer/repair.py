@@ -11,7 +11,9 @@ never publishes a sync state, so the incremental watermark never moves backwards
 
 Revisits are worked out from the clock alone: an hour ``[h, h + 1 h)`` is due at age ``a`` once
 ``now >= h + 1 h + a``; each pass takes the hours that became due since the previous pass of the site,
-so an hour is judged once per age (at most one re-fetch per age, never more). Hours past the
+so an hour is judged once per age (at most one re-fetch per age, never more). Hours that start
+before the site's first synced window were never read and are left alone (``initial_lookback_s``
+and ``streamer backfill`` decide how far back a site goes, not the repair loop). Hours past the
 site's watermark wait until the incremental loop has read them; hours refused by the budget wait for
 the next pass. The loop's memory is per worker: after a restart or a hand-over the new owner revisits
 the hours that reach an age from then on (an age passed while no worker owned the site is skipped;
@@ -145,9 +147,14 @@ class RepairLoop:
             return
         answer = await self._source.completeness(site, TimeRange(hours[0], hours[-1] + HOUR_MS))
         judged = {int(h["hour"]): h for h in answer["hours"]}
+        first_read = answer.get("read_from")
         for hour in hours:
             info = judged.get(hour)
             ratio = None if info is None else info["completeness"]
+            if first_read is None or hour < int(first_read):  # before the site's first window: never read
+                del repairs.pending[hour]
+                REPAIR_REVISITS.labels(site=site, outcome="never_read").inc()
+                continue
             if ratio is None or ratio >= self._settings.repair_min_completeness:
                 del repairs.pending[hour]
                 REPAIR_REVISITS.labels(site=site, outcome="complete").inc()

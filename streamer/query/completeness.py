@@ -70,13 +70,28 @@ def repairs_per_site(db: str, since_ms: int) -> Query:
     return sql, {"since": since_ms}
 
 
+def read_from(db: str, site: str) -> Query:
+    """The earliest instant an ok incremental or backfill window of the site read: hours before it
+    were never fetched, so nothing there is for a repair to recover."""
+    sql = f"""
+        SELECT minOrNull(window_start_ms) FROM {db}.sync_runs FINAL
+        WHERE site = {{site:String}} AND status = 'ok' AND kind != 'repair'"""
+    return sql, {"site": site}
+
+
 def ratio(stored: int, expected: int) -> float | None:
     """Stored over expected, None when nothing is expected (no collected point with an interval)."""
     return round(min(stored, expected) / expected, 6) if expected > 0 else None
 
 
 def shape_hours(
-    site: str, start_ms: int, end_ms: int, per_hour: int, points: int, rows: list[tuple[Any, ...]]
+    site: str,
+    start_ms: int,
+    end_ms: int,
+    per_hour: int,
+    points: int,
+    rows: list[tuple[Any, ...]],
+    first_read: int | None = None,
 ) -> dict[str, Any]:
     """The answer of ``GET /api/v1/sites/{site}/completeness``: every whole hour of the range."""
     stored = {int(hour): int(count) for hour, count in rows}
@@ -95,5 +110,6 @@ def shape_hours(
         "stored": total_stored,
         "expected": total,
         "completeness": ratio(total_stored, total),
+        "read_from": first_read,
         "hours": hours,
     }

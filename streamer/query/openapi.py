@@ -196,6 +196,10 @@ def _paths() -> dict[str, Any]:
                                 "stored": {"type": "integer"},
                                 "expected": {"type": "integer"},
                                 "completeness": {"type": ["number", "null"]},
+                                "read_from": {
+                                    "type": ["integer", "null"],
+                                    "description": "Start of the site's first synced window, epoch ms.",
+                                },
                                 "hours": {
                                     "type": "array",
                                     "items": obj(

@@ -183,7 +183,8 @@ class QueryService:
         expected = await self._rows(cq.expected_per_hour(self._db, site))
         per_hour, points = (int(expected[0][1]), int(expected[0][2])) if expected else (0, 0)
         rows = await self._rows(cq.stored_per_hour(self._db, site, start, end))
-        return cq.shape_hours(site, start, end, per_hour, points, rows)
+        first = await self._scalar(cq.read_from(self._db, site))
+        return cq.shape_hours(site, start, end, per_hour, points, rows, None if first is None else int(first))
 
     async def _completeness_status(self, now: int) -> dict[str, dict[str, Any]]:
         """Per site: completeness of the last 24 whole hours; repair windows, requests, recovered."""
