@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from streamer.ace.client import AceClient
 from streamer.cli import cli
 from streamer.models import SyncState
+from streamer.producer.context import ProducerContext
 from streamer.producer.repair import repair_loop
 from streamer.producer.runner import open_producer, run_owned_cycle
 from streamer.settings import Settings
@@ -54,6 +55,20 @@ SELECT count(), uniqExact(point, ts), sum(toInt64(round(value * 1000))),
        sum(crc32(concat(site, '/', point, '@', toString(toUnixTimestamp64Milli(ts)))))
 FROM {db}.timeseries_raw FINAL WHERE site = '{site}'
 """
+
+
+def _settings(kafka_settings: Settings, **overrides: Any) -> Settings:
+    """A test processor's settings, shared by the in-process producer (which reads its query API)."""
+    settings = processor_settings(kafka_settings)
+    update = {
+        "api_url": f"http://127.0.0.1:{settings.processor_web_port}",
+        "ace_token": SecretStr("dev-token"),
+        "ace_page_size": PAGE,
+        "weather_enabled": False,
+        "ace_backoff_base_s": 0.01,
+        **overrides,
+    }
+    return settings.model_copy(update=update)
 
 
 def _config() -> tuple[SimConfig, Late, str]:
@@ -101,9 +116,13 @@ def _want(answer: dict[str, Any]) -> tuple[int, int, int, int]:
 
 
 async def _run(
-    settings: Settings, server: SimServer, steps: int, on_step: Callable[[int], Any] | None = None
+    settings: Settings,
+    server: SimServer,
+    steps: int,
+    on_step: Callable[[int, ProducerContext], Any] | None = None,
+    step: int = STEP,
 ) -> int:
-    """Producer cycles every STEP of simulated time from T0; each waits until the processor stored it."""
+    """Producer cycles every ``step`` of simulated time from T0; each waits until the processor stored it."""
     now = [T0]
     async with (
         AceClient(settings) as client,
@@ -111,9 +130,9 @@ async def _run(
         repair_loop(ctx),
     ):
         for i in range(steps + 1):
-            now[0] = server.state.fixed_now_ms = T0 + i * STEP
+            now[0] = server.state.fixed_now_ms = T0 + i * step
             if on_step is not None:
-                await on_step(now[0])
+                await on_step(now[0], ctx)
             outcomes = await run_owned_cycle(ctx)
             assert all(o.ok for o in outcomes), outcomes
             await wait_consumed(settings, [], timeout=120)
@@ -128,18 +147,11 @@ async def test_late_outage_is_repaired_and_a_permanent_gap_costs_one_fetch_per_a
     `streamer gaps` reports it; (3) nothing is duplicated and the watermark never goes back."""
     config, _, gap_point = _config()
     log = tmp_path / "processor.log"
-    settings = processor_settings(kafka_settings)
-    settings = settings.model_copy(
-        update={
-            "api_url": f"http://127.0.0.1:{settings.processor_web_port}",
-            "ace_token": SecretStr("dev-token"),
-            "sites": ["a", "b"],
-            "ace_page_size": PAGE,
-            "weather_enabled": False,
-            "repair_revisit_s": [3600, 3 * 3600, 6 * 3600],
-            "repair_budget_per_hour": 1000,
-            "ace_backoff_base_s": 0.01,
-        }
+    settings = _settings(
+        kafka_settings,
+        sites=["a", "b"],
+        repair_revisit_s=[3600, 3 * 3600, 6 * 3600],
+        repair_budget_per_hour=1000,
     )
     db = settings.clickhouse_database
     await prepare(settings)
@@ -150,7 +162,7 @@ async def test_late_outage_is_repaired_and_a_permanent_gap_costs_one_fetch_per_a
             settings = settings.model_copy(update={"ace_base_url": server.url})
             root = server.url.removesuffix("/api")
 
-            async def checkpoint(now: int) -> None:
+            async def checkpoint(now: int, _: ProducerContext) -> None:
                 if now == T0 + 7 * HOUR:  # hour [2, 3) repaired at 6 h, hour [1, 2) not yet
                     mid["a"] = _totals((await _sql(settings, SITE_SQL.format(db=db, site="a")))[0])
 
@@ -213,3 +225,51 @@ async def test_late_outage_is_repaired_and_a_permanent_gap_costs_one_fetch_per_a
     ]
     marks = [s.watermark_ms for s in states]
     assert marks == sorted(marks) and marks[-1] == end
+
+
+async def test_a_point_enabled_between_refreshes_loses_nothing(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    """A point enabled in the simulator mid-run (`sim points --enable`) has every sample from that
+    moment in ClickHouse, exactly, although the next points refresh came an hour later; disabled
+    again, it stops at the window before the refresh that saw the change. The repair loop is off:
+    this is the refresh's own catch-up."""
+    config = SimConfig(sites=("c",), points=40, invalid_share=0.0, seed=4)
+    cat = catalog_of(config, "c")
+    j = next(j for j in range(cat.size) if cat.configured[j] and not cat.default_enabled[j])
+    point = cat.names[j]
+    enabled_at, disabled_at = T0 + 30 * 60_000, T0 + 140 * 60_000
+    seen_disabled = T0 + 160 * 60_000  # the refresh after disabling; its window starts at 150 min
+    settings = _settings(kafka_settings, sites=["c"], repair_revisit_s=[])
+    log = tmp_path / "processor.log"
+    db = settings.clickhouse_database
+    await prepare(settings)
+    proc = start_processor(settings, log)
+    try:
+        async with SimServer(config) as server:
+            settings = settings.model_copy(update={"ace_base_url": server.url})
+            root = server.url.removesuffix("/api")
+
+            async def switch(now: int, ctx: ProducerContext) -> None:
+                if now in (enabled_at, disabled_at):
+                    flag = "--enable" if now == enabled_at else "--disable"
+                    await asyncio.to_thread(_sim_cli, "points", "--url", root, "--site", "c", flag, point)
+                if now in (T0 + 90 * 60_000, seen_disabled):
+                    ctx.points_refreshed.pop("c")  # the refresh period has passed
+
+            end = await _run(settings, server, 18, switch, step=10 * 60_000)
+        rows = await _sql(
+            settings,
+            f"SELECT toUnixTimestamp64Milli(ts) FROM {db}.timeseries_raw FINAL "
+            f"WHERE point = '{point}' ORDER BY ts",
+        )
+        others = await _sql(settings, SITE_SQL.format(db=db, site="c") + f" AND point != '{point}'")
+    finally:
+        assert stop(proc) == 0, log.read_text()[-3000:]
+    stored = [int(r[0]) for r in rows]
+    phase = int(cat.phase_ms[j])
+    promised = [
+        t for t in range(T0 - HOUR + phase, end, 60_000) if enabled_at <= t < seen_disabled - 10 * 60_000
+    ]
+    assert [t for t in stored if t >= enabled_at] == promised
+    assert _totals(others[0]) == _want(expected(config, "c", T0 - HOUR, end, {point: False}))
