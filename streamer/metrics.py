@@ -33,7 +33,9 @@ REPAIR_REVISITS = Counter(
     ["site", "outcome"],
 )
 COMPLETENESS_24H = Gauge(
-    "streamer_completeness_ratio", "Samples stored over promised in the last 24 whole hours.", ["site"]
+    "streamer_completeness_ratio",
+    "Samples stored over promised, of the hours of the last 24 the repair loop read.",
+    ["site"],
 )
 
 # -- processor

@@ -1,13 +1,14 @@
--- Completeness per site, point and hour: samples stored against the point's collect_interval.
+-- Completeness per site, point and hour: distinct samples stored against the point's collect_interval.
 --
--- The stored side needs no new table: rollup_1h's state (004_rollups) already keeps one entry per
--- distinct sample timestamp of a (site, point, hour), collapsed across duplicate inserts, so
--- `rollup_1h_v.count` is the exact count of distinct samples even while replays and repair
--- re-fetches insert the same rows again. A second materialized view (a uniqExact state per hour)
--- would have been the same information written twice on every insert of the hot path.
--- The expected side: what each collected point should send per hour. Points without a
--- collect_interval (weather.*) are not judged. Read `completeness_1h` with a filter on site and
--- bucket: the filter reaches the rollup table's primary key.
+-- No new table and no new materialized view: nothing more is written on the insert path. The
+-- stored side counts distinct timestamps per (site, point, hour) straight from timeseries_raw:
+-- uniqExact(ts) is exact under the duplicates that replays, overlapping windows and repair
+-- re-fetches insert (and needs no FINAL). It was measured against the rollup_1h states of
+-- 004_rollups, which hold the same information (bench/completeness.py, a day of a 4,583-point
+-- site): about 3.5x less time for 24 hours, a little less for one hour.
+-- The expected side: what each collected point promises per hour. Points without a collect_interval
+-- (weather.*) are not judged. Filter `completeness_1h` on site and bucket: the filter reaches the
+-- primary key of timeseries_raw through toStartOfHour(ts).
 CREATE VIEW IF NOT EXISTS {db}.point_expected_1h {on_cluster} AS
 SELECT site, point, toUInt64(intDiv(3600, collect_interval)) AS expected
 FROM {db}.points FINAL
@@ -15,8 +16,13 @@ WHERE deleted = 0 AND collect_enabled = 1 AND collect_interval > 0;
 
 CREATE VIEW IF NOT EXISTS {db}.completeness_1h {on_cluster} AS
 SELECT r.site AS site, r.point AS point, r.bucket AS bucket,
-       least(r.count, e.expected) AS stored, e.expected AS expected
-FROM {db}.rollup_1h_v AS r
+       least(r.samples, e.expected) AS stored, e.expected AS expected
+FROM
+(
+    SELECT site, point, toStartOfHour(ts) AS bucket, toUInt64(uniqExact(ts)) AS samples
+    FROM {db}.timeseries_raw
+    GROUP BY site, point, bucket
+) AS r
 INNER JOIN {db}.point_expected_1h AS e ON r.site = e.site AND r.point = e.point;
 
 -- What a repair window brought back (streamer.models.SyncRun.samples_recovered; 0 for other kinds).

@@ -49,7 +49,6 @@ from streamer.settings import Settings
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
-GAUGE_EVERY_MS = 600_000  # the 24 h completeness gauge is re-read at most this often per site
 MAX_PENDING = 2_000  # due hours held per site while the budget or the watermark holds them back
 
 
@@ -99,7 +98,7 @@ class SiteRepairs:
     pending: dict[int, int] = field(default_factory=dict)  # hour start → age it is due at
     verify: list[tuple[SyncRun, int]] = field(default_factory=list)  # (repair run, stored before it)
     estimate: int = 0  # API requests the site's last repair window cost
-    gauge_at: int | None = None
+    judged: dict[int, tuple[int, int]] = field(default_factory=dict)  # hour → (stored, expected) last read
 
 
 class RepairLoop:
@@ -128,9 +127,8 @@ class RepairLoop:
             del repairs.pending[hour]  # bounded: the oldest give way
         try:
             await self._verify(ctx, site, repairs)
-            if repairs.pending:  # the gauge is read when there is something to judge: idle costs nothing
-                await self._gauge(site, repairs, now)
             await self._repair_due(ctx, site, repairs, owns)
+            _set_gauge(site, repairs, now)
         except StreamerError as exc:
             REPAIR_REVISITS.labels(site=site, outcome="unreadable").inc()
             log_event(
@@ -147,6 +145,7 @@ class RepairLoop:
             return
         answer = await self._source.completeness(site, TimeRange(hours[0], hours[-1] + HOUR_MS))
         judged = {int(h["hour"]): h for h in answer["hours"]}
+        repairs.judged |= {h: (int(x["stored"]), int(x["expected"])) for h, x in judged.items()}
         first_read = answer.get("read_from")
         for hour in hours:
             info = judged.get(hour)
@@ -195,6 +194,7 @@ class RepairLoop:
         end = max(run.window_end_ms for run, _ in repairs.verify)
         answer = await self._source.completeness(site, TimeRange(start, end))
         stored = {int(h["hour"]): int(h["stored"]) for h in answer["hours"]}
+        repairs.judged |= {int(h["hour"]): (int(h["stored"]), int(h["expected"])) for h in answer["hours"]}
         for run, before in repairs.verify:
             recovered = max(0, stored.get(run.window_start_ms, 0) - before)
             REPAIR_SAMPLES_RECOVERED.labels(site=site).inc(recovered)
@@ -207,14 +207,17 @@ class RepairLoop:
             )
         repairs.verify.clear()
 
-    async def _gauge(self, site: str, repairs: SiteRepairs, now: int) -> None:
-        if repairs.gauge_at is not None and now - repairs.gauge_at < GAUGE_EVERY_MS:
-            return
-        end = now - now % HOUR_MS
-        answer = await self._source.completeness(site, TimeRange(end - 24 * HOUR_MS, end))
-        repairs.gauge_at = now
-        if answer["completeness"] is not None:
-            COMPLETENESS_24H.labels(site=site).set(float(answer["completeness"]))
+
+def _set_gauge(site: str, repairs: SiteRepairs, now: int) -> None:
+    """Completeness of the whole hours of the last 24 that the loop has read (an hour is read when it
+    reaches its first age, and again after a repair): no query of its own."""
+    end = now - now % HOUR_MS
+    for hour in [h for h in repairs.judged if h < end - 24 * HOUR_MS]:
+        del repairs.judged[hour]
+    hours = [v for h, v in repairs.judged.items() if h < end]
+    expected = sum(e for _, e in hours)
+    if expected > 0:
+        COMPLETENESS_24H.labels(site=site).set(sum(min(s, e) for s, e in hours) / expected)
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from streamer.query.sql import Query
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 MAX_RANGE_MS = 31 * DAY_MS  # one answer holds every hour of its range
+STATUS_CACHE_S = 300.0  # how long the status answer's 24 h completeness is reused
 
 
 def hour_floor(ms: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from streamer.errors import StreamerError
 from streamer.models import SyncRun, SyncState
@@ -132,6 +133,8 @@ async def test_the_loop_refetches_incomplete_hours_within_the_budget(monkeypatch
         T0 + 3 * HOUR_MS,
         T0 + 4 * HOUR_MS,
     ]  # budget: 8 of 10 spent
+    gauge = REGISTRY.get_sample_value("streamer_completeness_ratio", {"site": "s"})
+    assert gauge == (0 + 100 + 10 + 50 + 99 + 0) / 600  # the hours it read, no query of its own
     source.stored[T0 + HOUR_MS] = 100  # what the first repair brought back, stored since
     ctx.now += HOUR_MS  # the spending has aged out
     await loop.visit(ctx, "s")  # type: ignore[arg-type]
