@@ -3,9 +3,9 @@
 -- No new table and no new materialized view: nothing more is written on the insert path. The
 -- stored side counts distinct timestamps per (site, point, hour) straight from timeseries_raw:
 -- uniqExact(ts) is exact under the duplicates that replays, overlapping windows and repair
--- re-fetches insert (and needs no FINAL). It was measured against the rollup_1h states of
--- 004_rollups, which hold the same information (bench/completeness.py, a day of a 4,583-point
--- site): about 3.5x less time for 24 hours, a little less for one hour.
+-- re-fetches insert (and needs no FINAL). Side by side with a view over the rollup_1h states of
+-- 004_rollups, which hold the same information, for a day of a 4,583-point site: 1.8 s against
+-- 6.6 s for 24 hours, 0.6 s against 0.8 s for one (bench/completeness.py's data).
 -- The expected side: what each collected point promises per hour. Points without a collect_interval
 -- (weather.*) are not judged. Filter `completeness_1h` on site and bucket: the filter reaches the
 -- primary key of timeseries_raw through toStartOfHour(ts).
