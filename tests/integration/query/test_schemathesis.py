@@ -60,8 +60,8 @@ def test_api_conforms_to_its_openapi_document(filled: tuple[Settings, Data]) -> 
                 _exercise(
                     operation, GenerationMode.POSITIVE, seen, path_parameters={"site": "s1"}, query=query
                 )
-    assert len(operations) == 11
+    assert len(operations) == 12
     assert set(seen) == {op.label for op in operations}
     assert 200 in seen["GET /api/v1/sites"] and 400 in seen["POST /api/v1/sql"]
-    for path in ("samples", "latest", "gaps", "points"):  # the data paths were reached, not only refusals
+    for path in ("samples", "latest", "gaps", "points", "completeness"):  # the data paths were reached, not only refusals
         assert {200, 404} <= seen[f"GET /api/v1/sites/{{site}}/{path}"]
