@@ -63,5 +63,6 @@ def test_api_conforms_to_its_openapi_document(filled: tuple[Settings, Data]) -> 
     assert len(operations) == 12
     assert set(seen) == {op.label for op in operations}
     assert 200 in seen["GET /api/v1/sites"] and 400 in seen["POST /api/v1/sql"]
-    for path in ("samples", "latest", "gaps", "points", "completeness"):  # the data paths were reached, not only refusals
+    # the data paths were reached, not only refusals
+    for path in ("samples", "latest", "gaps", "points", "completeness"):
         assert {200, 404} <= seen[f"GET /api/v1/sites/{{site}}/{path}"]
