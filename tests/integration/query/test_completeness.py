@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from rich.console import Console
 
 from streamer.errors import QueryError
 from streamer.models import SyncRun
+from streamer.query import render
 from streamer.query.params import TimeRange
 from streamer.query.service import QueryService, now_ms
 from streamer.settings import Settings
@@ -75,6 +77,10 @@ async def test_status_shows_completeness_and_repairs(filled: tuple[Settings, Dat
     assert (s2["repair_windows_24h"], s2["repair_api_calls_24h"], s2["samples_recovered_24h"]) == (2, 7, 30)
     s1 = next(s for s in status["sites"] if s["site"] == "s1")
     assert (s1["completeness_24h"], s1["repair_windows_24h"]) == (0.0, 0)
+    console = Console(width=250, record=True)
+    console.print(render.status_view(status))
+    table = console.export_text()
+    assert "complete 24h" in table and "2.08 %" in table  # what `streamer status` prints
 
 
 def _repair_run(sync_id: str, hour: int, now: int, *, recovered: int, calls: int) -> SyncRun:

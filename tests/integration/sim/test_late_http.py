@@ -10,7 +10,7 @@ import orjson
 from click.testing import CliRunner
 
 from streamer.cli import cli
-from streamer.sim import SimConfig, expected, run_simulator_process
+from streamer.sim import SimConfig, SimServer, expected, run_simulator_process
 from streamer.sim.config import FaultConfig, Late
 from tests.integration.sim.helpers import AUTH, HOUR, T0, walk_window
 
@@ -55,3 +55,18 @@ async def test_late_span_arrives_when_the_simulator_clock_passes_it() -> None:
         final["all"]["count"],
     ]
     assert freed["fixed"] is False
+
+
+async def test_late_refusals() -> None:
+    """A late span of an unknown site or a bad spec is a 400 and changes nothing; --visible needs --url."""
+    async with SimServer(SimConfig(sites=("alpha",), points=10)) as server, httpx.AsyncClient() as client:
+        unknown = await client.post(f"{server.url}/_sim/faults", json={"late": [f"zz@{T0}..{T0 + 1}+1"]})
+        bad = await client.post(f"{server.url}/_sim/faults", json={"late": ["alpha@x..y+1"]})
+        clock = await client.post(f"{server.url}/_sim/clock", json={"now": "yesterday"})
+        faults = (await client.get(f"{server.url}/_sim/faults")).json()
+    assert (unknown.status_code, bad.status_code, clock.status_code) == (400, 400, 400)
+    assert "zz" in unknown.json()["detail"] and faults["late"] == []
+    result = CliRunner().invoke(
+        cli, ["sim", "expected", "--site", "alpha", "--start", "0", "--end", "1", "--visible"]
+    )
+    assert result.exit_code == 2 and "--visible needs --url" in result.output

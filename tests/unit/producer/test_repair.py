@@ -162,3 +162,16 @@ async def test_an_unreadable_store_keeps_hours_pending(monkeypatch: pytest.Monke
     ctx.now += 60_000
     await loop.visit(ctx, "s")  # type: ignore[arg-type]
     assert [w.start_ms for w in fetched] == [T0, T0 + HOUR_MS]  # T0 - 1 h: before read_from
+
+
+async def test_a_site_this_worker_no_longer_owns_is_not_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With producer groups, an incomplete hour of a site handed over meanwhile is left to its owner."""
+    source = FakeSource({})
+    loop, fetched = _loop(monkeypatch, source, repair_budget_per_hour=100)
+    ctx = FakeCtx(loop._settings, watermark=T0 + 10 * HOUR_MS)
+    await loop.visit(ctx, "s", lambda site: False)  # type: ignore[arg-type]
+    ctx.now = T0 + 3 * HOUR_MS
+    await loop.visit(ctx, "s", lambda site: False)  # type: ignore[arg-type]
+    assert fetched == []
+    await loop.visit(ctx, "s", lambda site: True)  # type: ignore[arg-type]
+    assert [w.start_ms for w in fetched] == [T0, T0 + HOUR_MS]
