@@ -197,8 +197,8 @@ class Settings(BaseSettings):
     @field_validator("repair_revisit_s")
     @classmethod
     def _check_ages(cls, value: list[int]) -> list[int]:
-        if any(age <= 0 for age in value) or len(set(value)) != len(value):
-            raise ValueError("ages must be distinct positive seconds")
+        if any(not 0 < age <= 30 * 86_400 for age in value) or len(set(value)) != len(value):
+            raise ValueError("ages must be distinct seconds, each more than 0 and at most 30 days")
         return sorted(value)
 
     @field_validator("clickhouse_url")

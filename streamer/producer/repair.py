@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 MAX_PENDING = 2_000  # due hours held per site while the budget or the watermark holds them back
+JUDGED_SPAN_MS = 30 * 24 * HOUR_MS  # hours judged by one completeness answer (the API allows 31 days)
 
 
 class CompletenessSource(Protocol):
@@ -143,6 +144,7 @@ class RepairLoop:
         hours = sorted(h for h in repairs.pending if watermark is not None and h + HOUR_MS <= watermark)
         if not hours:
             return
+        hours = [h for h in hours if h < hours[0] + JUDGED_SPAN_MS]  # one answer; later ones next pass
         answer = await self._source.completeness(site, TimeRange(hours[0], hours[-1] + HOUR_MS))
         judged = {int(h["hour"]): h for h in answer["hours"]}
         repairs.judged |= {h: (int(x["stored"]), int(x["expected"])) for h, x in judged.items()}

@@ -190,6 +190,7 @@ async def adopt_gained_sites(ctx: ProducerContext, gained: set[int]) -> None:
             _replace(ctx.states, site, states.get(site))
             _replace(ctx.points, site, points.get(site))
             ctx.points_refreshed.pop(site, None)  # refresh its points in the next cycle
+            ctx.refresh_marks.pop(site, None)  # its refreshes meanwhile were the other worker's
     log_event(log, logging.INFO, "sites adopted", partitions=",".join(map(str, sorted(gained))))
 
 
