@@ -41,6 +41,23 @@ NEXT_CYCLE_AT = Gauge(
     "streamer_producer_next_cycle_timestamp_seconds",
     "When the next producer cycle starts (epoch s); 0 while one runs.",
 )
+REPAIR_WINDOWS = Counter("streamer_repair_windows_total", "Windows fetched again (kind repair).", ["site"])
+REPAIR_SAMPLES_RECOVERED = Counter(
+    "streamer_repair_samples_recovered_total",
+    "Samples stored after a repair that were missing before.",
+    ["site"],
+)
+REPAIR_API_REQUESTS = Counter("streamer_repair_api_requests_total", "ACE API requests of repairs.", ["site"])
+REPAIR_REVISITS = Counter(
+    "streamer_repair_revisits_total",
+    "Hours revisited, by outcome: complete, refetched, deferred (budget), never_read, unreadable.",
+    ["site", "outcome"],
+)
+COMPLETENESS_24H = Gauge(
+    "streamer_completeness_ratio",
+    "Samples stored over promised, of the hours of the last 24 the repair loop read.",
+    ["site"],
+)
 
 # -- processor
 SAMPLES_CONSUMED = Counter("streamer_samples_consumed_total", "Samples in records the processor consumed.")

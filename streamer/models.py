@@ -129,7 +129,7 @@ class SyncRun(BaseModel):
     site: str
     window_start_ms: int
     window_end_ms: int
-    kind: str = Field(description="incremental or backfill")
+    kind: str = Field(description="incremental, backfill or repair")
     started_at_ms: int
     duration_ms: int
     api_calls: int
@@ -140,6 +140,9 @@ class SyncRun(BaseModel):
     errors: int
     status: str = Field(description="ok or failed")
     error: str | None = None
+    samples_recovered: int = Field(
+        0, description="repair: distinct samples stored after it that were missing before it"
+    )
 
 
 DLQ_HEADERS = (

@@ -144,6 +144,17 @@ class Settings(BaseSettings):
         description="Consumer group on ace.sync through which producer workers share the sites "
         "(by the partition a site's key hashes to); empty: this worker syncs every site.",
     )
+    repair_revisit_s: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [3600, 21600, 86400, 259200],
+        description="Ages (seconds after an hour ends) at which the repair loop revisits it, "
+        "comma-separated; empty: no repair loop.",
+    )
+    repair_min_completeness: float = Field(
+        0.999, gt=0, le=1, description="A revisited hour below this completeness is fetched again."
+    )
+    repair_budget_per_hour: int = Field(
+        60, ge=1, description="Repair API requests per site per hour at most."
+    )
 
     # -- ClickHouse
     clickhouse_url: str = Field("", description="chdb:///path or http(s)://host:port; empty: embedded.")
@@ -275,6 +286,20 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("must not be empty: set a token, or unset it (then listeners stay on loopback)")
         return value
+
+    @field_validator("repair_revisit_s", mode="before")
+    @classmethod
+    def _split_ages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("repair_revisit_s")
+    @classmethod
+    def _check_ages(cls, value: list[int]) -> list[int]:
+        if any(not 0 < age <= 30 * 86_400 for age in value) or len(set(value)) != len(value):
+            raise ValueError("ages must be distinct seconds, each more than 0 and at most 30 days")
+        return sorted(value)
 
     @field_validator("clickhouse_url")
     @classmethod

@@ -26,6 +26,7 @@ from streamer.kafka import ensure_topics
 from streamer.models import SyncRun
 from streamer.producer.context import Clock, fixed_clock, system_clock
 from streamer.producer.metrics_http import serve_metrics
+from streamer.producer.repair import repair_loop
 from streamer.producer.reset import reset_site
 from streamer.producer.runner import backfill as run_backfill
 from streamer.producer.runner import open_producer, run_forever, run_owned_cycle
@@ -122,7 +123,11 @@ def _reset(settings: Settings, site: str | None, from_ms: int | None, force: boo
 
 
 async def _produce(settings: Settings, once: bool, clock: Clock) -> list[tuple[str, str]]:
-    async with AceClient(settings) as client, open_producer(settings, client, clock=clock) as ctx:
+    async with (
+        AceClient(settings) as client,
+        open_producer(settings, client, clock=clock) as ctx,
+        repair_loop(ctx),
+    ):
         shard = None
         if settings.producer_group:
             shard = SiteShard(settings, ctx.partitions[settings.topic_sync])

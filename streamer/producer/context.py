@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -17,6 +17,9 @@ from streamer.producer.points import PointContent
 from streamer.producer.publisher import BatchPublisher
 from streamer.producer.windows import window_now
 from streamer.settings import Settings
+
+if TYPE_CHECKING:
+    from streamer.producer.repair import RepairLoop
 
 Clock = Callable[[], int]
 """Epoch milliseconds; injectable so tests and ``--now`` fix the time."""
@@ -62,6 +65,9 @@ class ProducerContext:
     points: dict[str, dict[str, PointContent]] = field(default_factory=dict)
     points_refreshed: dict[str, float] = field(default_factory=dict)
     partition_cache: dict[str, dict[bytes, int]] = field(default_factory=dict)
+    repair: RepairLoop | None = None  # the repair loop (producer/repair.py); None: off
+    # site → the first instant its windows read after the last points refresh (producer/catchup.py)
+    refresh_marks: dict[str, int] = field(default_factory=dict)
     record_max_bytes: int = 1_000_000  # an ace.samples record at most (open_producer: the topic's limit)
 
     def window_now(self) -> int:

@@ -24,6 +24,7 @@ from streamer.kafka import ensure_topics, reliable_producer, start_client, topic
 from streamer.logs import log_event
 from streamer.metrics import NEXT_CYCLE_AT, SITE_FAILURES
 from streamer.models import SyncRun
+from streamer.producer.catchup import refresh_and_catch_up
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
 from streamer.producer.publisher import partition_for, topic_partitions
 from streamer.producer.reset import check_site_state
@@ -125,7 +126,7 @@ async def sync_site(
         if site in ctx.broken_sync:
             await check_site_state(ctx, site)
         if points_due(ctx, site):
-            await refresh_points(ctx, site)
+            await refresh_and_catch_up(ctx, site, owns)
         while (window := next_window(ctx.states.get(site), ctx.window_now(), ctx.settings)) is not None:
             if owns is not None and not owns(site):
                 log_event(log, logging.INFO, "site handed over", site=site)
@@ -138,6 +139,8 @@ async def sync_site(
             samples += run.samples_published
             if window.kind == "incremental" or (stop is not None and stop.is_set()):
                 break
+        if ctx.repair is not None and (owns is None or owns(site)):
+            await ctx.repair.visit(ctx, site, owns)
     except Exception as exc:
         SITE_FAILURES.labels(site=site, error=type(exc).__name__).inc()
         error = f"{type(exc).__name__}: {exc}"
@@ -213,6 +216,7 @@ async def adopt_gained_sites(ctx: ProducerContext, gained: set[int]) -> None:
             _replace(ctx.broken_sync, site, broken.get(site))
             _replace(ctx.points, site, points.get(site))
             ctx.points_refreshed.pop(site, None)  # refresh its points in the next cycle
+            ctx.refresh_marks.pop(site, None)  # its refreshes meanwhile were the other worker's
     log_event(log, logging.INFO, "sites adopted", partitions=",".join(map(str, sorted(gained))))
 
 

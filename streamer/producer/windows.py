@@ -18,7 +18,7 @@ from typing import Literal
 from streamer.models import BackfillProgress, SyncState
 from streamer.settings import Settings
 
-WindowKind = Literal["incremental", "backfill"]
+WindowKind = Literal["incremental", "backfill", "repair"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,12 @@ class Routes:
         tolerance = p.parse_tolerance(query.get("tolerance"))
         return json_response(await self.service.gaps(site, time_range, tolerance))
 
+    async def completeness(self, request: web.Request) -> web.StreamResponse:
+        site = p.parse_site(request.match_info["site"])
+        query = request.rel_url.query
+        time_range = p.parse_range(query.get("start"), query.get("end"), now_ms())
+        return json_response(await self.service.completeness(site, time_range))
+
     async def sql(self, request: web.Request) -> web.StreamResponse:
         fmt = p.parse_format(request.rel_url.query.get("format"))
         text = await _sql_text(request)
@@ -186,6 +192,7 @@ def route_table(settings: Settings, service: QueryService) -> list[tuple[str, st
         ("GET", "/api/v1/sites/{site}/samples", r.samples, False),
         ("GET", "/api/v1/sites/{site}/latest", r.latest, False),
         ("GET", "/api/v1/sites/{site}/gaps", r.gaps, False),
+        ("GET", "/api/v1/sites/{site}/completeness", r.completeness, False),
         ("POST", "/api/v1/sql", r.sql, False),
         ("GET", "/api/v1/status", r.status, False),
         ("GET", "/api/v1/openapi.json", r.openapi, True),

@@ -26,6 +26,8 @@ class Backend(Protocol):
 
     async def status(self) -> dict[str, Any]: ...
 
+    async def completeness(self, site: str, time_range: TimeRange) -> dict[str, Any]: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -47,6 +49,9 @@ class LocalBackend:
 
     async def status(self) -> dict[str, Any]:
         return await self._service.status()
+
+    async def completeness(self, site: str, time_range: TimeRange) -> dict[str, Any]:
+        return await self._service.completeness(site, time_range)
 
     async def aclose(self) -> None:
         await self._service.close()
@@ -124,6 +129,10 @@ class RemoteBackend:
 
     async def status(self) -> dict[str, Any]:
         return await self._get("/api/v1/status", {})
+
+    async def completeness(self, site: str, time_range: TimeRange) -> dict[str, Any]:
+        params = {"start": time_range.start_ms, "end": time_range.end_ms}
+        return await self._get(f"/api/v1/sites/{quote(site, safe='')}/completeness", params)
 
     async def aclose(self) -> None:
         await self._http.aclose()

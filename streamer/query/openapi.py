@@ -185,6 +185,47 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/sites/{site}/completeness": {
+            "get": {
+                "summary": "Per whole hour: distinct samples stored against the points' collect_interval.",
+                "parameters": [PARAM_SITE, PARAM_START, PARAM_END],
+                "responses": {
+                    "200": json_body(
+                        obj(
+                            {
+                                "site": {"type": "string"},
+                                "start": {"type": "integer"},
+                                "end": {"type": "integer"},
+                                "points": {"type": "integer"},
+                                "expected_per_hour": {"type": "integer"},
+                                "stored": {"type": "integer"},
+                                "expected": {"type": "integer"},
+                                "completeness": {"type": ["number", "null"]},
+                                "read_from": {
+                                    "type": ["integer", "null"],
+                                    "description": "Start of the site's first synced window, epoch ms.",
+                                },
+                                "hours": {
+                                    "type": "array",
+                                    "items": obj(
+                                        {
+                                            "hour": {"type": "integer"},
+                                            "stored": {"type": "integer"},
+                                            "expected": {"type": "integer"},
+                                            "completeness": {"type": ["number", "null"]},
+                                        }
+                                    ),
+                                },
+                            }
+                        ),
+                        "Completeness of every whole hour of the range (at most 31 days).",
+                    ),
+                    "400": error("Bad time range."),
+                    "404": error("Unknown site."),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
         "/api/v1/sql": {
             "post": {
                 "summary": "One read statement as ClickHouse parses it (readonly=1, row, byte, thread, "

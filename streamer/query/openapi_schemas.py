@@ -115,6 +115,13 @@ SITE_STATUS = obj(
         "last_error": NULLABLE_STR,
         "last_error_at": NULLABLE_INT,
         "samples_last_hour": {"type": "integer"},
+        "completeness_24h": {
+            "type": ["number", "null"],
+            "description": "Distinct samples stored in the last 24 whole hours over what the points promise.",
+        },
+        "repair_windows_24h": {"type": "integer"},
+        "repair_api_calls_24h": {"type": "integer"},
+        "samples_recovered_24h": {"type": "integer"},
     }
 )
 

@@ -97,8 +97,10 @@ def gaps_table(answer: dict[str, Any]) -> Table | Text:
 
 def status_view(answer: dict[str, Any]) -> Group:
     sites = Table(title="Sites", title_justify="left")
-    for name in ("site", "points", "rows", "last sync", "status", "watermark age", "last error"):
-        sites.add_column(name, justify="right" if name in ("points", "rows") else "left")
+    numeric = ("points", "rows", "complete 24h", "repaired", "recovered", "repair req")
+    names = ("site", "points", "rows", "last sync", "status", "watermark age", *numeric[2:], "last error")
+    for name in names:
+        sites.add_column(name, justify="right" if name in numeric else "left")
     for s in answer["sites"]:
         error = s["last_error"] if s["last_error"] else "-"
         if s["last_error_at"]:
@@ -110,6 +112,10 @@ def status_view(answer: dict[str, Any]) -> Group:
             iso(s["last_sync_at"]),
             plain(s["last_status"] or "-"),
             age(s["watermark_age_s"]),
+            _percent(s.get("completeness_24h")),
+            str(s.get("repair_windows_24h", 0)),
+            str(s.get("samples_recovered_24h", 0)),
+            str(s.get("repair_api_calls_24h", 0)),
             plain(error),
         )
     kafka = answer["kafka"]
@@ -122,6 +128,10 @@ def status_view(answer: dict[str, Any]) -> Group:
             plain(part["topic"]), str(part["partition"]), committed, str(part["end"]), str(part["lag"])
         )
     return Group(sites, lag, *(plain(line) for line in _summary(answer).splitlines()))
+
+
+def _percent(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio * 100:.2f} %"
 
 
 def _summary(answer: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Admin endpoints under ``/_sim/``: health, counters, faults, mode, point switches, expected totals.
+"""Admin endpoints under ``/_sim/``: health, counters, faults, mode, point switches, clock, expected totals.
 
 They are for the operator of a simulator (tests, benchmarks, ``streamer sim points``), not part of the
 ACE API: no token, no faults.
@@ -70,10 +70,27 @@ class Admin:
     async def set_faults(self, request: web.Request) -> web.Response:
         """Partial update: only the given settings change."""
         try:
-            self.state.faults.config = self.state.faults.config.updated(await _body(request))
+            config = self.state.faults.config.updated(await _body(request))
         except (ValueError, TypeError) as exc:
             raise _fail(400, str(exc)) from None
-        return _json(self.state.faults.config.to_json())
+        unknown = sorted({x.site for x in config.late} - set(self.state.overrides))
+        if unknown:
+            raise _fail(400, f"late names unknown site(s): {', '.join(unknown)}")
+        self.state.faults.config = config
+        return _json(config.to_json())
+
+    async def get_clock(self, request: web.Request) -> web.Response:
+        fixed = self.state.fixed_now_ms
+        return _json({"now": self.state.now_ms(), "fixed": fixed is not None})
+
+    async def set_clock(self, request: web.Request) -> web.Response:
+        """``{"now": T}`` (ISO 8601 or epoch ms) fixes the simulator's clock; ``{"now": null}`` frees it."""
+        now = (await _body(request)).get("now")
+        try:
+            self.state.fixed_now_ms = None if now is None else parse_time_ms(str(now))
+        except ValueError as exc:
+            raise _fail(400, str(exc)) from None
+        return await self.get_clock(request)
 
     async def get_mode(self, request: web.Request) -> web.Response:
         mode = self.state.mode
@@ -119,7 +136,8 @@ class Admin:
         return _json(self._points_report(site))
 
     async def expected(self, request: web.Request) -> web.Response:
-        """``expected()`` for a window, honouring the points switched at runtime."""
+        """``expected()`` for a window, honouring the points switched at runtime; with ``visible=true``,
+        what the API serves now (late samples that have not arrived left out)."""
         site = _site(self.state, request.query.get("site"))
         try:
             start_ms = parse_time_ms(request.query["start"])
@@ -129,8 +147,12 @@ class Admin:
         except ValueError as exc:
             raise _fail(400, str(exc)) from None
         overrides = dict(self.state.overrides[site])
+        visible = request.query.get("visible", "false").lower() in ("1", "true")
+        hidden = self.state.faults.config.hidden(site, self.state.now_ms()) if visible else ()
         try:
-            result = await asyncio.to_thread(expected, self.state.config, site, start_ms, end_ms, overrides)
+            result = await asyncio.to_thread(
+                expected, self.state.config, site, start_ms, end_ms, overrides, hidden=hidden
+            )
         except ValueError as exc:  # e.g. times outside 2001..2286, where keys have other digit counts
             raise _fail(400, str(exc)) from None
         return _json(result)
@@ -149,3 +171,5 @@ def add_admin_routes(app: web.Application, state: SimState, prefix: str) -> None
     app.router.add_get(f"{base}/points", admin.get_points)
     app.router.add_post(f"{base}/points", admin.set_points)
     app.router.add_get(f"{base}/expected", admin.expected)
+    app.router.add_get(f"{base}/clock", admin.get_clock)
+    app.router.add_post(f"{base}/clock", admin.set_clock)

@@ -58,6 +58,13 @@ _FAULT_OPTIONS = [
     ),
     click.option("--fault-seed", help="Seed of fault decisions, or 'random'."),
     click.option("--max-streak", type=int, help="Most failures in a row for one request."),
+    click.option(
+        "--late",
+        "late",
+        multiple=True,
+        help="SITE[/POINT]@START..END+DELAY: that span's samples appear only once the simulator's clock "
+        "passes END+DELAY (seconds); POINT may be *; repeatable.",
+    ),
 ]
 
 
@@ -96,6 +103,9 @@ def _fault_changes(kw: dict[str, Any]) -> dict[str, Any]:
     sites = kw.pop("unauthorized_sites")
     if sites:
         changes["unauthorized_sites"] = list(sites)
+    late = kw.pop("late")
+    if late:
+        changes["late"] = list(late)
     seed = kw.pop("fault_seed")
     if seed is not None:
         changes["seed"] = None if seed == "random" else _int(seed, "--fault-seed")
@@ -153,18 +163,32 @@ def sim() -> None:
 )
 @click.option("--weather-shape", type=click.Choice(WEATHER_SHAPES), default="alternate", show_default=True)
 @click.option("--token", help="Bearer token to require (default: STREAMER_ACE_TOKEN, else dev-token).")
+@click.option("--now", help="Fix the simulator's clock (ISO 8601 or epoch ms); change it with `sim clock`.")
 @click.pass_obj
-def serve(settings: Settings, /, host: str | None, port: int | None, token: str | None, **kw: Any) -> None:
+def serve(
+    settings: Settings,
+    /,
+    host: str | None,
+    port: int | None,
+    token: str | None,
+    now: str | None,
+    **kw: Any,
+) -> None:
     """Serve the simulated ACE API until SIGTERM or SIGINT. Prints its base URL on the first line."""
     model = _model_kwargs(kw)
     faults = _fault_changes(kw)
     secret = SecretStr(token) if token else settings.ace_token or SecretStr("dev-token")
     config = _build(lambda: SimConfig(**model, **kw, token=secret, faults=FaultConfig().updated(faults)))
+    try:
+        now_ms = parse_time_ms(now) if now else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
     tune_gc()
-    asyncio.run(_serve(config, host or settings.sim_host, settings.sim_port if port is None else port))
+    port = settings.sim_port if port is None else port
+    asyncio.run(_serve(config, host or settings.sim_host, port, now_ms))
 
 
-async def _serve(config: SimConfig, host: str, port: int) -> None:
+async def _serve(config: SimConfig, host: str, port: int, now_ms: int | None = None) -> None:
     from streamer.sim.server import SimServer
 
     stop = asyncio.Event()
@@ -172,6 +196,7 @@ async def _serve(config: SimConfig, host: str, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with SimServer(config, host, port) as server:
+        server.state.fixed_now_ms = now_ms
         sys.stdout.write(server.url + "\n")
         sys.stdout.flush()
         await stop.wait()
@@ -183,14 +208,26 @@ async def _serve(config: SimConfig, host: str, port: int) -> None:
 @click.option("--start", required=True, help="Window start (inclusive): ISO 8601 or epoch ms.")
 @click.option("--end", required=True, help="Window end (exclusive): ISO 8601 or epoch ms.")
 @click.option("--url", help="Ask this running simulator (it knows the points switched at runtime).")
-def expected_command(site: str, start: str, end: str, url: str | None, **kw: Any) -> None:
-    """Print what a correct pipeline holds for a window, as JSON (see streamer.sim.model.expected)."""
+@click.option(
+    "--visible",
+    is_flag=True,
+    help="With --url: what the simulator serves now (late samples not arrived yet left out).",
+)
+def expected_command(site: str, start: str, end: str, url: str | None, visible: bool, **kw: Any) -> None:
+    """Print what a correct pipeline holds for a window, as JSON (see streamer.sim.model.expected).
+
+    Late samples (--late) count as arrived: this is the final result. With --url --visible, what the
+    running simulator serves at its clock's now.
+    """
     try:
         start_ms, end_ms = parse_time_ms(start), parse_time_ms(end)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if visible and not url:
+        raise click.UsageError("--visible needs --url (only a running simulator has a clock)")
     if url:
-        _echo_json(_admin(url, "GET", "expected", params={"site": site, "start": start_ms, "end": end_ms}))
+        params = {"site": site, "start": start_ms, "end": end_ms, "visible": str(visible).lower()}
+        _echo_json(_admin(url, "GET", "expected", params=params))
         return
     from streamer.sim.model import expected
 
@@ -221,6 +258,22 @@ def points(
         _echo_json(_admin(target, "POST", "points", json=body))
     else:
         _echo_json(_admin(target, "GET", "points", params={"site": site}))
+
+
+@sim.command()
+@click.option("--set", "now", help="Fix the clock at this instant (ISO 8601 or epoch ms).")
+@click.option("--free", is_flag=True, help="Let the clock follow the system's again.")
+@click.option("--url", help="The running simulator (default: STREAMER_SIM_HOST:STREAMER_SIM_PORT).")
+@click.pass_obj
+def clock(settings: Settings, /, now: str | None, free: bool, url: str | None) -> None:
+    """Show or set a running simulator's clock (late samples arrive by it); prints it as JSON."""
+    target = _default_url(settings, url)
+    if now is not None and free:
+        raise click.UsageError("--set and --free exclude each other")
+    if now is not None or free:
+        _echo_json(_admin(target, "POST", "clock", json={"now": now}))
+    else:
+        _echo_json(_admin(target, "GET", "clock"))
 
 
 @sim.command()

@@ -36,6 +36,30 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class Late:
+    """Samples of ``point`` (full name, or every point of ``site`` when None) in ``[start_ms, end_ms)``
+    that reach the API only once its clock passes ``end_ms + delay_s``: an edge gateway that buffered
+    through a WAN outage and uploads later. Until then every timeseries answer leaves them out."""
+
+    site: str
+    point: str | None
+    start_ms: int
+    end_ms: int
+    delay_s: int
+
+    @property
+    def arrives_ms(self) -> int:
+        return self.end_ms + self.delay_s * 1000
+
+    def spec(self) -> str:
+        target = self.point or f"{self.site}/*"
+        return f"{target}@{self.start_ms}..{self.end_ms}+{self.delay_s}"
+
+    def as_gap(self) -> Gap:
+        return Gap(self.site, self.point, self.start_ms, self.end_ms)
+
+
+@dataclass(frozen=True)
 class FaultConfig:
     """Faults injected into API responses (never into ``/_sim/`` admin calls).
 
@@ -57,6 +81,7 @@ class FaultConfig:
     short_points_pages: float = 0.0
     seed: int | None = 0
     max_streak: int = 2
+    late: tuple[Late, ...] = ()
 
     def __post_init__(self) -> None:
         shares = ("rate_5xx", "rate_429", "rate_truncate", "rate_slow", "retry_after_date_share")
@@ -72,6 +97,7 @@ class FaultConfig:
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["unauthorized_sites"] = sorted(self.unauthorized_sites)
+        data["late"] = [late.spec() for late in self.late]
         return data
 
     def updated(self, changes: dict[str, Any]) -> FaultConfig:
@@ -82,7 +108,16 @@ class FaultConfig:
             raise ValueError(f"unknown fault settings: {', '.join(unknown)}")
         if "unauthorized_sites" in changes:
             changes = {**changes, "unauthorized_sites": frozenset(changes["unauthorized_sites"])}
+        if "late" in changes:
+            specs = changes["late"]
+            if not isinstance(specs, list) or not all(isinstance(x, str) for x in specs):
+                raise ValueError("late must be a list of SITE[/POINT]@START..END+DELAY specs")
+            changes = {**changes, "late": tuple(parse_late(x) for x in specs)}
         return dataclasses.replace(self, **changes)
+
+    def hidden(self, site: str, now_ms: int) -> tuple[Gap, ...]:
+        """The late spans of ``site`` that have not arrived at ``now_ms``."""
+        return tuple(x.as_gap() for x in self.late if x.site == site and now_ms < x.arrives_ms)
 
 
 @dataclass(frozen=True)
@@ -124,9 +159,9 @@ class SimConfig:
             raise ValueError("repeat and empty_every must not be negative")
         if self.order not in ORDERS or self.weather_shape not in WEATHER_SHAPES:
             raise ValueError("invalid order or weather_shape")
-        for gap in self.gaps:
-            if gap.site not in self.sites:
-                raise ValueError(f"gap names unknown site {gap.site!r}")
+        for site in [g.site for g in self.gaps] + [x.site for x in self.faults.late]:
+            if site not in self.sites:
+                raise ValueError(f"gap names unknown site {site!r}")
 
     @property
     def interval_ms(self) -> int:
@@ -171,6 +206,21 @@ def format_time_ms(ms: int) -> str:
     """Epoch ms to ISO 8601 UTC with milliseconds and ``Z``."""
     moment = _EPOCH + timedelta(milliseconds=ms)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_late(spec: str) -> Late:
+    """``SITE[/POINT]@START..END+DELAY`` (POINT may be ``*``; DELAY in seconds) to a ``Late``."""
+    span_spec, plus, delay_text = spec.rpartition("+")
+    if not plus or not delay_text.strip().isdigit():
+        raise ValueError(f"late must look like SITE[/POINT]@START..END+DELAY (got {spec!r})")
+    target, at, span = span_spec.partition("@")
+    if at and "/" not in target:
+        target += "/*"
+    try:
+        gap = parse_gap(f"{target}@{span}" if at else spec)
+    except ValueError:
+        raise ValueError(f"late must look like SITE[/POINT]@START..END+DELAY (got {spec!r})") from None
+    return Late(gap.site, gap.point, gap.start_ms, gap.end_ms, int(delay_text))
 
 
 def parse_gap(spec: str) -> Gap:

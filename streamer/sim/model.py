@@ -161,13 +161,21 @@ def gap_keep(cat: Catalog, gaps: tuple[Gap, ...], j: I64, t_ms: I64) -> BOOL:
 
 
 def window_samples(
-    config: SimConfig, site: str, start_ms: int, end_ms: int, order: Order, offset: int, count: int
+    config: SimConfig,
+    site: str,
+    start_ms: int,
+    end_ms: int,
+    order: Order,
+    offset: int,
+    count: int,
+    hidden: tuple[Gap, ...] = (),
 ) -> Samples:
-    """What one page of the window holds: its slice of the order, minus the gaps."""
+    """What one page of the window holds: its slice of the order, minus the gaps and the ``hidden``
+    spans (late samples that have not arrived yet)."""
     cat = catalog_of(config, site)
     j, k = window_slice(config, cat, start_ms, end_ms, order, offset, count)
     samples = sample_at(config, cat, j, k)
-    keep = gap_keep(cat, config.gaps_of(site), samples.j, samples.t_ms)
+    keep = gap_keep(cat, (*config.gaps_of(site), *hidden), samples.j, samples.t_ms)
     if keep.all():
         return samples
     return Samples(*(getattr(samples, f)[keep] for f in Samples.__dataclass_fields__))
@@ -191,6 +199,7 @@ def expected(
     end_ms: int,
     overrides: Mapping[str, bool] | None = None,
     chunk_samples: int = 1_000_000,
+    hidden: tuple[Gap, ...] = (),
 ) -> dict[str, Any]:
     """What a correct pipeline holds for ``site`` over ``[start_ms, end_ms)``.
 
@@ -198,7 +207,8 @@ def expected(
     ``valid``: those of configured, enabled points whose value is valid (number, numeric string or
     boolean, finite). ``key_checksum`` sums ``crc32(f"{site}/{point}@{ts_ms}")``; ``value_milli_sum``
     sums ``round(value * 1000)``. Computed in time slices of about ``chunk_samples`` samples, so
-    memory stays bounded for any window.
+    memory stays bounded for any window. Late samples count as arrived (the final result) unless
+    their span is in ``hidden`` (what the API serves now).
     """
     if site not in config.sites:
         raise ValueError(f"unknown site {site!r}")
@@ -211,7 +221,8 @@ def expected(
         j = np.repeat(np.arange(cat.size, dtype=np.int64), counts)
         starts = np.cumsum(counts) - counts
         k = k_first[j] + np.arange(len(j), dtype=np.int64) - starts[j]
-        totals = [a + b for a, b in zip(totals, _chunk_totals(config, cat, enabled, j, k), strict=True)]
+        chunk = _chunk_totals(config, cat, enabled, j, k, hidden)
+        totals = [a + b for a, b in zip(totals, chunk, strict=True)]
     return {
         "site": site,
         "start_ms": start_ms,
@@ -221,9 +232,11 @@ def expected(
     }
 
 
-def _chunk_totals(config: SimConfig, cat: Catalog, enabled: BOOL, j: I64, k: I64) -> list[int]:
+def _chunk_totals(
+    config: SimConfig, cat: Catalog, enabled: BOOL, j: I64, k: I64, hidden: tuple[Gap, ...]
+) -> list[int]:
     samples = sample_at(config, cat, j, k, formats=False)
-    keep = gap_keep(cat, config.gaps_of(cat.site), j, samples.t_ms)
+    keep = gap_keep(cat, (*config.gaps_of(cat.site), *hidden), j, samples.t_ms)
     crc = key_checksums(cat.crc_lin[j], samples.t_ms).astype(np.int64)
     valid = keep & enabled[j] & (samples.kind < NULL)  # FLOAT, STRING, BOOL_KIND, INT
     sums = (keep.sum(), crc[keep].sum(), valid.sum(), crc[valid].sum(), samples.milli[valid].sum())

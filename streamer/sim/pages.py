@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import orjson
 
 from streamer.sim.catalog import catalog_of
-from streamer.sim.config import ORDERS, Order, SimConfig
+from streamer.sim.config import ORDERS, Gap, Order, SimConfig
 from streamer.sim.model import window_samples, window_total
 from streamer.sim.render import timeseries_body
 
@@ -83,16 +83,28 @@ def plan_page(config: SimConfig, cursor: Cursor, page_size: int, repeat: int, em
 
 
 def page_body(
-    config: SimConfig, cursor: Cursor, page_size: int, repeat: int, empty_every: int
+    config: SimConfig,
+    cursor: Cursor,
+    page_size: int,
+    repeat: int,
+    empty_every: int,
+    hidden: tuple[Gap, ...] = (),
 ) -> tuple[bytearray, int]:
-    """(JSON body, samples in it) of the page ``cursor`` asks for.
+    """(JSON body, samples in it) of the page ``cursor`` asks for, without the ``hidden`` spans.
 
     Sites at odd positions leave ``next_cursor`` out of their last page instead of sending null:
     either must end the walk.
     """
     plan = plan_page(config, cursor, page_size, repeat, empty_every)
     samples = window_samples(
-        config, cursor.site, cursor.start_ms, cursor.end_ms, cursor.order, plan.offset, plan.end - plan.offset
+        config,
+        cursor.site,
+        cursor.start_ms,
+        cursor.end_ms,
+        cursor.order,
+        plan.offset,
+        plan.end - plan.offset,
+        hidden,
     )
     nxt = encode_cursor(plan.next_cursor) if plan.next_cursor else None
     omit = nxt is None and config.sites.index(cursor.site) % 2 == 1

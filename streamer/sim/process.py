@@ -44,6 +44,8 @@ def _fault_args(faults: FaultConfig) -> list[str]:
         args += ["--unauthorized", site]
     if faults.transfer_limit is not None:
         args += ["--transfer-limit", str(faults.transfer_limit)]
+    for late in faults.late:
+        args += ["--late", late.spec()]
     return args
 
 

@@ -59,6 +59,7 @@ class SimState:
         self.faults = FaultInjector(config.faults)
         self.overrides: dict[str, dict[str, bool]] = {site: {} for site in config.sites}
         self.stats: Counter[str] = Counter()
+        self.fixed_now_ms: int | None = None  # the simulator's clock, when set (``/_sim/clock``)
         self._pages: OrderedDict[tuple[Any, ...], tuple[bytearray, int]] = OrderedDict()
         self._points: dict[str, list[dict[str, Any]]] = {}
 
@@ -67,6 +68,10 @@ class SimState:
         replace(self.config, order=mode.order, repeat=mode.repeat, empty_every=mode.empty_every)  # validates
         self.mode = mode
         return mode
+
+    def now_ms(self) -> int:
+        """The simulator's clock: the set instant, else the system's. Late samples arrive by it."""
+        return self.fixed_now_ms if self.fixed_now_ms is not None else time.time_ns() // 1_000_000
 
     def set_enabled(self, site: str, names: list[str], enabled: bool) -> None:
         self.overrides[site].update(dict.fromkeys(names, enabled))
@@ -91,10 +96,11 @@ class SimState:
     def page(self, cursor: Cursor, page_size: int) -> bytearray:
         """A timeseries page body; the last few are cached because retries ask for them again."""
         mode = self.mode
-        key = (cursor, page_size, mode.repeat, mode.empty_every)
+        hidden = self.faults.config.hidden(cursor.site, self.now_ms())
+        key = (cursor, page_size, mode.repeat, mode.empty_every, hidden)
         hit = self._pages.get(key)
         if hit is None:
-            hit = page_body(self.config, cursor, page_size, mode.repeat, mode.empty_every)
+            hit = page_body(self.config, cursor, page_size, mode.repeat, mode.empty_every, hidden)
             self._pages[key] = hit
             if len(self._pages) > _PAGE_CACHE:
                 self._pages.popitem(last=False)
@@ -238,7 +244,7 @@ class SimApi:
 
     async def weather(self, request: web.Request) -> web.StreamResponse:
         site = request.match_info["site"]
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self.state.now_ms()
         config = self.state.config
         return await self._serve(request, lambda: orjson.dumps(weather_body(config, site, now_ms)))
 

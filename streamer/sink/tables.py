@@ -70,6 +70,7 @@ SYNC_RUN_COLUMNS: Final = (
     "errors",
     "status",
     "error",
+    "samples_recovered",
 )
 SYNC_RUN_TYPES: Final = (
     "String",
@@ -87,4 +88,5 @@ SYNC_RUN_TYPES: Final = (
     "UInt32",
     "LowCardinality(String)",
     "Nullable(String)",
+    "UInt64",
 )

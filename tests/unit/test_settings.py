@@ -94,3 +94,16 @@ def test_to_env_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     rebuilt = load_settings()
     assert rebuilt == original
+
+
+def test_repair_ages_are_a_comma_list_of_bounded_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STREAMER_REPAIR_REVISIT_S: comma-separated ages, sorted; empty turns the loop off; zero,
+    repeats and more than 30 days are refused with the variable named."""
+    monkeypatch.setenv("STREAMER_REPAIR_REVISIT_S", "86400, 3600")
+    assert load_settings().repair_revisit_s == [3600, 86400]
+    monkeypatch.setenv("STREAMER_REPAIR_REVISIT_S", "")
+    assert load_settings().repair_revisit_s == []
+    for bad in ("0", "60,60", "2592001", "1h"):
+        monkeypatch.setenv("STREAMER_REPAIR_REVISIT_S", bad)
+        with pytest.raises(ConfigError, match="STREAMER_REPAIR_REVISIT_S"):
+            load_settings()

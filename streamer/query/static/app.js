@@ -41,6 +41,8 @@ async function refreshHealth() {
   } catch (e) { badge.textContent = "unreachable"; badge.className = "badge down"; }
 }
 
+function pct(x) { return x == null ? "–" : (100 * x).toFixed(2) + " %"; }
+
 async function refreshStatus() {
   try {
     const s = await api(API + "/status");
@@ -60,6 +62,8 @@ async function refreshStatus() {
       const tr = document.createElement("tr");
       tr.append(cell(site.site), cell(num(site.points)), cell(num(site.rows)), cell(iso(site.last_sync_at)),
         cell(site.last_status || "–"), cell(age(site.watermark_age_s)), cell(num(site.samples_last_hour)),
+        cell(pct(site.completeness_24h)), cell(num(site.repair_windows_24h)),
+        cell(num(site.samples_recovered_24h)), cell(num(site.repair_api_calls_24h)),
         cell(site.last_error || "–"));
       return tr;
     }));

@@ -40,7 +40,8 @@ PICK_TWO_AND_DRAW = f"""
 @pytest.mark.kafka
 async def test_page_draws_the_two_chosen_points(kafka_settings: Settings, tmp_path: Path) -> None:
     """After choosing temp and fan and pressing Draw, the canvas's series are exactly the API's rows for
-    them (count, first and last sample), the status table lists both sites, and a screenshot is saved."""
+    them (count, first and last sample), the status table lists both sites with their completeness and
+    repairs, and a screenshot is saved."""
     screenshot = tmp_path / "screenshot.png"
     fill(kafka_settings)
     with LiveServer(kafka_settings) as live:
@@ -58,6 +59,13 @@ async def test_page_draws_the_two_chosen_points(kafka_settings: Settings, tmp_pa
             await browser.wait_for("document.querySelectorAll('#sites tbody tr').length === 2")
             sites = await browser.evaluate(
                 "[...document.querySelectorAll('#sites tbody tr td:first-child')].map(td => td.textContent)"
+            )
+            heads = await browser.evaluate(
+                "[...document.querySelectorAll('#sites thead th')].map(th => th.textContent)"
+            )
+            cells = await browser.evaluate(
+                "[...document.querySelectorAll('#sites tbody tr')]"
+                ".map(tr => [...tr.children].map(td => td.textContent))"
             )
             health = await browser.wait_for(
                 "document.getElementById('health').textContent !== '…' && "
@@ -79,6 +87,8 @@ async def test_page_draws_the_two_chosen_points(kafka_settings: Settings, tmp_pa
     assert series == expected
     assert drawn == [["fan", SPAN_MIN], ["temp", SPAN_MIN]]
     assert sites == ["s1", "s2"] and health == "ok"
+    s1 = dict(zip(heads, cells[0], strict=True))  # the data is of 2023: nothing in the last 24 h
+    assert (s1["complete 24 h"], s1["repaired windows"], s1["samples recovered"]) == ("0.00 %", "0", "0")
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("STREAMER_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(screenshot, DOCS_SCREENSHOT)

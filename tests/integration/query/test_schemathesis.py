@@ -92,8 +92,9 @@ def test_api_conforms_to_its_openapi_document(filled: tuple[Settings, Data]) -> 
                     path_parameters={"site": "s1"},
                     query=query or None,
                 )
-    assert len(operations) == 11
+    assert len(operations) == 12
     assert set(seen) == {op.label for op in operations}
     assert 200 in seen["GET /api/v1/sites"] and {200, 400} <= seen["POST /api/v1/sql"]
-    for path in ("samples", "latest", "gaps", "points"):  # the data paths were reached, not only refusals
+    # the data paths were reached, not only refusals
+    for path in ("samples", "latest", "gaps", "points", "completeness"):
         assert {200, 404} <= seen[f"GET /api/v1/sites/{{site}}/{path}"]
