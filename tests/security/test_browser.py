@@ -86,7 +86,7 @@ async def test_allowed_origin_reads_with_json_and_cors(store: tuple[Settings, Da
     """An origin listed in STREAMER_API_ALLOWED_ORIGINS gets its preflight and reads a JSON POST's
     answer; the same text/plain POST from it is still refused (415)."""
     page_port = _free_port()
-    settings = store.model_copy(update={"api_allowed_origins": [f"http://127.0.0.1:{page_port}"]})
+    settings = store[0].model_copy(update={"api_allowed_origins": [f"http://127.0.0.1:{page_port}"]})
     with RecordingServer(settings) as api:
         async with attacker_page(page_port) as page_url, Browser(tmp_path / "profile") as browser:
             await _open(browser, page_url + "/")

@@ -250,6 +250,6 @@ def check_api(base: str, token: str, count: int) -> None:
     assert sorted(s["site"] for s in listed) == ["site_01", "site_02"]
     assert all(s["points_with_data"] > 0 for s in listed), listed
     sql = "SELECT count() FROM timeseries_raw FINAL WHERE point NOT LIKE 'weather.%'"
-    answer = httpx.post(f"{base}/api/v1/sql", content=sql, headers=auth, timeout=60)
+    answer = httpx.post(f"{base}/api/v1/sql", json={"sql": sql}, headers=auth, timeout=60)
     assert answer.status_code == 200, answer.text
     assert [[int(v) for v in row] for row in answer.json()["rows"]] == [[count]]

@@ -60,6 +60,13 @@ class _Engine:
         self.backend = self.client._backend  # the engine handle: run SQL with settings and parameters
         self.log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the server
         self.lock = threading.Lock()
+        # chdb keeps a query's settings for the rest of its session, where a server applies them to the
+        # one request: each request's settings are put back to these values after it ran.
+        defaults = self.backend._run_with_settings(
+            "SELECT name, value FROM system.settings", "TabSeparated", {}, params={}, database=None
+        )
+        lines = bytes(defaults.bytes() or b"").decode().splitlines()
+        self.defaults = dict(line.split("\t", 1) for line in lines if "\t" in line)
 
     def record(self, entry: dict[str, Any]) -> None:
         with self.lock:
@@ -69,10 +76,19 @@ class _Engine:
     def run(
         self, sql: str, fmt: str, settings: dict[str, str], params: dict[str, str], db: str | None
     ) -> bytes:
-        engine_settings = {k: v for k, v in settings.items() if k not in _HTTP_ONLY}
+        # readonly is recorded but not applied here: kept by the chdb session, it would lock every later
+        # request's settings (the embedded tests prove what readonly=1 refuses).
+        engine_settings = {k: v for k, v in settings.items() if k not in _HTTP_ONLY and k != "readonly"}
         binds = {k.removeprefix("param_"): v for k, v in params.items()}
         with self.lock:
-            result = self.backend._run_with_settings(sql, fmt, engine_settings, params=binds, database=db)
+            try:
+                result = self.backend._run_with_settings(sql, fmt, engine_settings, params=binds, database=db)
+            finally:
+                restore = {k: self.defaults[k] for k in engine_settings if k in self.defaults}
+                if restore:
+                    self.backend._run_with_settings(
+                        "SELECT 1", "TabSeparated", restore, params={}, database=None
+                    )
         return bytes(result.bytes() or b"")
 
 

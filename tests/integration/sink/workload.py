@@ -17,9 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from clickhouse_connect.driver._backend import chdb_backend
 from clickhouse_connect.driver.binding import quote_identifier
 
+from streamer.query import readonly as readonly_module
 from streamer.query import service as service_module
 from streamer.query.params import TimeRange
 from streamer.query.service import QueryService
@@ -65,6 +68,28 @@ def _record_chdb(log: Any) -> None:
     )
     wrap("execute_raw_query", lambda sql, binds, ext, runtime, ts: write(sql, binds, runtime.settings, False))
     wrap("set_client_setting", lambda key, value: log.write(json.dumps({"set": [key, str(value)]}) + "\n"))
+    # Caller SQL runs on a chdb connection of its own (query/readonly.py): its statements count too,
+    # named as the HTTP path names its bound values.
+    engine = readonly_module._ChdbEngine
+    text, stream = engine.text, engine.stream
+
+    def recorded_text(self: Any, sql: str, params: dict[str, str]) -> bytes:
+        write(sql, {f"param_{k}": v for k, v in params.items()}, {}, False)
+        return text(self, sql, params)
+
+    def recorded_stream(self: Any, sql: str) -> Any:
+        write(sql, {}, {}, False)
+        return stream(self, sql)
+
+    init = engine.__init__
+
+    def recorded_init(self: Any, path: str, database: str, session: dict[str, Any]) -> None:
+        for key, value in session.items():
+            log.write(json.dumps({"set": [key, str(value)]}) + "\n")
+        init(self, path, database, session)
+
+    engine.text, engine.stream = recorded_text, recorded_stream  # type: ignore[method-assign]
+    engine.__init__ = recorded_init  # type: ignore[method-assign]
 
 
 async def _ask(service: QueryService) -> dict[str, Any]:
@@ -79,11 +104,9 @@ async def _ask(service: QueryService) -> dict[str, Any]:
     answers["latest"] = await service.latest("s1", points)
     answers["gaps"] = await service.gaps("s1", whole, 1.5)
     answers["status"] = await service.status()
-    answers["sql"] = await service.run_sql(
-        "SELECT site, count() FROM timeseries_raw FINAL GROUP BY site ORDER BY site"
-    )
+    sql = await service.run_sql("SELECT site, count() FROM timeseries_raw FINAL GROUP BY site ORDER BY site")
     # Where the answer came from and how long it took differ by target, not by content.
-    answers["sql"].pop("elapsed_ms")
+    answers["sql"] = {"columns": sql.columns, "rows": [orjson.loads(row) for row in sql.rows]}
     answers["status"]["clickhouse"].pop("target")
     return answers
 
