@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from clickhouse_connect.driver._backend import chdb_backend
 from clickhouse_connect.driver.binding import quote_identifier
 
