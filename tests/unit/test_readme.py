@@ -90,33 +90,37 @@ def _commands() -> dict[str, list[str]]:
     return found
 
 
-def _command_docs() -> dict[str, str]:
-    """Per command path, the README text that documents it in the Commands section: the items of the
-    options list that name it (``- `streamer P`, `streamer Q`: ...``) and the table rows of it alone."""
+def _command_blocks() -> list[tuple[list[str], str]]:
+    """README's Commands section as (command paths, text) blocks: each item of the options list with
+    the commands its header names (``- `streamer P`, `streamer Q` ...: options``), and each table row
+    with the commands of its first cell, unless that cell spells several as ``a\\|b``."""
     section = _section("Commands")
-    docs: dict[str, str] = {}
+    blocks: list[tuple[list[str], str]] = []
     for chunk in re.split(r"\n(?=- )", section):
         item = chunk.split("\n\n")[0]  # an item ends at its list's end
-        if not item.startswith("- "):
-            continue
         header, *rest = re.split(r":\s", item, maxsplit=1)
-        names = re.findall(r"`streamer((?: [a-z][\w-]*)*)`", header) if rest else []
-        for name in names:
-            docs[name.strip()] = docs.get(name.strip(), "") + "\n" + item
+        if item.startswith("- ") and rest:
+            names = re.findall(r"`streamer((?: [a-z][\w-]*)*)`", header)
+            blocks.append(([name.strip() for name in names], item))
     for line in section.splitlines():
         if not line.startswith("| `streamer"):
             continue
         first_cell = re.split(r"(?<!\\)\|", line)[1]
+        paths = []
         for span in re.findall(r"`(streamer[^`]*)`", first_cell):
             words = []
             for word in span.split()[1:]:
                 if word.startswith(("-", "[")):
                     break
                 words.append(word)
-            path = " ".join(words)
-            if "\\|" not in path:  # a row of several commands (a\|b) documents none of them alone
-                docs[path] = docs.get(path, "") + "\n" + line
-    return docs
+            paths.append(" ".join(words))
+        if not any("\\|" in path for path in paths):
+            blocks.append((paths, line))
+    return blocks
+
+
+def _mentions(text: str, option: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
 
 
 def test_readme_documents_every_cli_option() -> None:
@@ -124,14 +128,31 @@ def test_readme_documents_every_cli_option() -> None:
     options-list item or table row of that very command."""
     commands = _commands()
     assert {"", "sim serve", "gaps", "dlq replay"} <= set(commands)  # the walk reached the tree
-    docs = _command_docs()
+    docs: dict[str, str] = {}
+    for paths, text in _command_blocks():
+        for path in paths:
+            docs[path] = docs.get(path, "") + "\n" + text
     undocumented = sorted(set(commands) - set(docs))
     assert undocumented == []
     missing = {
-        path: [o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", docs[path])]
-        for path, options in commands.items()
+        path: [o for o in options if not _mentions(docs[path], o)] for path, options in commands.items()
     }
     assert {path: options for path, options in missing.items() if options} == {}
+
+
+def test_readme_names_only_options_its_commands_have() -> None:
+    """An option README's Commands section gives a command exists on it (no stale or misspelt names)."""
+    commands = _commands()
+    stale = []
+    for paths, text in _command_blocks():
+        unknown = sorted(set(paths) - set(commands))
+        if unknown:
+            stale.append(f"no command {unknown} (in: {text[:60]})")
+            continue
+        known = {option for path in paths for option in commands[path]} | {"--help"}
+        named = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", text))
+        stale += [f"{' / '.join(paths) or 'streamer'}: {option}" for option in sorted(named - known)]
+    assert stale == []
 
 
 _POINT_NAME = re.compile(r"(?<![\w/])site_\d+/[\w.-]+(?:/[\w.*-]+)+")
