@@ -1,4 +1,4 @@
-"""README: names its two set-up commands, documents every setting with its default, every CLI option,
+"""README: names its two set-up commands, documents every setting and CLI option with its default,
 uses point names the default simulator has, and explains the simulator's point counts."""
 
 from __future__ import annotations
@@ -153,6 +153,40 @@ def test_readme_names_only_options_its_commands_have() -> None:
         named = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", text))
         stale += [f"{' / '.join(paths) or 'streamer'}: {option}" for option in sorted(named - known)]
     assert stale == []
+
+
+def _shown_default(value: object) -> str:
+    """A CLI default as README's options list writes it: 10.0 as 10."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def test_readme_states_the_cli_defaults() -> None:
+    """Each option whose --help shows a default has that default in parentheses right after one of its
+    mentions for its command (before the next option)."""
+    from streamer.cli import cli
+
+    docs: dict[str, str] = {}
+    for paths, text in _command_blocks():
+        for path in paths:
+            docs[path] = docs.get(path, "") + "\n" + text
+    wrong = []
+    for path in _commands():
+        command: click.Command = cli
+        for name in path.split():
+            assert isinstance(command, click.Group)
+            found = command.get_command(click.Context(command), name)
+            assert found is not None
+            command = found
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.is_flag or not param.show_default:
+                continue
+            option, default = param.opts[0], _shown_default(param.default)
+            segments = re.findall(
+                rf"(?<![\w-]){re.escape(option)}(?![\w-])(.*?)(?=(?<![\w-])--[a-z]|$)", docs[path], re.S
+            )
+            if not any(re.search(rf"\({re.escape(default)}[):;,]", seg) for seg in segments):
+                wrong.append(f"{path} {option} ({default})")
+    assert wrong == []
 
 
 _POINT_NAME = re.compile(r"(?<![\w/])site_\d+/[\w.-]+(?:/[\w.*-]+)+")
