@@ -182,7 +182,9 @@ def test_readme_states_the_cli_defaults() -> None:
                 continue
             option, default = param.opts[0], _shown_default(param.default)
             segments = re.findall(
-                rf"(?<![\w-]){re.escape(option)}(?![\w-])(.*?)(?=(?<![\w-])--[a-z]|$)", docs[path], re.S
+                rf"(?<![\w-]){re.escape(option)}(?![\w-])(.*?)(?=(?<![\w-])--[a-z]|$)",
+                docs.get(path, ""),
+                re.S,
             )
             if not any(re.search(rf"\({re.escape(default)}[):;,]", seg) for seg in segments):
                 wrong.append(f"{path} {option} ({default})")
