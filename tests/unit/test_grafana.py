@@ -168,9 +168,8 @@ def test_site_dashboard_chooses_points_by_tag_from_points_table() -> None:
     assert all(table in sql for table in ("timeseries_raw FINAL", "rollup_5m_v", "rollup_1h_v"))
 
 
-def test_health_dashboard_covers_lag_dlq_freshness_sync_runs_and_keeps_completeness_place() -> None:
-    """The health dashboard has consumer lag, DLQ, freshness and sync-run panels, and a marked place for
-    completeness (issue #10)."""
+def test_health_dashboard_covers_lag_dlq_freshness_sync_runs_and_completeness() -> None:
+    """The health dashboard has consumer lag, DLQ, freshness, sync-run and completeness panels."""
     board = _dashboard(GRAFANA / "dashboards/pipeline-health.json")
     text = json.dumps(board)
     for needle in (
@@ -180,8 +179,9 @@ def test_health_dashboard_covers_lag_dlq_freshness_sync_runs_and_keeps_completen
         "sync_runs",
     ):
         assert needle in text
-    (completeness,) = [p for p in board["panels"] if p["title"] == "Completeness"]
-    assert "#10" in completeness["options"]["content"]
+    (completeness,) = [p for p in board["panels"] if p["title"] == "Completeness per site"]
+    sql = completeness["targets"][0]["rawSql"]
+    assert "completeness_1h" in sql and "point_expected_1h" in sql
 
 
 def test_prometheus_scrapes_with_the_api_token() -> None:
