@@ -68,7 +68,7 @@ def on_disk(resource: ResourceDir) -> Path:
     folder = resource_dir(resource)
     if isinstance(folder, Path):
         return folder
-    target = Path(tempfile.mkdtemp(prefix=f"streamer-{resource.folder}-"))
+    target = Path(tempfile.mkdtemp(prefix=f"streamer-{resource.folder.replace('/', '-')}-"))
     atexit.register(shutil.rmtree, target, ignore_errors=True)
     for member in members:
         (target / member.name).write_bytes(member.read_bytes())

@@ -149,6 +149,7 @@ async function draw(event, how = "push") {
   if (event) event.preventDefault();
   const box = $("chart"), state = controlsState(), seq = ++drawSeq;
   $("chart-error").hidden = true;
+  for (const id of ["start", "end"]) preview(id);  // also for a value set without an input event
   if (!state.points.length) { $("chart-info").textContent = "Pick at least one point."; return; }
   pointOrder = state.points;
   if (how !== "none") writeUrl(state, how);

@@ -32,6 +32,7 @@ START, END = T0, T0 + SPAN_MIN * MINUTE
 HOUR = 60 * MINUTE
 MANY = 24  # points of site s3, three units, long names: the legend must wrap
 DRAWN = "document.getElementById('chart').dataset.state === 'drawn'"
+COMPLETENESS = "document.getElementById('completeness').dataset.completeness !== undefined"
 
 
 def iso(ms: int) -> str:
@@ -276,6 +277,7 @@ async def test_zoom_by_dragging_then_back(live_views: LiveServer, browser: Brows
     assert [s["count"] for s in zoomed["series"]] == [
         sum(1 for r in api["rows"] if r["point_name"] == p) for p in ("temp", "fan")
     ]
+    await browser.wait_for(COMPLETENESS)
     await browser.screenshot(tmp_path / "zoom.png", "#chart-panel")
     keep(tmp_path / "zoom.png", "page-zoomed.png")
 
@@ -312,7 +314,7 @@ async def test_many_series_three_units_and_a_wrapping_legend(
         "document.getElementById('draw').click(); true"
     )
     await browser.wait_for(DRAWN)
-    await browser.wait_for("document.getElementById('completeness').dataset.completeness !== undefined")
+    await browser.wait_for(COMPLETENESS)
     layout = await browser.evaluate(
         """(() => {
           const chart = document.getElementById('chart'), box = chart.getBoundingClientRect();
@@ -335,5 +337,5 @@ async def test_many_series_three_units_and_a_wrapping_legend(
         params={"start": shown["start"], "end": shown["end"]},
     ).json()
     assert float(layout["completeness"]) == api["completeness"]
-    await browser.screenshot(tmp_path / "many.png", "#chart-panel")
+    await browser.screenshot(tmp_path / "many.png", "#chart")
     keep(tmp_path / "many.png", "page-many-series.png")
