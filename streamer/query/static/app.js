@@ -44,33 +44,38 @@ function controlsState() {
     start: $("start").value.trim(), end: $("end").value.trim(), resolution: $("resolution").value };
 }
 
+/** Show `state` in the controls; what of it cannot be shown (an unknown site, point or range) is
+ * said under the chart, quoted as the URL has it. */
 async function applyState(state) {
-  if (state.site && state.site !== $("site").value && siteList.some((s) => s.site === state.site)) {
+  const problems = [];
+  if (state.site && !siteList.some((s) => s.site === state.site)) {
+    problems.push(`site "${state.site}" is not a known site`);
+  } else if (state.site && state.site !== $("site").value) {
     $("site").value = state.site;
     await loadPoints();
   }
+  const missing = state.points.filter((p) => !(p in units));
+  if (missing.length) problems.push(`point(s) ${missing.map((p) => `"${p}"`).join(", ")} not in site ${$("site").value}`);
   for (const box of $("points").querySelectorAll("input")) box.checked = state.points.includes(box.value);
   pointOrder = state.points;
   $("resolution").value = ["raw", "5m", "1h"].includes(state.resolution) ? state.resolution : "auto";
-  setRange(state.range);
+  if (!setRange(state.range)) {
+    problems.push(`range "${state.range}" is not data, custom or a length like 6h, 90m, 7d: showing the last day of data`);
+  }
   if ($("range").value === "custom") { $("start").value = state.start; $("end").value = state.end; }
   fillRange();
+  $("url-error").textContent = problems.length ? "In the URL: " + problems.join("; ") + "." : "";
+  $("url-error").hidden = !problems.length;
 }
 
 // ------------------------------------------------------------------------------ range and pickers
-/** Select `range`: a listed one, or any length like 3h, 90m, 2d (added to the list); else say so. */
+/** Select `range`: a listed one, or any length like 3h, 90m, 2d (added to the list); false if neither. */
 function setRange(range) {
   const select = $("range"), known = [...select.options].some((o) => o.value === range);
-  const bad = !known && Times.presetMs(range) == null;
-  $("url-error").hidden = !bad;
-  if (bad) {
-    $("url-error").textContent = `range "${range}" (in the URL) is not data, custom or a length like ` +
-      "6h, 90m, 7d: showing the last day of data";
-    range = "data";
-  } else if (!known) {
-    select.add(new Option("last " + range, range), select.querySelector('option[value="custom"]'));
-  }
-  select.value = range;
+  const length = Times.presetMs(range) != null;
+  if (!known && length) select.add(new Option("last " + range, range), select.querySelector('option[value="custom"]'));
+  select.value = known || length ? range : "data";
+  return known || length;
 }
 
 /** The start/end fields of the selected range; "data" is the day up to the site's newest sample. */
@@ -173,7 +178,9 @@ async function draw(event, how = "push") {
 }
 
 function render(box, answer, fit) {
-  const byPoint = answer.points.map((point) => answer.rows.filter((r) => r.point_name === point));
+  const index = new Map(answer.points.map((p, i) => [p, i]));  // one pass: rows can be 200,000
+  const byPoint = answer.points.map(() => []);
+  for (const r of answer.rows) byPoint[index.get(r.point_name)].push(r);
   box.dataset.series = JSON.stringify(answer.points.map((point, i) => {
     const rows = byPoint[i];
     return { point, count: rows.length,

@@ -117,8 +117,8 @@ def keep(path: Path, name: str) -> None:
 
 async def test_a_shared_url_opens_the_same_view(live_views: LiveServer, browser: Browser) -> None:
     """A URL with site, points, a custom range and a resolution draws exactly that view, one y-axis per
-    unit labelled with it; range=6h and range=3h are honoured as relative ranges; a bad range= is
-    named in the error."""
+    unit labelled with it; range=6h and range=3h are honoured as relative ranges; a bad range=, an
+    unknown site or point are quoted in the page's note on the URL."""
     url = (
         f"{live_views.url}/?site=s1&points=temp,fan&range=custom&start={iso(START)}&end={END}&resolution=raw"
     )
@@ -164,6 +164,14 @@ async def test_a_shared_url_opens_the_same_view(live_views: LiveServer, browser:
     await browser.wait_for(DRAWN)
     state = await page_state(browser)
     assert state["range"] == "data" and state["urlError"] is not None and '"fortnight"' in state["urlError"]
+
+    await open_page(browser, f"{live_views.url}/?site=nowhere&points=temp,nope")
+    await browser.wait_for(DRAWN)
+    state = await page_state(browser)
+    assert state["checked"] == ["temp"] and [s["point"] for s in state["series"]] == ["temp"]
+    assert state["urlError"] == (
+        'In the URL: site "nowhere" is not a known site; point(s) "nope" not in site s1.'
+    ), state["urlError"]
 
 
 async def test_default_range_is_fitted_to_the_data(live_views: LiveServer, browser: Browser) -> None:
