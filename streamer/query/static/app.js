@@ -189,7 +189,7 @@ function render(box, answer, fit) {
   }));
   const drawn = Chart.draw(box, answer, units, fit, zoomTo, zoomOut);
   window.streamerChart = { site: answer.site, resolution: answer.resolution, start: answer.start,
-    end: answer.end, xMin: drawn.xMin, xMax: drawn.xMax, axes: drawn.axes,
+    end: answer.end, xMin: drawn.xMin, xMax: drawn.xMax, axes: drawn.axes, bands: drawn.bands,
     series: answer.points.map((point, i) => ({ point, data: byPoint[i].map((r) => [r.timestamp, r.value]) })) };
   box.dataset.xMin = drawn.xMin; box.dataset.xMax = drawn.xMax;
   $("chart-info").textContent = (answer.row_count ? answer.row_count + " rows" : "No samples in this range") +

@@ -14,14 +14,47 @@ const Chart = (() => {
 
   function unitKey(unit) { return "unit:" + (unit || ""); }
 
-  /** uPlot's aligned columns: every timestamp once, each point's value there or null (a gap). */
+  /** uPlot's aligned columns: every timestamp once, each point's value there or null (a gap); for
+   * rollups also each point's min and max columns (the band drawn behind the mean). */
   function align(points, rows) {
     const xs = [...new Set(rows.map((r) => r.timestamp))].sort((a, b) => a - b);
     const at = new Map(xs.map((t, i) => [t, i]));
-    const columns = points.map(() => new Array(xs.length).fill(null));
+    const column = () => points.map(() => new Array(xs.length).fill(null));
+    const values = column(), rolled = rows.length > 0 && rows[0].min != null;
+    const mins = rolled ? column() : null, maxs = rolled ? column() : null;
     const index = new Map(points.map((p, i) => [p, i]));
-    for (const r of rows) columns[index.get(r.point_name)][at.get(r.timestamp)] = r.value;
-    return [xs, ...columns];
+    for (const r of rows) {
+      const p = index.get(r.point_name), t = at.get(r.timestamp);
+      values[p][t] = r.value;
+      if (rolled) { mins[p][t] = r.min; maxs[p][t] = r.max; }
+    }
+    return { data: [xs, ...values], bands: rolled ? points.map((_, i) => ({ min: mins[i], max: maxs[i] })) : [] };
+  }
+
+  /** Draws each rollup series' min..max band under the lines, clipped to the plot area. */
+  function bandHook(bands) {
+    return (u) => {
+      const ctx = u.ctx, xs = u.data[0], { left, top, width, height } = u.bbox;
+      ctx.save(); ctx.beginPath(); ctx.rect(left, top, width, height); ctx.clip();
+      ctx.globalAlpha = 0.13;
+      bands.forEach((band, i) => {
+        const series = u.series[i + 1];
+        if (!series.show) return;
+        ctx.fillStyle = color(i);
+        const x = (k) => u.valToPos(xs[k], "x", true), y = (v) => u.valToPos(v, series.scale, true);
+        for (let k = 0; k < xs.length; k++) {  // one polygon per run of buckets with data
+          if (band.min[k] == null) continue;
+          let end = k;
+          while (end + 1 < xs.length && band.min[end + 1] != null) end++;
+          ctx.beginPath(); ctx.moveTo(x(k), y(band.max[k]));
+          for (let j = k + 1; j <= end; j++) ctx.lineTo(x(j), y(band.max[j]));
+          for (let j = end; j >= k; j--) ctx.lineTo(x(j), y(band.min[j]));
+          ctx.closePath(); ctx.fill();
+          k = end;
+        }
+      });
+      ctx.restore();
+    };
   }
 
   /** The x range drawn: the asked range, widened to the first bucket (a rollup bucket starts before
@@ -57,14 +90,27 @@ const Chart = (() => {
     return out;
   }
 
-  function options(width, points, units, axes, range, onZoom) {
+  /** A unit's y range: its values and, for rollups, its points' bands, with uPlot's usual padding. */
+  function yRange(axis, points, bands) {
+    return (u, lo, hi) => {
+      axis.points.forEach((p) => {
+        const band = bands[points.indexOf(p)];
+        if (!band) return;
+        for (const v of band.min) if (v != null && !(v >= lo)) lo = v;
+        for (const v of band.max) if (v != null && !(v <= hi)) hi = v;
+      });
+      return lo == null ? [0, 1] : uPlot.rangeNum(lo, hi, 0.1, true);
+    };
+  }
+
+  function options(width, points, units, axes, range, bands, onZoom) {
     const utc = (ms) => uPlot.tzDate(new Date(ms), "Etc/UTC");
     return {
       width, height: HEIGHT, ms: 1, tzDate: utc,
       // room for the last time label when no axis is on the right
       padding: [12, axes.some((a) => a.side === "right") ? 8 : 44, 0, 8],
       scales: Object.assign({ x: { time: true, auto: false, range: () => range } },
-        Object.fromEntries(axes.map((a) => [unitKey(a.unit), { auto: true }]))),
+        Object.fromEntries(axes.map((a) => [unitKey(a.unit), { auto: true, range: yRange(a, points, bands) }]))),
       series: [{ label: "time (UTC)", value: (u, v) => v == null ? "–" : Times.iso(v) }].concat(
         points.map((p, i) => ({
           label: p + (units[p] ? " [" + units[p] + "]" : ""), scale: unitKey(units[p]), stroke: color(i),
@@ -77,6 +123,7 @@ const Chart = (() => {
       cursor: { drag: { x: true, y: false, setScale: false }, bind: { dblclick: () => null } },
       legend: { live: true },
       hooks: {
+        drawClear: bands.length ? [bandHook(bands)] : [],
         setSelect: [(u) => {
           if (u.select.width < 4) return;
           const lo = u.posToVal(u.select.left, "x"), hi = u.posToVal(u.select.left + u.select.width, "x");
@@ -90,15 +137,15 @@ const Chart = (() => {
   /** Draw `answer` (the samples API's JSON) into `box`; returns what was drawn, for the page's state. */
   function draw(box, answer, units, fit, onZoom, onZoomOut) {
     const points = answer.points;
-    const data = align(points, answer.rows);
+    const { data, bands } = align(points, answer.rows);
     const range = xRange(answer, data[0], fit);
     const axes = unitAxes(points, units);
     if (box.plot) box.plot.destroy();
     box.replaceChildren();
     const width = Math.max(320, box.clientWidth || 900);
-    box.plot = new uPlot(options(width, points, units, axes, range, onZoom), data, box);
+    box.plot = new uPlot(options(width, points, units, axes, range, bands, onZoom), data, box);
     box.plot.over.addEventListener("dblclick", onZoomOut);
-    return { xMin: range[0], xMax: range[1], axes };
+    return { xMin: range[0], xMax: range[1], axes, bands: bands.length };
   }
 
   function resize(box) {

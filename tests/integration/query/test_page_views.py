@@ -136,6 +136,7 @@ async def test_a_shared_url_opens_the_same_view(live_views: LiveServer, browser:
     assert state["query"] == {"site": "s1", "points": "temp,fan", "range": "custom", "start": iso(START),
                               "end": str(END), "resolution": "raw"}  # fmt: skip
     assert [(s["point"], s["count"]) for s in state["series"]] == [("temp", SPAN_MIN), ("fan", SPAN_MIN)]
+    assert state["shown"]["bands"] == 0  # raw samples have no min..max
     assert state["shown"]["series"][0]["data"] == [
         [r["timestamp"], r["value"]] for r in api["rows"] if r["point_name"] == "temp"
     ]
@@ -295,9 +296,11 @@ async def test_zoom_by_dragging_then_back(live_views: LiveServer, browser: Brows
     assert "/" + back["search"] == wide and [s["count"] for s in back["series"]] == [SPAN_MIN, SPAN_MIN]
 
 
-async def test_first_rollup_bucket_is_not_left_of_the_axis(live_views: LiveServer, browser: Browser) -> None:
+async def test_first_rollup_bucket_is_not_left_of_the_axis(
+    live_views: LiveServer, browser: Browser, tmp_path: Path
+) -> None:
     """Hourly buckets from half past: the first bucket starts before the range, and the x-axis starts
-    at it, so it is drawn at the axis, not left of it."""
+    at it, so it is drawn at the axis, not left of it; the bucket's min..max band is drawn."""
     start = START + 30 * MINUTE
     await open_page(
         browser, f"{live_views.url}/?site=s1&points=temp&range=custom&start={start}&end={END}&resolution=1h"
@@ -306,8 +309,11 @@ async def test_first_rollup_bucket_is_not_left_of_the_axis(live_views: LiveServe
     state = await page_state(browser)
     first = state["series"][0]["first"][0]
     assert first == START < start and state["xMin"] == START and state["xMax"] == END
+    assert state["shown"]["bands"] == 1  # the min..max band behind the hourly means
     left = await browser.evaluate(f"document.getElementById('chart').plot.valToPos({first}, 'x')")
     assert left >= 0
+    await browser.screenshot(tmp_path / "rollup.png", "#chart")
+    keep(tmp_path / "rollup.png", "page-rollup.png")
 
 
 async def test_many_series_three_units_and_a_wrapping_legend(
