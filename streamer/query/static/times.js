@@ -30,12 +30,15 @@ const Times = (() => {
 
   /** `2023-11-14T22:00:00Z` (milliseconds only when there are any). */
   function iso(ms) {
-    return ms == null ? "–" : new Date(ms).toISOString().replace(".000Z", "Z");
+    if (ms == null) return "–";
+    const date = new Date(ms);  // beyond ±8.64e15 ms a Date is invalid (toISOString would throw)
+    return Number.isNaN(date.getTime()) ? "out of range" : date.toISOString().replace(".000Z", "Z");
   }
 
   /** The value of an `<input type="datetime-local">` showing `ms` in UTC (the page's time zone). */
   function pickerValue(ms) {
-    return ms == null ? "" : new Date(ms).toISOString().slice(0, 19);
+    const date = new Date(ms == null ? NaN : ms);
+    return Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999 ? "" : date.toISOString().slice(0, 19);
   }
 
   /** Epoch ms of a datetime-local value, read as UTC. */

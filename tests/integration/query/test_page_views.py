@@ -192,8 +192,8 @@ async def test_default_range_is_fitted_to_the_data(live_views: LiveServer, brows
 
 async def test_pickers_and_typed_times(live_views: LiveServer, browser: Browser, tmp_path: Path) -> None:
     """The start picker writes an ISO time into the field; a typed epoch-ms end is previewed; Draw
-    draws that range and puts it in the URL; a typed time the API cannot read, and a start after the
-    end, give errors quoting what was typed."""
+    draws that range and puts it in the URL; a typed time the API cannot read, a start after the end
+    and a time past what a JavaScript Date holds give errors quoting what was typed."""
     await open_page(browser, f"{live_views.url}/?site=s1&points=temp")
     await browser.wait_for(DRAWN)
     picked, typed_end = START + HOUR, START + 2 * HOUR
@@ -234,6 +234,7 @@ async def test_pickers_and_typed_times(live_views: LiveServer, browser: Browser,
     for start, end, quoted in [
         ("yesterday-ish", "now", '"yesterday-ish"'),
         ("-6h", "-8h", 'start "-6h", end "-8h"'),
+        ("-1h", "9999999999999999", 'end "9999999999999999"'),  # past what a JS Date holds
     ]:
         await browser.evaluate(
             f"""(() => {{
@@ -245,6 +246,8 @@ async def test_pickers_and_typed_times(live_views: LiveServer, browser: Browser,
         await browser.wait_for("document.getElementById('chart').dataset.state === 'error'")
         state = await page_state(browser)
         assert quoted in state["error"], state["error"]
+        if end == "9999999999999999":
+            assert state["endAt"] == "= out of range"
         await browser.evaluate("document.getElementById('chart').dataset.state = 'reset'")
 
 
