@@ -253,7 +253,8 @@ async def test_pickers_and_typed_times(live_views: LiveServer, browser: Browser,
 
 async def test_zoom_by_dragging_then_back(live_views: LiveServer, browser: Browser, tmp_path: Path) -> None:
     """Dragging across the plot draws the selected span (a new URL, exactly the API's rows of it);
-    hovering shows the values in the legend; Back returns to the wider view."""
+    hovering shows the values in the legend; Back returns to the wider view; a double-click zooms out
+    to twice the span around the same middle."""
     wide = f"/?site=s1&points=temp,fan&range=custom&start={START}&end={END}"
     await open_page(browser, live_views.url + wide)
     await browser.wait_for(DRAWN)
@@ -297,6 +298,14 @@ async def test_zoom_by_dragging_then_back(live_views: LiveServer, browser: Brows
     await browser.wait_for(DRAWN + f" && window.streamerChart.start === {START}")
     back = await page_state(browser)
     assert "/" + back["search"] == wide and [s["count"] for s in back["series"]] == [SPAN_MIN, SPAN_MIN]
+
+    await browser.evaluate(
+        "document.querySelector('#chart .u-over').dispatchEvent(new MouseEvent('dblclick'))"
+    )
+    await browser.wait_for(DRAWN + f" && window.streamerChart.start === {START - span // 2}")
+    out = await page_state(browser)
+    assert (out["shown"]["start"], out["shown"]["end"]) == (START - span // 2, END + span // 2)
+    assert (out["query"]["start"], out["query"]["end"]) == (iso(START - span // 2), iso(END + span // 2))
 
 
 async def test_first_rollup_bucket_is_not_left_of_the_axis(
