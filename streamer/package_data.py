@@ -31,9 +31,11 @@ class ResourceDir:
 
 
 STATIC: Final = ResourceDir("streamer.query", "static", (".html", ".css", ".js"))
+# Third-party files the page loads as they were published (uPlot 1.6.32 from npm), with their licence.
+VENDOR: Final = ResourceDir("streamer.query", "static/vendor", (".css", ".js", "LICENSE"))
 MIGRATIONS: Final = ResourceDir("streamer.sink", "ddl", (".sql",))
 KAFKA_SCHEMAS: Final = ResourceDir("streamer", "kafka_schemas", (".json",))
-RESOURCE_DIRS: Final = (STATIC, MIGRATIONS, KAFKA_SCHEMAS)
+RESOURCE_DIRS: Final = (STATIC, VENDOR, MIGRATIONS, KAFKA_SCHEMAS)
 
 
 def resource_dir(resource: ResourceDir) -> Traversable:
@@ -66,7 +68,7 @@ def on_disk(resource: ResourceDir) -> Path:
     folder = resource_dir(resource)
     if isinstance(folder, Path):
         return folder
-    target = Path(tempfile.mkdtemp(prefix=f"streamer-{resource.folder}-"))
+    target = Path(tempfile.mkdtemp(prefix=f"streamer-{resource.folder.replace('/', '-')}-"))
     atexit.register(shutil.rmtree, target, ignore_errors=True)
     for member in members:
         (target / member.name).write_bytes(member.read_bytes())

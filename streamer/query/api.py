@@ -23,7 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streamer.errors import QueryError, SchemaError, StreamerError, TransientError
-from streamer.package_data import STATIC, on_disk
+from streamer.package_data import STATIC, VENDOR, on_disk
 from streamer.query import params as p
 from streamer.query.openapi import openapi_document
 from streamer.query.service import QueryService, now_ms
@@ -232,6 +232,8 @@ def mount(
     else:
         router.add_route("GET", "/", _guard(Routes(settings, query_service).page))
         public.add("/")
+    # first: a package imported from a zip extracts each folder on its own (on_disk)
+    router.add_static("/static/vendor/", on_disk(VENDOR))
     router.add_static("/static/", on_disk(STATIC))
     install(web_app, Policy.of(settings, bind, frozenset(public), ("/static/",)))
 

@@ -1,94 +1,130 @@
-// streamer status page: pipeline status and a time chart of chosen points. No build step, no deps.
-// The drawn series are exposed as window.streamerChart and as JSON in the canvas's data-series
-// attribute (what the browser test reads); data-state is loading | drawn | error.
+// streamer status page, part 2: the chart panel and the view's state in the URL.
+// The URL holds the view (?site=&points=a,b&range=data|6h|custom&start=&end=&resolution=): a link
+// opens the same chart, Back and Forward step through the views drawn (zooms included).
+// What the browser test reads: #chart's data-state (loading | drawn | error), data-series (per point:
+// count, first and last sample), data-x-min / data-x-max (the x range drawn), window.streamerChart.
 "use strict";
 
-const API = "/api/v1";
-const COLORS = ["#2563eb", "#dc6803", "#067647", "#b42318", "#7a5af8", "#0e9384", "#c11574", "#475467"];
-const RANGES = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "7d": 7 * 24 * 3600e3 };
-const $ = (id) => document.getElementById(id);
-let lastRows = null;
+const DAY_MS = 86400e3;
+const MAX_COMPLETENESS_MS = 31 * DAY_MS;  // the completeness API's longest range
+let siteList = [];
+let units = {};  // point -> unit, of the site shown
+let drawSeq = 0;
+let pointOrder = [];  // the points of the view last asked for, in its order
 
-function token() { return sessionStorage.getItem("streamerToken") || ""; }
-
-async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (token()) headers["Authorization"] = "Bearer " + token();
-  const response = await fetch(path, Object.assign({}, options, { headers }));
-  if (response.status === 401) { $("token-box").hidden = false; }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || ("HTTP " + response.status));
-  return body;
+// ------------------------------------------------------------------------------------ the URL state
+function readUrl() {
+  const q = new URLSearchParams(location.search);
+  const timed = q.get("start") || q.get("end");
+  return {
+    site: q.get("site") || "", points: (q.get("points") || "").split(",").filter(Boolean),
+    range: q.get("range") || (timed ? "custom" : "data"), start: q.get("start") || "",
+    end: q.get("end") || "", resolution: q.get("resolution") || "auto",
+  };
 }
 
-function iso(ms) { return ms == null ? "–" : new Date(ms).toISOString().replace(".000Z", "Z"); }
-function age(s) {
-  if (s == null) return "–";
-  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) if (Math.abs(s) >= size) return (s / size).toFixed(1) + unit;
-  return Math.round(s) + "s";
-}
-function num(n) { return n == null ? "–" : Number(n).toLocaleString("en-US"); }
-function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
-
-// ------------------------------------------------------------------------------------- status panel
-async function refreshHealth() {
-  const badge = $("health");
-  try {
-    const response = await fetch("/health");
-    const body = await response.json();
-    badge.textContent = body.status;
-    badge.className = "badge " + body.status;
-  } catch (e) { badge.textContent = "unreachable"; badge.className = "badge down"; }
+function urlOf(state) {
+  const q = new URLSearchParams();
+  if (state.site) q.set("site", state.site);
+  if (state.points.length) q.set("points", state.points.join(","));
+  q.set("range", state.range);
+  if (state.range === "custom") { q.set("start", state.start); q.set("end", state.end); }
+  if (state.resolution !== "auto") q.set("resolution", state.resolution);
+  return "?" + q.toString().replace(/%2C/g, ",").replace(/%3A/g, ":");
 }
 
-function pct(x) { return x == null ? "–" : (100 * x).toFixed(2) + " %"; }
-
-async function refreshStatus() {
-  try {
-    const s = await api(API + "/status");
-    $("status-error").hidden = true;
-    const rows = s.clickhouse.rows;
-    if (lastRows && rows != null) {
-      const perS = (rows - lastRows.rows) / ((s.generated_at - lastRows.at) / 1000);
-      $("rate").textContent = perS >= 0 ? Math.round(perS).toLocaleString("en-US") + " rows/s" : "–";
-    }
-    if (rows != null) lastRows = { rows, at: s.generated_at };
-    $("rows").textContent = num(rows);
-    $("lag").textContent = s.kafka.reachable ? num(s.kafka.total_lag) : "Kafka unreachable";
-    $("dlq").textContent = s.kafka.reachable ? num(s.kafka.dlq_depth) : "–";
-    $("schema").textContent = s.clickhouse.reachable ? "v" + s.clickhouse.schema_version : "unreachable";
-    const body = $("sites").querySelector("tbody");
-    body.replaceChildren(...s.sites.map((site) => {
-      const tr = document.createElement("tr");
-      tr.append(cell(site.site), cell(num(site.points)), cell(num(site.rows)), cell(iso(site.last_sync_at)),
-        cell(site.last_status || "–"), cell(age(site.watermark_age_s)), cell(num(site.samples_last_hour)),
-        cell(pct(site.completeness_24h)), cell(num(site.repair_windows_24h)),
-        cell(num(site.samples_recovered_24h)), cell(num(site.repair_api_calls_24h)),
-        cell(site.last_error || "–"));
-      return tr;
-    }));
-  } catch (e) { $("status-error").textContent = "status: " + e.message; $("status-error").hidden = false; }
+function writeUrl(state, how) {
+  const url = urlOf(state);
+  if (how === "push" && url !== location.search) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
 }
 
-// --------------------------------------------------------------------------------------- chart panel
+function controlsState() {
+  return { site: $("site").value, points: chosenPoints(), range: $("range").value,
+    start: $("start").value.trim(), end: $("end").value.trim(), resolution: $("resolution").value };
+}
+
+/** Show `state` in the controls; what of it cannot be shown (an unknown site, point or range) is
+ * said under the chart, quoted as the URL has it. */
+async function applyState(state) {
+  const problems = [];
+  if (state.site && !siteList.some((s) => s.site === state.site)) {
+    problems.push(`site "${state.site}" is not a known site`);
+  } else if (state.site && state.site !== $("site").value) {
+    $("site").value = state.site;
+    await loadPoints();
+  }
+  const missing = state.points.filter((p) => !(p in units));
+  if (missing.length) problems.push(`point(s) ${missing.map((p) => `"${p}"`).join(", ")} not in site ${$("site").value}`);
+  for (const box of $("points").querySelectorAll("input")) box.checked = state.points.includes(box.value);
+  pointOrder = state.points;
+  $("resolution").value = ["raw", "5m", "1h"].includes(state.resolution) ? state.resolution : "auto";
+  if (!setRange(state.range)) {
+    problems.push(`range "${state.range}" is not data, custom or a length like 6h, 90m, 7d: showing the last day of data`);
+  }
+  if ($("range").value === "custom") { $("start").value = state.start; $("end").value = state.end; }
+  fillRange();
+  $("url-error").textContent = problems.length ? "In the URL: " + problems.join("; ") + "." : "";
+  $("url-error").hidden = !problems.length;
+}
+
+// ------------------------------------------------------------------------------ range and pickers
+/** Select `range`: a listed one, or any length like 3h, 90m, 2d (added to the list); false if neither. */
+function setRange(range) {
+  const select = $("range"), known = [...select.options].some((o) => o.value === range);
+  const length = Times.presetMs(range) != null;
+  if (!known && length) select.add(new Option("last " + range, range), select.querySelector('option[value="custom"]'));
+  select.value = known || length ? range : "data";
+  return known || length;
+}
+
+/** The start/end fields of the selected range; "data" is the day up to the site's newest sample. */
+function fillRange() {
+  const range = $("range").value;
+  if (range === "data") {
+    const last = (siteList.find((s) => s.site === $("site").value) || {}).last_sample;
+    const end = last == null ? Date.now() : Math.ceil((last + 1) / 60e3) * 60e3;
+    $("start").value = Times.iso(end - DAY_MS); $("end").value = Times.iso(end);
+  } else if (range !== "custom") {
+    $("start").value = "-" + range; $("end").value = "now";
+  }
+  for (const id of ["start", "end"]) preview(id);
+}
+
+/** Under a field: the instant it means now, and the picker set to it. */
+function preview(id) {
+  const text = $(id).value.trim(), ms = text ? Times.parse(text, Date.now()) : null;
+  $(id + "-picker").value = Times.pickerValue(ms);
+  $(id + "-at").textContent = !text ? "" : ms == null ? "sent as typed" : "= " + Times.iso(ms);
+}
+
+function typed(id) { $("range").value = "custom"; preview(id); }
+
+function picked(id) {
+  const ms = Times.fromPicker($(id + "-picker").value);
+  if (ms == null) return;
+  $(id).value = Times.iso(ms); typed(id);
+}
+
+// ---------------------------------------------------------------------------------- sites, points
 async function loadSites() {
-  const { sites } = await api(API + "/sites");
+  siteList = (await api(API + "/sites")).sites;
   const select = $("site");
-  select.replaceChildren(...sites.map((s) => new Option(s.site + " (" + s.points + ")", s.site)));
-  const wanted = new URLSearchParams(location.search).get("site");
-  if (wanted && sites.some((s) => s.site === wanted)) select.value = wanted;
-  if (sites.length) await loadPoints();
+  select.replaceChildren(...siteList.map((s) => new Option(s.site + " (" + s.points + ")", s.site)));
+  const wanted = readUrl().site;
+  if (wanted && siteList.some((s) => s.site === wanted)) select.value = wanted;
+  if (siteList.length) await loadPoints();
 }
 
 async function loadPoints() {
   const site = $("site").value;
   const { points } = await api(API + "/sites/" + encodeURIComponent(site) + "/points");
-  const wanted = new Set((new URLSearchParams(location.search).get("points") || "").split(",").filter(Boolean));
+  units = Object.fromEntries(points.map((p) => [p.point_name, p.unit || ""]));
   $("points").replaceChildren(...points.map((p) => {
     const li = document.createElement("li");
     const label = document.createElement("label");
     const box = document.createElement("input");
-    box.type = "checkbox"; box.value = p.point_name; box.checked = wanted.has(p.point_name);
+    box.type = "checkbox"; box.value = p.point_name;
     label.append(box, document.createTextNode(p.point_name + (p.unit ? " [" + p.unit + "]" : "")));
     li.title = p.point_name; li.append(label);
     return li;
@@ -101,142 +137,130 @@ function filterPoints() {
   for (const li of $("points").children) li.hidden = needle && !li.title.toLowerCase().includes(needle);
 }
 
+/** The checked points, those of the URL's view first in its order (the series and axes keep it). */
 function chosenPoints() {
-  return [...$("points").querySelectorAll("input:checked")].map((box) => box.value);
+  const checked = [...$("points").querySelectorAll("input:checked")].map((box) => box.value);
+  return pointOrder.filter((p) => checked.includes(p)).concat(checked.filter((p) => !pointOrder.includes(p)));
 }
 
-function timeRange() {
-  const range = $("range").value;
-  if (range === "custom") return { start: $("start").value.trim(), end: $("end").value.trim() };
-  const end = Date.now();
-  return { start: String(end - RANGES[range]), end: String(end) };
-}
+// ----------------------------------------------------------------------------------------- drawing
+function showError(text) { $("chart-error").textContent = text; $("chart-error").hidden = false; }
 
-async function draw(event) {
+function fail(box, text) { box.dataset.state = "error"; showError(text); }
+
+/** Draw the controls' view; `how` is push (a new view: Back returns here), replace or none (the URL
+ * already says it: Back/Forward). Errors say what was typed. */
+async function draw(event, how = "push") {
   if (event) event.preventDefault();
-  const canvas = $("chart");
-  const points = chosenPoints();
+  const box = $("chart"), state = controlsState(), seq = ++drawSeq;
   $("chart-error").hidden = true;
-  if (!points.length) { $("chart-info").textContent = "Pick at least one point."; return; }
-  canvas.dataset.state = "loading";
-  const { start, end } = timeRange();
-  const query = new URLSearchParams({ points: points.join(","), resolution: $("resolution").value });
-  if (start) query.set("start", start);
-  if (end) query.set("end", end);
+  for (const id of ["start", "end"]) preview(id);  // also for a value set without an input event
+  if (!state.points.length) { $("chart-info").textContent = "Pick at least one point."; return; }
+  pointOrder = state.points;
+  if (how !== "none") writeUrl(state, how);
+  const asked = `start "${state.start}", end "${state.end}"`;
+  const now = Date.now(), from = Times.parse(state.start, now), to = Times.parse(state.end, now);
+  if (from != null && to != null && from >= to) {
+    return fail(box, `${asked}: the start (${Times.iso(from)}) must be before the end (${Times.iso(to)})`);
+  }
+  box.dataset.state = "loading";
+  const query = new URLSearchParams({ points: state.points.join(","), resolution: state.resolution });
+  if (state.start) query.set("start", state.start);
+  if (state.end) query.set("end", state.end);
   try {
-    const answer = await api(API + "/sites/" + encodeURIComponent($("site").value) + "/samples?" + query);
-    const series = points.map((point) => ({
-      point, rows: answer.rows.filter((r) => r.point_name === point),
-    }));
-    render(canvas, answer, series);
-    $("chart-info").textContent = answer.row_count + " rows at resolution " + answer.resolution +
-      " (asked " + answer.requested_resolution + "), " + iso(answer.start) + " .. " + iso(answer.end);
+    const answer = await api(API + "/sites/" + encodeURIComponent(state.site) + "/samples?" + query);
+    if (seq !== drawSeq) return;  // a newer view was asked for meanwhile
+    render(box, answer, state.range === "data");
+    showCompleteness(state.site, answer.start, answer.end, seq);
   } catch (e) {
-    canvas.dataset.state = "error";
-    $("chart-error").textContent = e.message; $("chart-error").hidden = false;
+    if (seq === drawSeq) fail(box, `${asked}, resolution ${state.resolution}: ${e.message}`);
   }
 }
 
-function render(canvas, answer, series) {
-  const summary = series.map((s) => ({
-    point: s.point, count: s.rows.length,
-    first: s.rows.length ? [s.rows[0].timestamp, s.rows[0].value] : null,
-    last: s.rows.length ? [s.rows.at(-1).timestamp, s.rows.at(-1).value] : null,
+function render(box, answer, fit) {
+  const index = new Map(answer.points.map((p, i) => [p, i]));  // one pass: rows can be 200,000
+  const byPoint = answer.points.map(() => []);
+  for (const r of answer.rows) byPoint[index.get(r.point_name)].push(r);
+  box.dataset.series = JSON.stringify(answer.points.map((point, i) => {
+    const rows = byPoint[i];
+    return { point, count: rows.length,
+      first: rows.length ? [rows[0].timestamp, rows[0].value] : null,
+      last: rows.length ? [rows.at(-1).timestamp, rows.at(-1).value] : null };
   }));
-  window.streamerChart = { site: answer.site, resolution: answer.resolution, start: answer.start, end: answer.end,
-    series: series.map((s) => ({ point: s.point, data: s.rows.map((r) => [r.timestamp, r.value]) })) };
-  canvas.dataset.series = JSON.stringify(summary);
-  paint(canvas, answer, series);
-  canvas.dataset.state = "drawn";
+  const drawn = Chart.draw(box, answer, units, fit, zoomTo, zoomOut);
+  window.streamerChart = { site: answer.site, resolution: answer.resolution, start: answer.start,
+    end: answer.end, xMin: drawn.xMin, xMax: drawn.xMax, axes: drawn.axes, bands: drawn.bands,
+    series: answer.points.map((point, i) => ({ point, data: byPoint[i].map((r) => [r.timestamp, r.value]) })) };
+  box.dataset.xMin = drawn.xMin; box.dataset.xMax = drawn.xMax;
+  $("chart-info").textContent = (answer.row_count ? answer.row_count + " rows" : "No samples in this range") +
+    " at resolution " + answer.resolution + " (asked " + answer.requested_resolution + "), " +
+    Times.iso(answer.start) + " .. " + Times.iso(answer.end) + (fit ? " (fitted to the data)" : "") +
+    ". Drag to zoom, double-click to zoom out, Back to return.";
+  box.dataset.state = "drawn";
 }
 
-function paint(canvas, answer, series) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth || 900, height = Math.round(width * 0.42);
-  canvas.width = width * ratio; canvas.height = height * ratio;
-  const g = canvas.getContext("2d");
-  g.scale(ratio, ratio);
-  g.clearRect(0, 0, width, height);
-  const pad = { left: 60, right: 16, top: 28, bottom: 30 };
-  const values = series.flatMap((s) => s.rows.flatMap((r) => r.min != null ? [r.min, r.max] : [r.value]));
-  let lo = Math.min(...values), hi = Math.max(...values);
-  if (!values.length) { lo = 0; hi = 1; } else if (lo === hi) { lo -= 1; hi += 1; }
-  const x = (t) => pad.left + (t - answer.start) / (answer.end - answer.start) * (width - pad.left - pad.right);
-  const y = (v) => height - pad.bottom - (v - lo) / (hi - lo) * (height - pad.top - pad.bottom);
-  axes(g, width, height, pad, answer, lo, hi, x, y);
-  series.forEach((s, i) => line(g, s.rows, COLORS[i % COLORS.length], x, y));
-  legend(g, series, pad);
+/** The range's completeness of the site (whole hours, as `streamer status` counts it). */
+async function showCompleteness(site, start, end, seq) {
+  const out = $("completeness");
+  out.replaceChildren(); delete out.dataset.completeness;
+  if (end - start > MAX_COMPLETENESS_MS) { out.textContent = "completeness: ranges up to 31 days"; return; }
+  try {
+    const c = await api(API + "/sites/" + encodeURIComponent(site) + "/completeness?" +
+      new URLSearchParams({ start, end }));
+    if (seq !== drawSeq) return;
+    out.dataset.completeness = c.completeness == null ? "" : c.completeness;
+    const strip = document.createElement("span"); strip.className = "hours";
+    strip.append(...c.hours.map((h) => {
+      const cellEl = document.createElement("i");
+      cellEl.title = Times.iso(h.hour) + ": " + pct(h.completeness) + " (" + num(h.stored) + " of " + num(h.expected) + ")";
+      cellEl.style.opacity = h.completeness == null ? 0.15 : 0.15 + 0.85 * h.completeness;
+      return cellEl;
+    }));
+    out.append("completeness of " + site + ", the range's whole hours: " + pct(c.completeness) +
+      " (" + num(c.stored) + " of " + num(c.expected) + " samples) ", strip);
+  } catch (e) { out.textContent = "completeness: " + e.message; }
 }
 
-function axes(g, width, height, pad, answer, lo, hi, x, y) {
-  g.font = "11px system-ui, sans-serif"; g.fillStyle = "#6b7385"; g.strokeStyle = "#e3e6ec"; g.lineWidth = 1;
-  for (let i = 0; i <= 4; i++) {
-    const v = lo + (hi - lo) * i / 4, py = Math.round(y(v)) + 0.5;
-    g.beginPath(); g.moveTo(pad.left, py); g.lineTo(width - pad.right, py); g.stroke();
-    g.textAlign = "right"; g.fillText(Number(v.toPrecision(4)).toString(), pad.left - 6, py + 4);
-  }
-  const span = answer.end - answer.start;
-  for (let i = 0; i <= 5; i++) {
-    const t = answer.start + span * i / 5, px = Math.round(x(t)) + 0.5;
-    g.beginPath(); g.moveTo(px, pad.top); g.lineTo(px, height - pad.bottom); g.stroke();
-    const text = new Date(t).toISOString();
-    g.textAlign = i === 0 ? "left" : i === 5 ? "right" : "center";
-    g.fillText(span > 2 * 86400e3 ? text.slice(5, 16).replace("T", " ") : text.slice(11, 16), px, height - pad.bottom + 16);
-  }
+function zoomTo(from, to) {
+  $("range").value = "custom";
+  $("start").value = Times.iso(from); $("end").value = Times.iso(to);
+  for (const id of ["start", "end"]) preview(id);
+  draw(null, "push");
 }
 
-function line(g, rows, color, x, y) {
-  if (rows.length && rows[0].min != null) {  // rollups: a band from min to max behind the mean
-    g.fillStyle = color + "22"; g.beginPath();
-    rows.forEach((r, i) => i ? g.lineTo(x(r.timestamp), y(r.max)) : g.moveTo(x(r.timestamp), y(r.max)));
-    [...rows].reverse().forEach((r) => g.lineTo(x(r.timestamp), y(r.min)));
-    g.closePath(); g.fill();
-  }
-  g.strokeStyle = color; g.lineWidth = 1.6; g.beginPath();
-  rows.forEach((r, i) => i ? g.lineTo(x(r.timestamp), y(r.value)) : g.moveTo(x(r.timestamp), y(r.value)));
-  g.stroke();
-  if (rows.length === 1) { g.fillStyle = color; g.fillRect(x(rows[0].timestamp) - 2, y(rows[0].value) - 2, 4, 4); }
-}
-
-function legend(g, series, pad) {
-  let px = pad.left;
-  g.font = "12px system-ui, sans-serif"; g.textAlign = "left";
-  series.forEach((s, i) => {
-    g.fillStyle = COLORS[i % COLORS.length]; g.fillRect(px, 10, 12, 4);
-    g.fillStyle = "#1d2330"; const label = s.point + " (" + s.rows.length + ")";
-    g.fillText(label, px + 16, 16); px += g.measureText(label).width + 34;
-  });
+function zoomOut() {
+  const shown = window.streamerChart;
+  if (!shown) return;
+  const half = shown.xMax - shown.xMin, mid = (shown.xMax + shown.xMin) / 2;
+  zoomTo(Math.floor(mid - half), Math.ceil(Math.min(mid + half, Date.now())));
 }
 
 // ---------------------------------------------------------------------------------------------- boot
-function applyUrl() {
-  const q = new URLSearchParams(location.search);
-  if (q.get("resolution")) $("resolution").value = q.get("resolution");
-  if (q.get("start") || q.get("end")) {
-    $("range").value = "custom";
-    $("start").value = q.get("start") || ""; $("end").value = q.get("end") || "";
-  }
-  toggleCustom();
-}
-
-function toggleCustom() {
-  for (const el of document.querySelectorAll(".custom")) el.hidden = $("range").value !== "custom";
+async function showUrlState(how) {
+  const state = readUrl();
+  await applyState(state);
+  if (chosenPoints().length && new URLSearchParams(location.search).get("draw") !== "0") await draw(null, how);
 }
 
 async function boot() {
   $("token").value = token();
   $("token").addEventListener("change", () => { sessionStorage.setItem("streamerToken", $("token").value); location.reload(); });
   $("controls").addEventListener("submit", draw);
-  $("site").addEventListener("change", loadPoints);
-  $("range").addEventListener("change", toggleCustom);
+  $("site").addEventListener("change", async () => { await loadPoints(); fillRange(); });
+  $("range").addEventListener("change", fillRange);
+  for (const id of ["start", "end"]) {
+    $(id).addEventListener("input", () => typed(id));
+    $(id + "-picker").addEventListener("change", () => picked(id));
+  }
   $("point-filter").addEventListener("input", filterPoints);
-  applyUrl();
+  window.addEventListener("popstate", () => showUrlState("none"));
+  window.addEventListener("resize", () => Chart.resize($("chart")));
   refreshHealth(); refreshStatus();
   setInterval(refreshHealth, 10000); setInterval(refreshStatus, 5000);
   try {
     await loadSites();
-    if (chosenPoints().length && new URLSearchParams(location.search).get("draw") !== "0") await draw();
-  } catch (e) { $("chart-error").textContent = e.message; $("chart-error").hidden = false; }
+    await showUrlState("replace");
+  } catch (e) { showError(e.message); }
   document.body.dataset.ready = "1";
 }
 

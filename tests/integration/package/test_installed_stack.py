@@ -32,7 +32,7 @@ import httpx
 import pytest
 import yaml
 
-from streamer.package_data import STATIC, resource_files
+from streamer.package_data import STATIC, VENDOR, resource_files
 from streamer.settings import Settings
 from streamer.sim.config import parse_time_ms
 from tests.dockerfile import ROOT
@@ -235,6 +235,9 @@ def check_page(base: str, at: str = "/ui/") -> None:
             continue
         assert f"/static/{asset.name}" in page.text
         answer = httpx.get(f"{base}/static/{asset.name}", timeout=10)
+        assert answer.status_code == 200 and answer.content == asset.read_bytes(), asset.name
+    for asset in resource_files(VENDOR):  # uPlot and its licence
+        answer = httpx.get(f"{base}/static/vendor/{asset.name}", timeout=10)
         assert answer.status_code == 200 and answer.content == asset.read_bytes(), asset.name
 
 

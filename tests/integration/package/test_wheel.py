@@ -11,7 +11,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from streamer.cli import SUBCOMMANDS
-from streamer.package_data import RESOURCE_DIRS, STATIC, resource_files
+from streamer.package_data import RESOURCE_DIRS, STATIC, VENDOR, resource_files
 from tests.dockerfile import ROOT
 from tests.integration.package.conftest import Installed, clean_env
 
@@ -55,13 +55,15 @@ def test_installed_command_lists_every_subcommand(installed: Installed, tmp_path
 
 
 def test_page_assets_it_links_are_shipped(wheel: Path) -> None:
-    """Every /static/ asset index.html links to is a file of the static folder in the wheel."""
+    """Every /static/ asset index.html links to (its own and the vendored uPlot) is a file of the static
+    folders in the wheel."""
     with zipfile.ZipFile(wheel) as archive:
         page = archive.read("streamer/query/static/index.html").decode()
         linked = set(re.findall(r'(?:href|src)="/static/([^"]+)"', page))
         assert linked, "the page links no assets?"
         assert {f"streamer/query/static/{name}" for name in linked} <= set(archive.namelist())
-    assert linked <= {f.name for f in resource_files(STATIC)}
+    shipped = {f.name for f in resource_files(STATIC)} | {f"vendor/{f.name}" for f in resource_files(VENDOR)}
+    assert {"vendor/uPlot.iife.min.js", "vendor/uPlot.min.css"} <= linked <= shipped
 
 
 def test_no_module_locates_files_beside_itself(wheel: Path) -> None:
@@ -93,18 +95,20 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import streamer
 assert streamer.__file__.startswith(sys.argv[1]), streamer.__file__
-from streamer.package_data import STATIC, on_disk
+from streamer.package_data import STATIC, VENDOR, on_disk
 from streamer.schemas import stale_files
 from streamer.sink.migrations import load_migrations
-static = on_disk(STATIC)
-print(len(load_migrations()), len(stale_files()), sorted(p.name for p in static.iterdir()))
+static = sorted(p.name for p in on_disk(STATIC).iterdir() if p.is_file())
+vendor = sorted(p.name for p in on_disk(VENDOR).iterdir())
+print(len(load_migrations()), len(stale_files()), static, vendor)
 """
 
 
 def test_package_data_is_read_from_a_zipped_package(
     wheel: Path, installed: Installed, tmp_path: Path
 ) -> None:
-    """Imported straight from the wheel (a zip), the package finds its migrations, schemas and page."""
+    """Imported straight from the wheel (a zip), the package finds its migrations, schemas, page and the
+    page's vendored library."""
     done = subprocess.run(
         [str(installed.python), "-c", _ZIPPED, str(wheel)],
         capture_output=True, text=True, timeout=60, cwd=tmp_path, env=clean_env(),
@@ -112,4 +116,6 @@ def test_package_data_is_read_from_a_zipped_package(
     assert done.returncode == 0, done.stderr
     migrations = sum(1 for m in _members(wheel) if m.startswith("streamer/sink/ddl/"))
     static = sorted(f.name for f in resource_files(STATIC))
-    assert done.stdout.strip() == f"{migrations} 0 {static}"
+    vendor = sorted(f.name for f in resource_files(VENDOR))
+    assert vendor == ["LICENSE", "uPlot.iife.min.js", "uPlot.min.css"]
+    assert done.stdout.strip() == f"{migrations} 0 {static} {vendor}"

@@ -1,6 +1,7 @@
 """A minimal Chrome DevTools Protocol driver for headless Chromium (Debian's ``chromium`` package).
 
-Only what the page test needs: start the browser, open a page, evaluate JavaScript, take a screenshot.
+Only what the page tests need: start the browser, open a page, evaluate JavaScript, move and drag the
+mouse, take a screenshot (of the page or of one element), and collect the page's uncaught errors.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Browser:
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._ids = itertools.count(1)
+        self.errors: list[str] = []  # uncaught exceptions and console.error calls of the page
 
     async def __aenter__(self) -> Browser:
         self._proc = subprocess.Popen(
@@ -65,6 +67,7 @@ class Browser:
             targets = await response.json()
         page = next(t for t in targets if t["type"] == "page")
         self._ws = await self._http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=64 * 1024 * 1024)
+        await self.call("Runtime.enable")
         return self
 
     async def _devtools_port(self) -> int:
@@ -97,11 +100,20 @@ class Browser:
         await self._ws.send_json({"id": call_id, "method": method, "params": params})
         while True:
             message = await asyncio.wait_for(self._ws.receive_json(), 30)
+            self._note(message)
             if message.get("id") == call_id:
                 if "error" in message:
                     raise AssertionError(f"{method} failed: {message['error']}")
                 result: dict[str, Any] = message.get("result", {})
                 return result
+
+    def _note(self, message: dict[str, Any]) -> None:
+        params = message.get("params", {})
+        if message.get("method") == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            self.errors.append(str(details.get("exception", {}).get("description") or details.get("text")))
+        elif message.get("method") == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            self.errors.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
 
     async def evaluate(self, expression: str) -> Any:
         result = await self.call(
@@ -130,6 +142,35 @@ class Browser:
         )
         await self.call("Page.navigate", url=url)
 
-    async def screenshot(self, path: Path) -> None:
-        result = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    async def mouse(self, kind: str, x: float, y: float, pressed: bool = False) -> None:
+        """One mouse event (``mousePressed``, ``mouseMoved``, ``mouseReleased``) at page coordinates."""
+        await self.call(
+            "Input.dispatchMouseEvent",
+            type=kind,
+            x=x,
+            y=y,
+            button="left" if pressed or kind != "mouseMoved" else "none",
+            buttons=1 if pressed else 0,
+            clickCount=1 if kind != "mouseMoved" else 0,
+        )
+
+    async def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+        """Press the left button at ``start``, move to ``end`` in ``steps``, release there."""
+        await self.mouse("mousePressed", *start, pressed=True)
+        for i in range(1, steps + 1):
+            x = start[0] + (end[0] - start[0]) * i / steps
+            y = start[1] + (end[1] - start[1]) * i / steps
+            await self.mouse("mouseMoved", x, y, pressed=True)
+        await self.mouse("mouseReleased", *end, pressed=True)
+
+    async def screenshot(self, path: Path, selector: str | None = None) -> None:
+        """The whole page, or only the element ``selector`` names (a smaller file for docs/)."""
+        clip: dict[str, Any] = {}
+        if selector is not None:
+            box = await self.evaluate(
+                f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+                " return [r.x + scrollX, r.y + scrollY, r.width, r.height]; })()"
+            )
+            clip = {"clip": dict(zip(("x", "y", "width", "height"), box, strict=True)) | {"scale": 1}}
+        result = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True, **clip)
         path.write_bytes(base64.b64decode(result["data"]))

@@ -39,7 +39,7 @@ PICK_TWO_AND_DRAW = f"""
 
 @pytest.mark.kafka
 async def test_page_draws_the_two_chosen_points(kafka_settings: Settings, tmp_path: Path) -> None:
-    """After choosing temp and fan and pressing Draw, the canvas's series are exactly the API's rows for
+    """After choosing temp and fan and pressing Draw, the chart's series are exactly the API's rows for
     them (count, first and last sample), the status table lists both sites with their completeness and
     repairs, and a screenshot is saved."""
     screenshot = tmp_path / "screenshot.png"

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from streamer.errors import ConfigError, QueryError, SinkTransientError
+from streamer.package_data import VENDOR, resource_files
 from streamer.query.api import build_app, check_access, is_loopback, mount
 from streamer.query.params import TimeRange
 from streamer.query.service import QueryService
@@ -130,12 +131,15 @@ async def test_unknown_route_is_json_404(client: TestClient[Any, Any]) -> None:
 
 
 async def test_page_and_static_files_are_served(client: TestClient[Any, Any]) -> None:
-    """/ and /ui/ serve the page; its script and stylesheet come from /static/."""
+    """/ and /ui/ serve the page; its scripts, stylesheet and the vendored uPlot come from /static/."""
     for path in ("/", "/ui/"):
         response = await client.get(path)
-        assert response.status == 200 and '<canvas id="chart"' in await response.text()
+        assert response.status == 200 and '<div id="chart"' in await response.text()
     assert "streamerChart" in await (await client.get("/static/app.js")).text()
     assert (await client.get("/static/style.css")).status == 200
+    for asset in resource_files(VENDOR):
+        answer = await client.get(f"/static/vendor/{asset.name}")
+        assert answer.status == 200 and await answer.read() == asset.read_bytes(), asset.name
 
 
 def test_loopback_detection() -> None:
