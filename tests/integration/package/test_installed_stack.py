@@ -136,13 +136,16 @@ class Stack:
         return (self.workdir / f"{service}.log").read_text()[-3000:]
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Callable[[], str]) -> httpx.Response:
+def wait_http(
+    url: str, proc: subprocess.Popen[bytes], log: Callable[[], str], token: str | None = None
+) -> httpx.Response:
     """The first 200 answer of ``url`` while ``proc`` runs (60 s at most)."""
     deadline = time.monotonic() + 60
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     while True:
         assert proc.poll() is None, log()
         try:
-            answer = httpx.get(url, timeout=5)
+            answer = httpx.get(url, timeout=5, headers=headers)
             if answer.status_code == 200:
                 return answer
         except httpx.HTTPError:
@@ -203,7 +206,8 @@ def test_installed_wheel_runs_the_compose_commands_and_lands_an_hour_exactly(
     try:
         wait_http(f"{stack.sim_root}/_sim/health", sim, lambda: stack.log("sim"))
         web = f"http://127.0.0.1:{stack.ports['processor']}"
-        health = wait_http(f"{web}/health", processor, lambda: stack.log("processor"))
+        # /health shows its details only to a caller with the token (the compose stack sets one)
+        health = wait_http(f"{web}/health", processor, lambda: stack.log("processor"), tokens["API_TOKEN"])
         assert health.json()["clickhouse"]["schema_version"] == len(shipped)
         check_page(web)  # the processor's web server serves the page too (embedded mode)
         stack.run("producer", installed, "--once", "--now", NOW, timeout=180)
