@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from streamer.settings import Settings
@@ -132,7 +133,8 @@ async def test_backfill_through_three_broker_losses_is_exact_and_written_once(
 ) -> None:
     """Kill the ace.samples leader, then the active controller, then the group coordinator while the
     processor commits (each restarted 20 s later): ClickHouse equals expected() exactly, the DLQ is
-    empty, and no record or producer batch sequence was written twice within a producer session."""
+    empty, no record or producer batch sequence was written twice within a producer session, and
+    faust's own topics have three replicas too."""
     sim_port = h.free_port()
     settings = h.processor_settings(
         base_settings,
@@ -192,11 +194,25 @@ async def test_backfill_through_three_broker_losses_is_exact_and_written_once(
     got = h.clickhouse(settings, CHECK_SQL.format(db=settings.clickhouse_database))[0]
     assert tuple(int(v) for v in got) == _want()
     assert await h.read_all(settings, settings.topic_dlq) == []
+    # faust's own topics (the points table's changelog, its leader topic) are replicated like ours.
+    faust_topics = await _topics_named(kafka_cluster.bootstrap, settings.processor_app_id)
+    assert faust_topics, "faust created no topic"
+    replicas = await describe(kafka_cluster.bootstrap, faust_topics)
+    assert {len(p["replicas"]) for ps in replicas.values() for p in ps} == {3}  # type: ignore[arg-type]
     records = await read_topic(settings, settings.topic_samples)
     # A window retried by the producer has a new sync_id: a byte-identical record is a duplicate write.
     repeats = [r for r, n in Counter((k, v) for k, v, _ in records).items() if n > 1]
     assert repeats == [], f"{len(repeats)} records written twice, e.g. {orjson.loads(repeats[0][1])['point']}"
     _assert_no_sequence_written_twice(kafka_cluster, settings.topic_samples)
+
+
+async def _topics_named(bootstrap: str, prefix: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+    finally:
+        await admin.close()
 
 
 def _assert_no_sequence_written_twice(cluster: Cluster, topic: str) -> None:
