@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -118,17 +118,10 @@ async def partition_leaders(bootstrap: str, topic: str) -> dict[int, int]:
     await consumer.start()
     try:
         cluster = await consumer._client.fetch_all_metadata()
-        return {
-            p: int(cluster.leader_for_partition(_tp(topic, p))) for p in cluster.partitions_for_topic(topic)
-        }
+        partitions = cluster.partitions_for_topic(topic) or set()
+        return {p: int(cluster.leader_for_partition(TopicPartition(topic, p))) for p in partitions}
     finally:
         await consumer.stop()
-
-
-def _tp(topic: str, partition: int):  # type: ignore[no-untyped-def]
-    from aiokafka import TopicPartition
-
-    return TopicPartition(topic, partition)
 
 
 async def describe(bootstrap: str, topics: list[str]) -> dict[str, list[dict[str, object]]]:
