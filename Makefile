@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA := tools/kafka/kafka
 
-.PHONY: install dev test check lint typecheck unit kafka-start kafka-stop bench schemas constraints clean
+.PHONY: install dev test test-cluster check lint typecheck unit kafka-start kafka-stop bench schemas constraints clean
 
 # constraints.txt: the versions the tests passed on (also used by the Dockerfile).
 $(STAMP): pyproject.toml constraints.txt
@@ -30,6 +30,10 @@ test: install kafka-start
 	bash tools/compose-check/install
 	bash tools/browser/install
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The three-broker tests start (and stop) their own cluster on free ports, beside the single broker.
+test-cluster: install
+	$(BIN)/pytest -q -p no:cacheprovider -m cluster
 
 check: install lint typecheck unit
 

@@ -105,7 +105,11 @@ class Settings(BaseSettings):
     samples_partitions: int = Field(8, ge=1, description="Also the partition count of ace.points.")
     sync_partitions: int = Field(4, ge=1, description="Partitions of ace.sync and ace.sync_runs.")
     dlq_partitions: int = Field(1, ge=1, description="Partitions of ace.dlq.")
-    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description="Replication factor of created topics; unset: 3 on a cluster of 3+ brokers, else 1.",
+    )
     samples_retention_ms: int = Field(7 * DAY_MS, ge=-1, description="Retention of ace.samples (7 days).")
     dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1, description="Retention of ace.dlq (30 days).")
     sync_runs_retention_ms: int = Field(

@@ -177,7 +177,8 @@ def create_app(
         broker_client_id=settings.kafka_client_id,
         store="memory://",
         topic_partitions=settings.samples_partitions,
-        topic_replication_factor=settings.replication_factor,
+        # `streamer processor` resolves an unset factor against the cluster first (resolve_replication).
+        topic_replication_factor=settings.replication_factor or 1,
         datadir=str(datadir),
         consumer_auto_offset_reset="earliest",
         web_enabled=True,

@@ -8,7 +8,7 @@ import logging
 import click
 import faust
 
-from streamer.kafka import ensure_topics
+from streamer.kafka import ensure_topics, resolve_replication
 from streamer.processor.app import create_app
 from streamer.runtime import shorten_gil_switch, tune_gc
 from streamer.settings import Settings
@@ -30,6 +30,8 @@ def processor(settings: Settings) -> None:
     sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # faust creates its own topics (table changelogs, the leader topic): replicated like ours.
+    settings = loop.run_until_complete(resolve_replication(settings))
     loop.run_until_complete(ensure_topics(settings))
     if settings.log_level != "debug":
         # faust and mode narrate every service start and stop at INFO: keep our own lines readable.
