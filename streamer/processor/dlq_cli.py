@@ -8,21 +8,23 @@ from collections import Counter
 
 import click
 
+from streamer.cli import warn_if_seconds
 from streamer.models import LetterStatus
 from streamer.processor import dlq_actions, dlq_tools
 from streamer.processor.dlq_actions import Filters, Plan
 from streamer.settings import Settings
+from streamer.times import to_ms
 
 
 def _since(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return dlq_tools.parse_since(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither ISO 8601 nor epoch ms", param_hint="--since"
-        ) from None
+        since = to_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    warn_if_seconds(value, "--since")
+    return since
 
 
 def _filters(error_class: str | None, since: str | None, ids: tuple[str, ...]) -> Filters:

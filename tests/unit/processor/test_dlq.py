@@ -10,11 +10,11 @@ from streamer.processor.dlq_tools import (
     DlqEntry,
     format_summary,
     letter_of,
-    parse_since,
     select,
     summarise,
 )
 from streamer.settings import Settings
+from streamer.times import to_ms as parse_since
 
 CONTRACT_HEADERS = {
     "error_class",
