@@ -8,33 +8,24 @@ from collections import Counter
 
 import click
 
-from streamer.cli import warn_if_seconds
+from streamer.cli import TIME
 from streamer.models import LetterStatus
 from streamer.processor import dlq_actions, dlq_tools
 from streamer.processor.dlq_actions import Filters, Plan
 from streamer.settings import Settings
-from streamer.times import to_ms
 
 
-def _since(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        since = to_ms(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
-    warn_if_seconds(value, "--since")
-    return since
-
-
-def _filters(error_class: str | None, since: str | None, ids: tuple[str, ...]) -> Filters:
-    return Filters(error_class, _since(since), frozenset(ids))
+def _filters(error_class: str | None, since: int | None, ids: tuple[str, ...]) -> Filters:
+    return Filters(error_class, since, frozenset(ids))
 
 
 def _filter_options(command: click.decorators.FC) -> click.decorators.FC:
     command = click.option("--id", "ids", multiple=True, help="Only this letter id (repeatable).")(command)
     command = click.option(
-        "--since", default=None, help="Only letters dead-lettered at or after (ISO 8601 or epoch ms)."
+        "--since",
+        type=TIME,
+        default=None,
+        help="Only letters dead-lettered at or after (epoch ms or ISO 8601).",
     )(command)
     return click.option("--error-class", default=None, help="Only letters of this error class.")(command)
 
@@ -78,7 +69,7 @@ def list_(settings: Settings, examples: int) -> None:
 def replay(
     settings: Settings,
     error_class: str | None,
-    since: str | None,
+    since: int | None,
     ids: tuple[str, ...],
     again: bool,
     force: bool,
@@ -132,7 +123,7 @@ def _close(settings: Settings, filters: Filters, every: bool, status: LetterStat
 @click.option("--all", "every", is_flag=True, help="Every open letter.")
 @click.pass_obj
 def ack(
-    settings: Settings, error_class: str | None, since: str | None, ids: tuple[str, ...], every: bool
+    settings: Settings, error_class: str | None, since: int | None, ids: tuple[str, ...], every: bool
 ) -> None:
     """Acknowledge letters: handled, no longer listed as open nor replayed (kept on the topic)."""
     plan = _close(settings, _filters(error_class, since, ids), every, "acked")
@@ -144,7 +135,7 @@ def ack(
 @click.option("--all", "every", is_flag=True, help="Every open letter.")
 @click.pass_obj
 def purge(
-    settings: Settings, error_class: str | None, since: str | None, ids: tuple[str, ...], every: bool
+    settings: Settings, error_class: str | None, since: int | None, ids: tuple[str, ...], every: bool
 ) -> None:
     """Close letters for good, and delete the DLQ's records below the oldest letter still open."""
     plan = _close(settings, _filters(error_class, since, ids), every, "purged")
