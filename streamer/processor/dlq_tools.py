@@ -19,9 +19,9 @@ import orjson
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from streamer.kafka import TopicReader
 from streamer.models import DlqLetterState
 from streamer.processor.dlq import H_ATTEMPTS, H_LETTER_ID
-from streamer.processor.reader import TopicReader
 from streamer.settings import Settings
 from streamer.times import ms_to_iso
 
