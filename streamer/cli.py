@@ -2,6 +2,7 @@
 
 Each component owns its subcommands in ``streamer/<component>/cli.py``; they are imported only when
 used, so ``streamer sim`` does not pay for faust. A subcommand reads ``ctx.obj`` (a ``Settings``).
+Time options share ``TIME`` (``streamer.times``; digits that look like epoch seconds warn on stderr).
 """
 
 from __future__ import annotations
