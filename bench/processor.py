@@ -26,12 +26,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 import orjson
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._spy import start_spy, stop_spy  # noqa: E402
 from bench._threads import thread_cpu  # noqa: E402
-from streamer.kafka import topic_specs  # noqa: E402
+from streamer.kafka import TopicReader, topic_specs  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.sim.config import SimConfig  # noqa: E402
 from tests.integration.processor import helpers as h  # noqa: E402
@@ -76,31 +77,17 @@ async def fill(settings: Settings, config: SimConfig, hours: int, shape: str) ->
 
 async def bare_consume(settings: Settings) -> tuple[int, float]:
     """(samples, seconds) for a bare aiokafka consumer + orjson decode of the whole topic."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=None,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [
-            TopicPartition(settings.topic_samples, p)
-            for p in cluster.partitions_for_topic(settings.topic_samples)
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        started, samples = time.perf_counter(), 0
-        todo = {tp for tp in tps if ends[tp] > 0}
-        while todo:
-            for messages in (await consumer.getmany(*todo, timeout_ms=500)).values():
-                for m in messages:
-                    samples += len(orjson.loads(m.value)["samples"])
-            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+    samples = 0
+
+    def take(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        nonlocal samples
+        for m in messages:
+            samples += len(orjson.loads(m.value)["samples"])
+
+    async with TopicReader(settings, settings.topic_samples, client_suffix="bench-bare") as reader:
+        started = time.perf_counter()
+        await reader.read_to_end(take)
         return samples, time.perf_counter() - started
-    finally:
-        await consumer.stop()
 
 
 async def run_processor(

@@ -25,9 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from streamer.kafka import ensure_topics, reliable_producer
+from streamer.kafka import TopicReader, ensure_topics, reliable_producer
 from streamer.producer.runner import COMPRESSION
 from streamer.settings import Settings, load_settings
 
@@ -104,25 +102,12 @@ def _cpu() -> float:
 
 # ------------------------------------------------------------------------------------ bare baseline
 async def read_back(settings: Settings, topic: str) -> dict[int, list[tuple[bytes, bytes]]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, max_partition_fetch_bytes=16 << 20
-    )
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: dict[int, list[tuple[bytes, bytes]]] = {tp.partition: [] for tp in tps}
-        todo = {tp for tp in tps if ends[tp] > 0}
-        while todo:
-            for tp, messages in (await consumer.getmany(*todo, timeout_ms=1000, max_records=100_000)).items():
-                out[tp.partition] += [(m.key, m.value) for m in messages]
-            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+    async with TopicReader(settings, topic, client_suffix="bench-read-back", fetch_bytes=16 << 20) as reader:
+        out: dict[int, list[tuple[bytes, bytes]]] = {tp.partition: [] for tp in reader.partitions}
+        async for messages in reader.batches_to_end(max_records=100_000):
+            for m in messages:
+                out[m.partition].append((m.key, m.value))
         return out
-    finally:
-        await consumer.stop()
 
 
 async def bare_produce(settings: Settings, records: dict[int, list[tuple[bytes, bytes]]]) -> float:

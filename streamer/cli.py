@@ -2,6 +2,7 @@
 
 Each component owns its subcommands in ``streamer/<component>/cli.py``; they are imported only when
 used, so ``streamer sim`` does not pay for faust. A subcommand reads ``ctx.obj`` (a ``Settings``).
+Time options share ``TIME`` (``streamer.times``; digits that look like epoch seconds warn on stderr).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from streamer import __version__
 from streamer.errors import ConfigError, StreamerError
 from streamer.logs import configure_logging
 from streamer.settings import load_settings
+from streamer.times import seconds_warning, to_ms
 
 # name -> "module:attribute"
 SUBCOMMANDS: dict[str, str] = {
@@ -35,6 +37,32 @@ SUBCOMMANDS: dict[str, str] = {
     "status": "streamer.query.cli:status",
     "gaps": "streamer.query.cli:gaps",
 }
+
+
+class TimeParam(click.ParamType):
+    """Epoch ms or ISO 8601 (``streamer.times.to_ms``); digits that look like epoch seconds warn."""
+
+    name = "TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            ms = to_ms(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        warn_if_seconds(str(value), param.opts[0] if param else "time")
+        return ms
+
+
+def warn_if_seconds(text: str, name: str) -> None:
+    """A warning line on stderr when ``text`` looks like epoch seconds (``times.seconds_warning``)."""
+    warning = seconds_warning(text)
+    if warning:
+        click.echo(f"warning: {name} {warning}", err=True)
+
+
+TIME = TimeParam()
 
 
 class LazyGroup(click.Group):

@@ -1,4 +1,5 @@
-"""Kafka plumbing shared by every component: topic specs, topic creation, clients with safe defaults."""
+"""Kafka plumbing shared by every component: topic specs, topic creation, clients with safe defaults,
+and the one way to read a topic to its end (``TopicReader``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
@@ -18,6 +20,8 @@ from aiokafka.errors import (
     KafkaError,
     NotCoordinatorForGroupError,
     TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
 )
 
 from streamer.errors import KafkaTransientError
@@ -204,3 +208,147 @@ async def group_offsets(
             await asyncio.sleep(pause)
             continue
         return {tp: meta.offset for tp, meta in raw.items()}
+
+
+# ------------------------------------------------------------------------------ reading a topic to its end
+OnRecords = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], None]
+
+
+async def topic_partitions(settings: Settings, topic: str, wait_s: float = 10.0) -> list[int]:
+    """The partition ids of ``topic``, from a metadata request (the admin client's ``describe_topics``).
+
+    A topic just created may be unknown or leaderless for a moment: asked again for up to ``wait_s``.
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"{settings.kafka_client_id}-metadata"
+    )
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        raise KafkaTransientError(f"Kafka at {settings.kafka_bootstrap_servers} unreachable: {exc}") from exc
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            (described,) = await admin.describe_topics([topic])
+            code, partitions = described["error_code"], described["partitions"]
+            if code == 0 and partitions and all(p["error_code"] == 0 for p in partitions):
+                return sorted(p["partition"] for p in partitions)
+            if time.monotonic() >= deadline:
+                if code == UnknownTopicOrPartitionError.errno:
+                    raise KafkaTransientError(f"topic {topic} does not exist (run `streamer topics`)")
+                raise KafkaTransientError(f"topic {topic} has no usable metadata: {for_code(code).__name__}")
+            await asyncio.sleep(0.1)
+    except KafkaError as exc:
+        raise KafkaTransientError(f"cannot read topic {topic}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+class TopicReader:
+    """Reads every partition of one topic from the beginning, without a consumer group.
+
+    Commits nothing, so any number of readers each see the whole topic (the points table's changelog,
+    the producer's compacted state, the DLQ tools). ``batches_to_end`` / ``read_to_end`` consume up to
+    the end offsets read when called, and no further (a record fetched past them is read next call):
+    everything published before the call is seen. Only aiokafka's public API; ``partitions`` defaults
+    to the topic's whole list (``topic_partitions``). Use ``async with`` or ``start``/``stop``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        *,
+        client_suffix: str,
+        partitions: Sequence[int] | None = None,
+        fetch_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
+        self._settings = settings
+        self.topic = topic
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=f"{settings.kafka_client_id}-{client_suffix}",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=fetch_bytes,
+            fetch_max_wait_ms=100,
+        )
+        self._given = None if partitions is None else sorted(partitions)
+        self._partitions: list[TopicPartition] = []
+        self._lock = asyncio.Lock()
+
+    @property
+    def partitions(self) -> list[TopicPartition]:
+        return list(self._partitions)
+
+    async def __aenter__(self) -> TopicReader:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect, assign every partition of the topic and seek to its beginning."""
+        ids = self._given if self._given is not None else await topic_partitions(self._settings, self.topic)
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:
+            raise KafkaTransientError(
+                f"Kafka at {self._settings.kafka_bootstrap_servers} unreachable: {exc}"
+            ) from exc
+        self._partitions = [TopicPartition(self.topic, p) for p in ids]
+        try:
+            self._consumer.assign(self._partitions)
+            await self._consumer.seek_to_beginning(*self._partitions)
+        except KafkaError as exc:
+            await self._consumer.stop()
+            raise KafkaTransientError(f"cannot read topic {self.topic}: {exc}") from exc
+        self._consumer.pause(*self._partitions)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        try:
+            return dict(await self._consumer.end_offsets(self._partitions))
+        except KafkaError as exc:
+            raise KafkaTransientError(f"reading the end offsets of {self.topic} failed: {exc}") from exc
+
+    async def batches_to_end(
+        self, *, poll_ms: int = 100, max_records: int = 10_000
+    ) -> AsyncGenerator[Sequence[ConsumerRecord[bytes, bytes]], None]:
+        """Yield the records up to the end offsets read now, one fetch at a time (bounded memory).
+
+        Serialised: concurrent callers each wait for their own end offsets, one after the other.
+        """
+        async with self._lock:
+            consumer = self._consumer
+            try:
+                end = await consumer.end_offsets(self._partitions)
+                pending = [tp for tp in self._partitions if await consumer.position(tp) < end[tp]]
+                consumer.resume(*pending)
+                while pending:
+                    fetched = await consumer.getmany(*pending, timeout_ms=poll_ms, max_records=max_records)
+                    for tp, records in fetched.items():
+                        if records and records[-1].offset >= end[tp]:
+                            records = [r for r in records if r.offset < end[tp]]
+                            consumer.seek(tp, end[tp])  # the rest is read by the next call
+                        if records:
+                            yield records
+                    pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
+            except KafkaError as exc:
+                raise KafkaTransientError(f"reading topic {self.topic} failed: {exc}") from exc
+            finally:
+                # Paused between calls: no long-polling fetch then holds the connection, which
+                # would delay the next end_offsets request by up to fetch_max_wait_ms.
+                consumer.pause(*self._partitions)
+
+    async def read_to_end(self, on_records: OnRecords, *, poll_ms: int = 100) -> int:
+        """Consume until every partition reaches the end offsets read now; returns records seen."""
+        seen = 0
+        async for records in self.batches_to_end(poll_ms=poll_ms):
+            seen += len(records)
+            on_records(records)
+        return seen

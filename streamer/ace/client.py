@@ -34,11 +34,12 @@ from streamer.ace.pagination import (
     parse_timeseries_page,
 )
 from streamer.ace.retry import AceTransient, RetryPolicy, retrying
-from streamer.ace.weather import WeatherSample, iso_from_ms, parse_weather
+from streamer.ace.weather import WeatherSample, parse_weather
 from streamer.logs import log_event
 from streamer.metrics import API_CLOCK_OFFSET, API_PAGES
 from streamer.models import AcePoint, AceSite
 from streamer.settings import Settings
+from streamer.times import ms_to_iso
 
 __all__ = ["AceClient", "ClientStats", "TimeseriesPage", "WeatherSample"]
 
@@ -163,7 +164,7 @@ class AceClient:
             grow_after=settings.ace_page_grow_after,
             label=endpoint.describe(),
         )
-        start, end = iso_from_ms(start_ms), iso_from_ms(end_ms)
+        start, end = ms_to_iso(start_ms), ms_to_iso(end_ms)
 
         def params() -> QueryParams:
             query: dict[str, str | int] = {

@@ -9,10 +9,10 @@ timestamp anywhere (a made-up time would be a wrong sample).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from streamer.ace.retry import AceTransient
+from streamer.times import ms_to_iso
 
 WEATHER_POINTS: dict[str, str] = {
     "temp": "weather.temperature",
@@ -35,12 +35,6 @@ class WeatherSample(NamedTuple):
     @property
     def time_iso(self) -> str:
         return self.time
-
-
-def iso_from_ms(ms: int) -> str:
-    """UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` from epoch milliseconds (integer maths: no float rounding)."""
-    seconds, millis = divmod(ms, 1000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
 
 
 def _number(value: Any) -> float | None:
@@ -66,7 +60,7 @@ def _time(value: Any) -> str | None:
     if seconds is None:
         return None
     try:
-        return iso_from_ms(round(seconds * 1000))
+        return ms_to_iso(round(seconds * 1000))  # a float of seconds: nearest ms undoes its binary error
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from time import time_ns
 
 from aiokafka import AIOKafkaProducer
@@ -30,6 +29,7 @@ from streamer.kafka import reliable_producer, start_client
 from streamer.metrics import DLQ_RECORDS
 from streamer.models import DlqLetterState
 from streamer.settings import Settings
+from streamer.times import ms_to_iso
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class DeadLetter:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ms_to_iso(time_ns() // 1_000_000)
 
 
 def _header(letter: DeadLetter, name: str) -> str:

@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 
 from streamer.errors import KafkaTransientError
-from streamer.kafka import reliable_producer, start_client
+from streamer.kafka import TopicReader, reliable_producer, start_client
 from streamer.models import DlqLetterState, LetterStatus
 from streamer.processor.dlq import (
     H_ATTEMPTS,
@@ -41,7 +41,6 @@ from streamer.processor.dlq_tools import (
     matches,
     read_states,
 )
-from streamer.processor.reader import TopicReader
 from streamer.settings import Settings
 
 

@@ -8,31 +8,24 @@ from collections import Counter
 
 import click
 
+from streamer.cli import TIME
 from streamer.models import LetterStatus
 from streamer.processor import dlq_actions, dlq_tools
 from streamer.processor.dlq_actions import Filters, Plan
 from streamer.settings import Settings
 
 
-def _since(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return dlq_tools.parse_since(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither ISO 8601 nor epoch ms", param_hint="--since"
-        ) from None
-
-
-def _filters(error_class: str | None, since: str | None, ids: tuple[str, ...]) -> Filters:
-    return Filters(error_class, _since(since), frozenset(ids))
+def _filters(error_class: str | None, since: int | None, ids: tuple[str, ...]) -> Filters:
+    return Filters(error_class, since, frozenset(ids))
 
 
 def _filter_options(command: click.decorators.FC) -> click.decorators.FC:
     command = click.option("--id", "ids", multiple=True, help="Only this letter id (repeatable).")(command)
     command = click.option(
-        "--since", default=None, help="Only letters dead-lettered at or after (ISO 8601 or epoch ms)."
+        "--since",
+        type=TIME,
+        default=None,
+        help="Only letters dead-lettered at or after (epoch ms or ISO 8601).",
     )(command)
     return click.option("--error-class", default=None, help="Only letters of this error class.")(command)
 
@@ -76,7 +69,7 @@ def list_(settings: Settings, examples: int) -> None:
 def replay(
     settings: Settings,
     error_class: str | None,
-    since: str | None,
+    since: int | None,
     ids: tuple[str, ...],
     again: bool,
     force: bool,
@@ -130,7 +123,7 @@ def _close(settings: Settings, filters: Filters, every: bool, status: LetterStat
 @click.option("--all", "every", is_flag=True, help="Every open letter.")
 @click.pass_obj
 def ack(
-    settings: Settings, error_class: str | None, since: str | None, ids: tuple[str, ...], every: bool
+    settings: Settings, error_class: str | None, since: int | None, ids: tuple[str, ...], every: bool
 ) -> None:
     """Acknowledge letters: handled, no longer listed as open nor replayed (kept on the topic)."""
     plan = _close(settings, _filters(error_class, since, ids), every, "acked")
@@ -142,7 +135,7 @@ def ack(
 @click.option("--all", "every", is_flag=True, help="Every open letter.")
 @click.pass_obj
 def purge(
-    settings: Settings, error_class: str | None, since: str | None, ids: tuple[str, ...], every: bool
+    settings: Settings, error_class: str | None, since: int | None, ids: tuple[str, ...], every: bool
 ) -> None:
     """Close letters for good, and delete the DLQ's records below the oldest letter still open."""
     plan = _close(settings, _filters(error_class, since, ids), every, "purged")

@@ -14,16 +14,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import orjson
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from streamer.kafka import TopicReader
 from streamer.models import DlqLetterState
 from streamer.processor.dlq import H_ATTEMPTS, H_LETTER_ID
-from streamer.processor.reader import TopicReader
 from streamer.settings import Settings
+from streamer.times import ms_to_iso
 
 DETERMINISTIC_STAGES = frozenset({"decode", "normalise"})
 """Stages whose failures depend only on the record's bytes and the code: replaying them cannot succeed
@@ -253,17 +253,7 @@ def matches(entry_class: str, timestamp_ms: int, error_class: str | None, since_
     )
 
 
-def parse_since(text: str) -> int:
-    """``--since``: ISO 8601 (naive means UTC) or epoch milliseconds → epoch ms."""
-    if text.isdigit():
-        return int(text)
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
 def iso(ms: int | None) -> str:
     if ms is None:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return ms_to_iso(ms, digits=0)

@@ -14,7 +14,7 @@ ASCII spaces, tabs and line breaks. ``"1_000"``, ``"١٢"`` (non-ASCII digits), 
 are ``non_numeric``; ``"nan"``, ``"inf"``, ``"Infinity"`` are rejected as ``nan``/``inf``.
 
 The loops are flat and avoid pydantic on purpose: this runs for every sample (hundreds of thousands
-per second). Times are parsed through the memo of ``streamer.processor.times``.
+per second). Times are parsed through the memo of ``streamer.times`` (``TimeCache``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from typing import Any
 import orjson
 
 from streamer.errors import RecordDecodeError
-from streamer.processor.times import BAD_TIME, MAX_MS, MIN_MS, TimeCache
-from streamer.processor.times import parse_time_ms as parse_time_ms  # re-exported
+from streamer.times import BAD_TIME, MAX_MS, MIN_MS, TimeCache
 
 # Reasons a sample is rejected (label values of streamer_samples_rejected_total).
 REJECT_NULL = "null"
@@ -134,7 +133,7 @@ def normalise_samples(samples: list[Any], cache: TimeCache, max_ms: int = _MAX_M
 
 
 def _memoised_times(samples: list[Any], cache: TimeCache, max_ms: int) -> list[int] | None:
-    heads, tails = cache._heads, cache._tails
+    heads, tails = cache.heads, cache.tails
     try:
         ts_ms = [heads[t[:16]] + tails[t[16:]] for t, _ in samples]
     except (KeyError, TypeError, ValueError):

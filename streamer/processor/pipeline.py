@@ -39,9 +39,9 @@ from streamer.processor.records import (
     dead_letter,
     future_letter,
 )
-from streamer.processor.times import TimeCache
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
+from streamer.times import TimeCache
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from dataclasses import replace
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from streamer.kafka import TopicReader
 from streamer.models import PointRecord
 from streamer.processor.normalise import is_always_kept
-from streamer.processor.reader import TopicReader
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
 

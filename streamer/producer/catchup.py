@@ -18,7 +18,8 @@ from streamer.logs import log_event
 from streamer.metrics import REPAIR_API_REQUESTS, REPAIR_WINDOWS
 from streamer.producer.context import ProducerContext
 from streamer.producer.sync import new_sync_id, refresh_points, sync_window
-from streamer.producer.windows import Window, iso, range_windows
+from streamer.producer.windows import Window, range_windows
+from streamer.times import ms_to_iso
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ async def refresh_and_catch_up(ctx: ProducerContext, site: str, owns: Callable[[
         site=site,
         points=len(new),
         example=new[0],
-        start=iso(start),
-        end=iso(state.watermark_ms),
+        start=ms_to_iso(start),
+        end=ms_to_iso(state.watermark_ms),
     )
     synced = 0
     for span in range_windows(start, state.watermark_ms, ctx.settings):

@@ -6,7 +6,6 @@ import asyncio
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 
 import click
 from rich.console import Console
@@ -21,6 +20,7 @@ from rich.progress import (
 )
 
 from streamer.ace.client import AceClient
+from streamer.cli import TIME
 from streamer.errors import StreamerError
 from streamer.kafka import ensure_topics
 from streamer.models import SyncRun
@@ -31,33 +31,11 @@ from streamer.producer.reset import reset_site
 from streamer.producer.runner import backfill as run_backfill
 from streamer.producer.runner import open_producer, run_forever, run_owned_cycle
 from streamer.producer.shard import SiteShard
-from streamer.producer.windows import Window, iso, window_count
+from streamer.producer.windows import Window, window_count
 from streamer.runtime import tune_gc
 from streamer.settings import Settings
+from streamer.times import ms_to_iso
 
-
-def parse_time(text: str) -> int:
-    """Epoch milliseconds from digits, or from ISO 8601 (naive means UTC)."""
-    text = text.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is neither epoch milliseconds nor ISO 8601") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
-
-
-class TimeParam(click.ParamType):
-    name = "TIME"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        return value if isinstance(value, int) else parse_time(str(value))
-
-
-TIME = TimeParam()
 _NOW_HELP = "Fix the clock (ISO 8601 or epoch ms): for tests and reproducible runs."
 
 
@@ -119,7 +97,7 @@ def _reset(settings: Settings, site: str | None, from_ms: int | None, force: boo
         state = asyncio.run(reset_site(settings, site, from_ms, now_ms, force=force))
     except StreamerError as exc:
         raise click.ClickException(f"site {site} not reset: {exc}") from exc
-    click.echo(f"site {site} reset: its next window starts at {iso(state.watermark_ms)}")
+    click.echo(f"site {site} reset: its next window starts at {ms_to_iso(state.watermark_ms)}")
 
 
 async def _produce(settings: Settings, once: bool, clock: Clock) -> list[tuple[str, str]]:
@@ -167,7 +145,7 @@ def backfill(settings: Settings, site: str, start_ms: int, end_ms: int, now: int
         tune_gc()
         asyncio.run(_backfill(settings, site, start_ms, end_ms, progress, _clock(now)))
     except StreamerError as exc:
-        resume = iso(progress.resume_ms or start_ms)
+        resume = ms_to_iso(progress.resume_ms or start_ms)
         click.echo(
             f"streamer backfill: site {site} failed after {progress.windows} of {total} windows: "
             f"{type(exc).__name__}: {exc} (resume with --start {resume})",

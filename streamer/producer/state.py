@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from streamer.errors import KafkaTransientError
+from streamer.kafka import TopicReader
 from streamer.logs import log_event
 from streamer.models import SyncState
 from streamer.producer.points import PointContent, decode_point_value
@@ -30,45 +30,20 @@ async def read_compacted(settings: Settings, topic: str, partitions: list[int]) 
     ``partitions`` must be the topic's full partition list (from the producer's metadata): reading only
     some would silently forget state.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=f"{settings.kafka_client_id}-state",
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8_388_608,
-    )
-    try:
-        await consumer.start()
-    except KafkaError as exc:
-        raise KafkaTransientError(f"Kafka at {settings.kafka_bootstrap_servers} unreachable: {exc}") from exc
-    try:
-        return await _read_to_end(consumer, [TopicPartition(topic, p) for p in partitions])
-    except KafkaError as exc:
-        raise KafkaTransientError(f"reading {topic} failed: {exc}") from exc
-    finally:
-        await consumer.stop()
-
-
-async def _read_to_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[bytes, bytes]:
     view: dict[bytes, bytes] = {}
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    ends = await consumer.end_offsets(tps)
-    todo = {tp for tp in tps if ends[tp] > 0}
-    while todo:
-        batches = await consumer.getmany(*todo, timeout_ms=1_000)
-        for messages in batches.values():
-            for message in messages:
-                if message.key is None:
-                    continue
-                if message.value is None:
-                    view.pop(message.key, None)
-                else:
-                    view[message.key] = message.value
-        for tp in list(todo):
-            if await consumer.position(tp) >= ends[tp]:
-                todo.discard(tp)
+
+    def take(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        for message in messages:
+            if message.key is None:
+                continue
+            if message.value is None:
+                view.pop(message.key, None)
+            else:
+                view[message.key] = message.value
+
+    reader = TopicReader(settings, topic, client_suffix="state", partitions=partitions, fetch_bytes=8_388_608)
+    async with reader:
+        await reader.read_to_end(take)
     return view
 
 

@@ -35,7 +35,8 @@ from streamer.producer.grouping import Group, PointGrouper, frame
 from streamer.producer.pages import read_ahead
 from streamer.producer.points import diff_points, point_record, weather_records
 from streamer.producer.publisher import BatchPublisher
-from streamer.producer.windows import Window, iso
+from streamer.producer.windows import Window
+from streamer.times import ms_to_iso
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +278,8 @@ async def _publish_run(ctx: ProducerContext, run: SyncRun, *, quiet: bool) -> No
         "window synced" if run.status == "ok" else "window failed",
         site=run.site,
         kind=run.kind,
-        start=iso(run.window_start_ms),
-        end=iso(run.window_end_ms),
+        start=ms_to_iso(run.window_start_ms),
+        end=ms_to_iso(run.window_end_ms),
         pages=run.pages,
         samples=run.samples_published,
         records=run.records_published,

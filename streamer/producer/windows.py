@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from streamer.models import BackfillProgress, SyncState
 from streamer.settings import Settings
+from streamer.times import ms_to_iso
 
 WindowKind = Literal["incremental", "backfill", "repair"]
 
@@ -34,12 +34,7 @@ class Window:
         return self.end_ms - self.start_ms
 
     def __str__(self) -> str:
-        return f"{self.kind} [{iso(self.start_ms)}, {iso(self.end_ms)})"
-
-
-def iso(ms: int) -> str:
-    """Epoch ms as ISO 8601 UTC, for log lines and messages."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return f"{self.kind} [{ms_to_iso(self.start_ms)}, {ms_to_iso(self.end_ms)})"
 
 
 def window_now(local_ms: int, api_now_ms: int | None, margin_s: float) -> int:

@@ -48,6 +48,11 @@ def json_response(payload: Any, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
+def _warned(answer: dict[str, Any], time_range: p.TimeRange) -> dict[str, Any]:
+    """The answer with the range's warnings (e.g. epoch seconds sent as ms), when there are any."""
+    return {**answer, "warnings": list(time_range.warnings)} if time_range.warnings else answer
+
+
 def error_response(status: int, message: str) -> web.Response:
     return json_response({"error": message, "status": status}, status=status)
 
@@ -109,7 +114,7 @@ class Routes:
         time_range = p.parse_range(query.get("start"), query.get("end"), now_ms())
         resolution = p.parse_resolution(query.get("resolution"))
         fmt = p.parse_format(query.get("format"))
-        answer = await self.service.samples(site, points, time_range, resolution)
+        answer = _warned(await self.service.samples(site, points, time_range, resolution), time_range)
         if fmt == "csv":
             columns = answer["columns"]
             rows = [[row[c] for c in columns] for row in answer["rows"]]
@@ -126,13 +131,13 @@ class Routes:
         query = request.rel_url.query
         time_range = p.parse_range(query.get("start"), query.get("end"), now_ms())
         tolerance = p.parse_tolerance(query.get("tolerance"))
-        return json_response(await self.service.gaps(site, time_range, tolerance))
+        return json_response(_warned(await self.service.gaps(site, time_range, tolerance), time_range))
 
     async def completeness(self, request: web.Request) -> web.StreamResponse:
         site = p.parse_site(request.match_info["site"])
         query = request.rel_url.query
         time_range = p.parse_range(query.get("start"), query.get("end"), now_ms())
-        return json_response(await self.service.completeness(site, time_range))
+        return json_response(_warned(await self.service.completeness(site, time_range), time_range))
 
     async def sql(self, request: web.Request) -> web.StreamResponse:
         fmt = p.parse_format(request.rel_url.query.get("format"))

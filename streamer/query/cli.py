@@ -106,6 +106,8 @@ def query(
 
     names = parse_points([points], required=True)
     time_range = parse_range(start, end, now_ms())
+    for warning in time_range.warnings:
+        click.echo(f"warning: {warning}", err=True)
     answer = _run(settings, lambda b: b.samples(parse_site(site), names, time_range, resolution))
     if fmt == "json":
         _echo(render.as_json(answer))
@@ -147,6 +149,8 @@ def gaps(
     from streamer.query.service import now_ms
 
     time_range = parse_range(start, end, now_ms())
+    for warning in time_range.warnings:
+        click.echo(f"warning: {warning}", err=True)
     answer = _run(settings, lambda b: b.gaps(parse_site(site), time_range, tolerance))
     if fmt == "json":
         _echo(render.as_json(answer))

@@ -193,7 +193,16 @@ SAMPLES_OK = {
                     "columns": {"type": "array", "items": {"type": "string"}},
                     "row_count": {"type": "integer"},
                     "rows": {"type": "array", "items": ref("Sample")},
-                }
+                    "warnings": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Only when start or end looks like epoch seconds (still read as ms).",
+                    },
+                },
+                required=[
+                    *("site", "points", "start", "end", "requested_resolution", "resolution"),
+                    *("columns", "row_count", "rows"),
+                ],
             )
         },
         "text/csv": {"schema": {"type": "string"}},

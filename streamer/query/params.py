@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from streamer import times
 from streamer.errors import QueryError
 
 Resolution = Literal["raw", "5m", "1h"]
@@ -36,6 +36,7 @@ class TimeRange:
 
     start_ms: int
     end_ms: int
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # accepted, but likely a mistake
 
     @property
     def span_ms(self) -> int:
@@ -52,37 +53,35 @@ def parse_time(value: str, name: str, now_ms: int) -> int:
     relative = _RELATIVE.match(text)
     if relative:
         ms = now_ms - int(relative.group(1)) * _UNIT_MS[relative.group(2)]
-    elif re.fullmatch(r"-?\d{1,16}", text):
-        ms = int(text)
     else:
-        ms = _parse_iso(text, name)
+        try:
+            ms = times.to_ms(text)
+        except times.TimeRangeError:
+            ms = MIN_MS - 1  # refused below, with the API's narrower range
+        except ValueError:
+            raise QueryError(f"{name}={text!r} is not a time: send {TIME_HELP}") from None
     if not MIN_MS <= ms <= MAX_MS:
         raise QueryError(f"{name}={value!r} is outside 1970-01-01..2200-01-01: send {TIME_HELP}")
     return ms
 
 
-def _parse_iso(text: str, name: str) -> int:
-    try:
-        parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if " " in text else text)
-    except ValueError:
-        raise QueryError(f"{name}={text!r} is not a time: send {TIME_HELP}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # naive times are UTC, like the ACE API's
-    try:
-        return math.floor(parsed.timestamp() * 1000)
-    except (OverflowError, ValueError, OSError):
-        raise QueryError(f"{name}={text!r} is out of range: send {TIME_HELP}") from None
-
-
 def parse_range(start: str | None, end: str | None, now_ms: int) -> TimeRange:
-    """``[start, end)``; ``end`` defaults to now, ``start`` to one day before ``end``."""
+    """``[start, end)``; ``end`` defaults to now, ``start`` to one day before ``end``.
+
+    Accepted, but named in ``warnings``: digits that look like epoch seconds (``times.seconds_warning``).
+    """
     end_ms = parse_time(end, "end", now_ms) if end is not None else now_ms
     start_ms = (
         parse_time(start, "start", now_ms) if start is not None else max(MIN_MS, end_ms - DEFAULT_SPAN_MS)
     )
     if start_ms >= end_ms:
         raise QueryError(f"start ({start_ms}) must be before end ({end_ms}): swap them or widen the range")
-    return TimeRange(start_ms, end_ms)
+    warnings = tuple(
+        f"{name}={warning}"
+        for name, value in (("start", start), ("end", end))
+        if value is not None and (warning := times.seconds_warning(value))
+    )
+    return TimeRange(start_ms, end_ms, warnings)
 
 
 def parse_points(values: Iterable[str], *, required: bool) -> list[str]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from streamer.times import ms_to_iso
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
 
@@ -28,7 +29,7 @@ def plain(value: Any) -> Text:
 def iso(ms: int | None) -> str:
     if ms is None:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ms_to_iso(ms)
 
 
 def age(seconds: float | None) -> str:

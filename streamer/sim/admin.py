@@ -13,8 +13,8 @@ import orjson
 from aiohttp import web
 
 from streamer.sim.catalog import catalog_of
-from streamer.sim.config import parse_time_ms
 from streamer.sim.model import enabled_mask, expected
+from streamer.times import to_ms
 
 if TYPE_CHECKING:
     from streamer.sim.server import SimState
@@ -87,7 +87,7 @@ class Admin:
         """``{"now": T}`` (ISO 8601 or epoch ms) fixes the simulator's clock; ``{"now": null}`` frees it."""
         now = (await _body(request)).get("now")
         try:
-            self.state.fixed_now_ms = None if now is None else parse_time_ms(str(now))
+            self.state.fixed_now_ms = None if now is None else to_ms(str(now))
         except ValueError as exc:
             raise _fail(400, str(exc)) from None
         return await self.get_clock(request)
@@ -140,8 +140,8 @@ class Admin:
         what the API serves now (late samples that have not arrived left out)."""
         site = _site(self.state, request.query.get("site"))
         try:
-            start_ms = parse_time_ms(request.query["start"])
-            end_ms = parse_time_ms(request.query["end"])
+            start_ms = to_ms(request.query["start"])
+            end_ms = to_ms(request.query["end"])
         except KeyError:
             raise _fail(400, "start and end are required") from None
         except ValueError as exc:

@@ -12,17 +12,11 @@ import click
 import orjson
 from pydantic import SecretStr
 
+from streamer.cli import warn_if_seconds
 from streamer.runtime import tune_gc
 from streamer.settings import Settings
-from streamer.sim.config import (
-    ORDERS,
-    WEATHER_SHAPES,
-    FaultConfig,
-    SimConfig,
-    parse_gap,
-    parse_sites,
-    parse_time_ms,
-)
+from streamer.sim.config import ORDERS, WEATHER_SHAPES, FaultConfig, SimConfig, parse_gap, parse_sites
+from streamer.times import to_ms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -180,9 +174,10 @@ def serve(
     secret = SecretStr(token) if token else settings.ace_token or SecretStr("dev-token")
     config = _build(lambda: SimConfig(**model, **kw, token=secret, faults=FaultConfig().updated(faults)))
     try:
-        now_ms = parse_time_ms(now) if now else None
+        now_ms = to_ms(now) if now else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from None
+    warn_if_seconds(now or "", "--now")
     tune_gc()
     port = settings.sim_port if port is None else port
     asyncio.run(_serve(config, host or settings.sim_host, port, now_ms))
@@ -220,9 +215,11 @@ def expected_command(site: str, start: str, end: str, url: str | None, visible: 
     running simulator serves at its clock's now.
     """
     try:
-        start_ms, end_ms = parse_time_ms(start), parse_time_ms(end)
+        start_ms, end_ms = to_ms(start), to_ms(end)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    warn_if_seconds(start, "--start")
+    warn_if_seconds(end, "--end")
     if visible and not url:
         raise click.UsageError("--visible needs --url (only a running simulator has a clock)")
     if url:

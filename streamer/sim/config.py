@@ -11,16 +11,16 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import SecretStr
+
+from streamer.times import to_ms
 
 Order = Literal["grouped", "interleaved"]
 WeatherShape = Literal["alternate", "object", "flat"]
 ORDERS: tuple[Order, ...] = ("grouped", "interleaved")
 WEATHER_SHAPES: tuple[WeatherShape, ...] = ("alternate", "object", "flat")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -187,27 +187,6 @@ def parse_sites(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
-def parse_time_ms(text: str) -> int:
-    """ISO 8601 (``Z``, an offset, or naive meaning UTC) or integer epoch milliseconds, to epoch ms."""
-    text = text.strip()
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 time or epoch milliseconds: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
-def format_time_ms(ms: int) -> str:
-    """Epoch ms to ISO 8601 UTC with milliseconds and ``Z``."""
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
 def parse_late(spec: str) -> Late:
     """``SITE[/POINT]@START..END+DELAY`` (POINT may be ``*``; DELAY in seconds) to a ``Late``."""
     span_spec, plus, delay_text = spec.rpartition("+")
@@ -230,7 +209,7 @@ def parse_gap(spec: str) -> Gap:
     site, slash, rest = target.partition("/")
     if not (sep and dots and slash and site and rest):
         raise ValueError(f"gap must look like SITE/POINT@START..END (got {spec!r})")
-    start_ms, end_ms = parse_time_ms(start_text), parse_time_ms(end_text)
+    start_ms, end_ms = to_ms(start_text), to_ms(end_text)
     if end_ms <= start_ms:
         raise ValueError(f"gap end must be after its start (got {spec!r})")
     return Gap(site=site, point=None if rest == "*" else target, start_ms=start_ms, end_ms=end_ms)

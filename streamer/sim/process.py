@@ -10,7 +10,8 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from streamer.sim.config import FaultConfig, SimConfig, format_time_ms
+from streamer.sim.config import FaultConfig, SimConfig
+from streamer.times import ms_to_iso
 
 
 def config_args(config: SimConfig) -> list[str]:
@@ -26,7 +27,7 @@ def config_args(config: SimConfig) -> list[str]:
     ]  # fmt: skip
     for gap in config.gaps:
         point = gap.point or f"{gap.site}/*"
-        args += ["--gap", f"{point}@{format_time_ms(gap.start_ms)}..{format_time_ms(gap.end_ms)}"]
+        args += ["--gap", f"{point}@{ms_to_iso(gap.start_ms)}..{ms_to_iso(gap.end_ms)}"]
     return args + _fault_args(config.faults)
 
 

@@ -13,7 +13,7 @@ path to them.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +35,7 @@ from streamer.sim.model import (
     SUFFIXES,
     Samples,
 )
+from streamer.times import ms_to_iso
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -210,12 +211,7 @@ def paged_body(items: list[Any], page: int, per_page: int, total_key: str = "tot
 # ------------------------------------------------------------------------------- scalar reference
 def iso_time(t_ms: int, suffix: int, fraction: int) -> str:
     """One sample's time as the API writes it (reference for ``time_block``)."""
-    zone = timezone(timedelta(milliseconds=int(SUFFIX_SHIFT_MS[suffix])))
-    moment = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=t_ms)).astimezone(zone)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if fraction:
-        text += f".{moment.microsecond:06d}"[: fraction + 1]
-    return text + SUFFIXES[suffix]
+    return ms_to_iso(t_ms + int(SUFFIX_SHIFT_MS[suffix]), digits=fraction, suffix=SUFFIXES[suffix])
 
 
 def raw_value(kind: int, milli: int, integral: bool) -> Any:

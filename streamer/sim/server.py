@@ -24,13 +24,14 @@ from aiohttp import web
 from streamer.logs import log_event
 from streamer.sim.admin import add_admin_routes
 from streamer.sim.catalog import catalog_of
-from streamer.sim.config import Order, SimConfig, parse_time_ms
+from streamer.sim.config import Order, SimConfig
 from streamer.sim.faults import FaultInjector, FaultKind
 from streamer.sim.model import enabled_mask
 from streamer.sim.pages import Cursor, decode_cursor, page_body
 from streamer.sim.render import paged_body
 from streamer.sim.vendor import collect_enabled_value, site_item
 from streamer.sim.weather import weather_body
+from streamer.times import to_ms
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -234,8 +235,8 @@ class SimApi:
                 raise _bad_request("cursor belongs to another site")
             return cursor
         try:
-            start_ms = parse_time_ms(request.query["start_time"])
-            end_ms = parse_time_ms(request.query["end_time"])
+            start_ms = to_ms(request.query["start_time"])
+            end_ms = to_ms(request.query["end_time"])
         except KeyError:
             raise _bad_request("start_time and end_time are required") from None
         except ValueError as exc:

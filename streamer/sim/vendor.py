@@ -13,7 +13,6 @@ collected, so nulls go only on points collected by default and ``expected()`` ne
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamer.sim.keyed import U64, hash64, rank_mask, salted
+from streamer.times import ms_to_iso
 
 BOOLS = npt.NDArray[np.bool_]
 # Fields of a point item that the vendor's PointResponse allows to be null (collect_enabled apart).
@@ -56,7 +56,7 @@ def client_id(seed: int, site: str) -> int:
 
 
 def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ms_to_iso(seconds * 1000, digits=0)
 
 
 def _stamps(h: int) -> tuple[str, str]:

@@ -7,7 +7,8 @@ import math
 import random
 from typing import Any
 
-from streamer.sim.config import SimConfig, format_time_ms
+from streamer.sim.config import SimConfig
+from streamer.times import ms_to_iso
 
 BUCKET_MS = 300_000
 # field -> unit; the client maps these to weather.* points
@@ -62,7 +63,7 @@ def weather_body(config: SimConfig, site: str, now_ms: int) -> dict[str, Any]:
     at_ms, values = weather_values(config, site, now_ms)
     shape = weather_shape(config, site)
     if shape == "object":
-        at = format_time_ms(at_ms)
+        at = ms_to_iso(at_ms)
         return {
             k: {
                 "name": f"{site}/weather/{k}",
@@ -75,7 +76,7 @@ def weather_body(config: SimConfig, site: str, now_ms: int) -> dict[str, Any]:
         }
     body: dict[str, Any] = dict(values)
     if shape == "flat_time":
-        body["time"] = format_time_ms(at_ms)
+        body["time"] = ms_to_iso(at_ms)
     else:
         body["dt"] = at_ms // 1000
     return body

@@ -34,7 +34,7 @@ import yaml
 
 from streamer.package_data import STATIC, VENDOR, resource_files
 from streamer.settings import Settings
-from streamer.sim.config import parse_time_ms
+from streamer.times import to_ms
 from tests.dockerfile import ROOT
 from tests.integration.package.conftest import Installed, clean_env
 from tests.integration.processor import helpers as h
@@ -160,7 +160,7 @@ def expected_hour(stack: Stack, installed: Installed) -> tuple[int, int, int, in
     for option in ("--host", "--port"):
         i = sim_args.index(option)
         del sim_args[i : i + 2]
-    end = parse_time_ms(NOW)
+    end = to_ms(NOW)
     totals = [0, 0, 0]
     for site in ("site_01", "site_02"):
         out = subprocess.run(

@@ -16,15 +16,15 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streamer.kafka import ensure_topics, group_offsets, reliable_producer
+from streamer.kafka import TopicReader, ensure_topics, group_offsets, reliable_producer
 from streamer.settings import Settings
 from streamer.sim.catalog import catalog_of
 from streamer.sim.config import SimConfig
@@ -185,14 +185,8 @@ async def produce(settings: Settings, topic: str, records: Iterable[Record]) -> 
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
-    finally:
-        await consumer.stop()
+    async with TopicReader(settings, topic, client_suffix="test-ends") as reader:
+        return {tp.partition: offset for tp, offset in (await reader.end_offsets()).items()}
 
 
 async def committed(settings: Settings, topic: str) -> dict[int, int]:
@@ -227,25 +221,15 @@ async def read_all(
     settings: Settings, topic: str
 ) -> list[tuple[bytes | None, bytes | None, dict[str, str], int]]:
     """Every record of ``topic`` now: key, value, headers, partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[tuple[bytes | None, bytes | None, dict[str, str], int]] = []
-        todo = {tp for tp in tps if ends[tp] > 0}
-        while todo:
-            for tp, messages in (await consumer.getmany(*todo, timeout_ms=500)).items():
-                for m in messages:
-                    headers = {k: v.decode() for k, v in m.headers or ()}
-                    out.append((m.key, m.value, headers, tp.partition))
-            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
-        return out
-    finally:
-        await consumer.stop()
+    out: list[tuple[bytes | None, bytes | None, dict[str, str], int]] = []
+
+    def take(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        for m in messages:
+            out.append((m.key, m.value, {k: v.decode() for k, v in m.headers or ()}, m.partition))
+
+    async with TopicReader(settings, topic, client_suffix="test-read-all") as reader:
+        await reader.read_to_end(take)
+    return out
 
 
 _DUMP = (

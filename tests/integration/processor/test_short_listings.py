@@ -14,8 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from streamer.ace.client import AceClient
 from streamer.producer.runner import open_producer, run_cycle
 from streamer.settings import Settings
-from streamer.sim.config import FaultConfig, SimConfig, parse_time_ms
+from streamer.sim.config import FaultConfig, SimConfig
 from streamer.sim.server import SimServer
+from streamer.times import to_ms
 from tests.integration.processor.helpers import (
     check,
     child_env,
@@ -36,7 +37,7 @@ CONFIG = SimConfig(
     sites=("site_01", "site_02"), points=300, seed=6, extra_share=0.0, disabled_share=0.0,
     faults=FaultConfig(seed=12, max_streak=1000),
 )  # fmt: skip
-NOW = parse_time_ms("2024-03-01T12:00:00Z")
+NOW = to_ms("2024-03-01T12:00:00Z")
 STEP = 10 * 60_000
 CYCLES = 5
 

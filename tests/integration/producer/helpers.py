@@ -4,41 +4,27 @@ from __future__ import annotations
 
 import os
 import zlib
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 
+from streamer.kafka import TopicReader
 from streamer.settings import Settings
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
+from streamer.times import iso_to_ms
 
 
 async def read_topic(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None, int]]:
     """Every record of ``topic`` up to the end offsets taken now: (key, value, partition)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        # topics() alone does not update the consumer's own metadata: read partitions from the answer.
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-        assert tps, f"topic {topic} not found"
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[tuple[bytes | None, bytes | None, int]] = []
-        todo = {tp for tp in tps if ends[tp] > 0}
-        while todo:
-            for tp, messages in (await consumer.getmany(*todo, timeout_ms=1000)).items():
-                out += [(m.key, m.value, tp.partition) for m in messages if m.offset < ends[tp]]
-            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
-        return out
-    finally:
-        await consumer.stop()
+    out: list[tuple[bytes | None, bytes | None, int]] = []
+
+    def take(messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        out.extend((m.key, m.value, m.partition) for m in messages)
+
+    async with TopicReader(settings, topic, client_suffix="test-read-topic") as reader:
+        await reader.read_to_end(take)
+    return out
 
 
 def compacted(records: list[tuple[bytes | None, bytes | None, int]]) -> dict[bytes, bytes]:
@@ -54,10 +40,9 @@ def compacted(records: list[tuple[bytes | None, bytes | None, int]]) -> dict[byt
 
 
 def ts_ms(text: str) -> int:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MS
+    ms = iso_to_ms(text)
+    assert ms is not None, f"not a storable ISO 8601 time: {text!r}"
+    return ms
 
 
 def distinct_samples(
@@ -86,14 +71,8 @@ def summary(site: str, samples: set[tuple[str, int]]) -> dict[str, int]:
 
 async def record_count(settings: Settings, topic: str) -> int:
     """Records in ``topic`` now (sum of end offsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
-        return sum((await consumer.end_offsets(tps)).values()) if tps else 0
-    finally:
-        await consumer.stop()
+    async with TopicReader(settings, topic, client_suffix="test-count") as reader:
+        return sum((await reader.end_offsets()).values())
 
 
 def child_env(settings: Settings) -> dict[str, str]:

@@ -13,8 +13,9 @@ from streamer.ace.client import AceClient
 from streamer.models import SyncState
 from streamer.producer.runner import open_producer, run_cycle
 from streamer.settings import Settings
-from streamer.sim.config import SimConfig, format_time_ms, parse_time_ms
+from streamer.sim.config import SimConfig
 from streamer.sim.server import SimServer
+from streamer.times import ms_to_iso, to_ms
 from tests.integration.producer.helpers import compacted, distinct_samples, read_topic
 from tests.integration.producer.test_cycle import producer_settings
 
@@ -52,11 +53,11 @@ class ApiWithClock:
             items = [{"name": p} for p in POINTS]
             body: Any = {"page": 1, "pages": 1, "per_page": 500, "total": len(items), "items": items}
         else:
-            start = parse_time_ms(request.url.params["start_time"])
-            end = min(parse_time_ms(request.url.params["end_time"]), now)
+            start = to_ms(request.url.params["start_time"])
+            end = min(to_ms(request.url.params["end_time"]), now)
             first = -(-start // MINUTE) * MINUTE
             samples = [
-                {"name": p, "time": format_time_ms(t), "value": t // MINUTE % 1000}
+                {"name": p, "time": ms_to_iso(t), "value": t // MINUTE % 1000}
                 for t in range(first, end, MINUTE)
                 for p in POINTS
             ]
@@ -72,7 +73,7 @@ async def test_windows_end_by_the_api_clock_and_late_arrivals_are_read(kafka_set
     """Producer clock 30 min ahead of the API's: each cycle's watermark stays at or before the API's
     now less the margin, and once the API's clock has moved 5 min on, the next cycle publishes the
     samples that arrived meanwhile: ace.samples holds every sample from the first window's start."""
-    api = ApiWithClock(parse_time_ms("2024-03-01T12:00:00Z"))
+    api = ApiWithClock(to_ms("2024-03-01T12:00:00Z"))
     settings = producer_settings(
         kafka_settings, "https://ace.test/api", sites=[SITE], weather_enabled=False,
         ace_clock_margin_s=MARGIN_S, overlap_s=600,

@@ -11,9 +11,10 @@ import pytest
 
 from streamer.models import SyncState
 from streamer.settings import Settings
-from streamer.sim.config import FaultConfig, SimConfig, parse_time_ms
+from streamer.sim.config import FaultConfig, SimConfig
 from streamer.sim.model import expected
 from streamer.sim.server import SimServer
+from streamer.times import to_ms
 from tests.integration.producer.helpers import (
     child_env,
     compacted,
@@ -26,7 +27,7 @@ from tests.integration.producer.test_cycle import producer_settings
 
 pytestmark = pytest.mark.kafka
 
-NOW = parse_time_ms("2024-03-01T12:00:00Z")
+NOW = to_ms("2024-03-01T12:00:00Z")
 HOUR = 3_600_000
 
 

@@ -16,15 +16,16 @@ from streamer.producer.context import fixed_clock
 from streamer.producer.runner import discover_sites, open_producer, run_cycle
 from streamer.producer.sync import refresh_points
 from streamer.settings import Settings
-from streamer.sim.config import SimConfig, parse_time_ms
+from streamer.sim.config import SimConfig
 from streamer.sim.model import expected
 from streamer.sim.server import SimServer
+from streamer.times import to_ms
 from tests.integration.producer.helpers import compacted, distinct_samples, read_topic, summary
 
 pytestmark = pytest.mark.kafka
 
 SITES = ("site_a", "site_b")
-NOW = parse_time_ms("2024-03-01T12:00:00Z")
+NOW = to_ms("2024-03-01T12:00:00Z")
 HOUR = 3_600_000
 
 

@@ -18,16 +18,17 @@ from streamer.models import SyncRun, SyncState
 from streamer.producer.context import fixed_clock
 from streamer.producer.runner import open_producer, run_cycle
 from streamer.settings import Settings
-from streamer.sim.config import SimConfig, parse_time_ms
+from streamer.sim.config import SimConfig
 from streamer.sim.model import expected
 from streamer.sim.server import SimServer
+from streamer.times import to_ms
 from tests.integration.producer.helpers import compacted, distinct_samples, read_topic, summary, ts_ms
 from tests.integration.producer.test_cycle import producer_settings
 
 pytestmark = pytest.mark.kafka
 
 SITES = ("site_a", "site_b")
-NOW = parse_time_ms("2024-03-01T12:00:00Z")
+NOW = to_ms("2024-03-01T12:00:00Z")
 HOUR = 3_600_000
 DEEP: Any = 0
 for _ in range(300):  # orjson encodes at most 254 levels

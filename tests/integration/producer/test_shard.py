@@ -13,16 +13,17 @@ from streamer.producer.context import fixed_clock
 from streamer.producer.runner import open_producer, run_owned_cycle
 from streamer.producer.shard import SiteShard
 from streamer.settings import Settings
-from streamer.sim.config import SimConfig, parse_time_ms
+from streamer.sim.config import SimConfig
 from streamer.sim.model import expected
 from streamer.sim.server import SimServer
+from streamer.times import to_ms
 from tests.integration.producer.helpers import distinct_samples, read_topic, summary
 from tests.integration.producer.test_cycle import producer_settings
 
 pytestmark = pytest.mark.kafka
 
 SITES = tuple(f"site_{i:02d}" for i in range(8))
-NOW = parse_time_ms("2024-03-01T12:00:00Z")
+NOW = to_ms("2024-03-01T12:00:00Z")
 HOUR = 3_600_000
 
 

@@ -17,9 +17,10 @@ from streamer.producer.reset import reset_site
 from streamer.producer.runner import open_producer, run_cycle, run_owned_cycle
 from streamer.producer.shard import SiteShard
 from streamer.settings import Settings
-from streamer.sim.config import SimConfig, parse_time_ms
+from streamer.sim.config import SimConfig
 from streamer.sim.model import expected
 from streamer.sim.server import SimServer
+from streamer.times import to_ms
 from tests.integration.producer.helpers import compacted, distinct_samples, read_topic, summary
 from tests.integration.producer.test_cli import streamer
 from tests.integration.producer.test_cycle import producer_settings
@@ -27,7 +28,7 @@ from tests.integration.producer.test_cycle import producer_settings
 pytestmark = pytest.mark.kafka
 
 SITES = ("site_a", "site_b")
-NOW = parse_time_ms("2024-03-01T12:00:00Z")
+NOW = to_ms("2024-03-01T12:00:00Z")
 FROM = NOW - 5 * 3_600_000  # where the operator resumes site_a: further back than the lookback
 HOUR = 3_600_000
 

@@ -9,7 +9,6 @@ import math
 from pydantic import SecretStr
 
 from streamer.ace.client import AceClient
-from streamer.processor.normalise import parse_time_ms
 from streamer.query.params import TimeRange
 from streamer.query.service import QueryService
 from streamer.settings import Settings
@@ -18,6 +17,7 @@ from streamer.sim.config import Gap, SimConfig
 from streamer.sim.server import run_simulator
 from streamer.sink.rows import PointRow
 from streamer.sink.writer import Sink
+from streamer.times import iso_to_ms as parse_time_ms
 
 START = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000
 END = START + 2 * 3_600_000

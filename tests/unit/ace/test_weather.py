@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streamer.ace.retry import AceTransient
-from streamer.ace.weather import WEATHER_POINTS, WeatherSample, iso_from_ms, parse_weather
+from streamer.ace.weather import WEATHER_POINTS, WeatherSample, parse_weather
+from streamer.times import ms_to_iso
 
 T = "2024-01-01T00:05:00Z"
 
@@ -72,6 +73,6 @@ def test_non_object_body_is_transient() -> None:
 
 def test_iso_from_ms_format() -> None:
     """Query times are UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`, exact to the millisecond."""
-    assert iso_from_ms(0) == "1970-01-01T00:00:00.000Z"
-    assert iso_from_ms(1_704_067_200_123) == "2024-01-01T00:00:00.123Z"
-    assert iso_from_ms(1_704_067_199_999) == "2023-12-31T23:59:59.999Z"
+    assert ms_to_iso(0) == "1970-01-01T00:00:00.000Z"
+    assert ms_to_iso(1_704_067_200_123) == "2024-01-01T00:00:00.123Z"
+    assert ms_to_iso(1_704_067_199_999) == "2023-12-31T23:59:59.999Z"

@@ -10,11 +10,11 @@ from streamer.processor.dlq_tools import (
     DlqEntry,
     format_summary,
     letter_of,
-    parse_since,
     select,
     summarise,
 )
 from streamer.settings import Settings
+from streamer.times import to_ms as parse_since
 
 CONTRACT_HEADERS = {
     "error_class",
@@ -185,3 +185,13 @@ def test_replay_skips_closed_replayed_and_deterministic_letters_unless_asked() -
     assert [x.letter_id for x in everything.selected] == ["again", "fresh", "decode"]
     nope = plan_replay(letters, Filters(error_class="Nope"), again=True, force=True)
     assert nope.matched == 0 and dict(nope.open_classes) == {"SinkPermanentError": 2, "RecordDecodeError": 1}
+
+
+def test_since_options_read_the_one_time_rule() -> None:
+    """dlq replay/ack/purge --since parse like every time option: exact floor ms, no float error."""
+    from streamer.processor.dlq_cli import dlq
+
+    for name in ("replay", "ack", "purge"):
+        (since,) = [p for p in dlq.commands[name].params if p.name == "since"]
+        assert since.type.convert("1970-07-14T18:37:25.448Z", since, None) == 16_828_645_448
+        assert since.type.convert("2109-05-13T07:24:52.030Z", since, None) == 4_397_873_092_030

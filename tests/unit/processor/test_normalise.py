@@ -14,7 +14,8 @@ from streamer.processor.normalise import (
     is_always_kept,
     normalise_samples,
 )
-from streamer.processor.times import BAD_TIME, TimeCache, parse_time_ms
+from streamer.times import BAD_TIME, TimeCache
+from streamer.times import iso_to_ms as parse_time_ms
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
@@ -167,7 +168,7 @@ def test_time_cache_is_bounded_and_caches_invalid_times() -> None:
     cache = TimeCache(max_entries=3)
     texts = [f"2024-01-0{d}T00:0{i}:0{i}Z" for d in range(1, 8) for i in range(8)]
     assert [cache.lookup(t) for t in texts] == [parse_time_ms(t) for t in texts]
-    assert max(len(cache._heads), len(cache._tails), len(cache._full)) <= 3
+    assert max(len(cache.heads), len(cache.tails), len(cache.whole)) <= 3
     first = cache.lookup("garbage")
     assert cache.lookup("garbage") == first
     assert normalise_samples([["garbage", 1.0]], cache).rejected == {"bad_time": 1}

@@ -212,3 +212,16 @@ async def test_app_cleanup_closes_the_service(base_settings: Settings, stub: Stu
     async for client in _client(build_app(base_settings, stub)):
         assert (await client.get("/health")).status == 200
     assert stub.calls == [("closed",)]
+
+
+async def test_samples_with_epoch_seconds_are_accepted_with_a_warning(
+    client: TestClient[Any, Any], stub: StubService
+) -> None:
+    """start=17961 (epoch seconds, or days, sent as ms) is still read as ms; the answer says so."""
+    response = await client.get("/api/v1/sites/s1/samples", params={"points": "a", "start": "17961"})
+    assert response.status == 200
+    assert stub.calls[0][2].start_ms == 17961
+    (warning,) = (await response.json())["warnings"]
+    assert warning.startswith("start=17961 is read as epoch milliseconds, 1970-01-01T00:00:17.961Z")
+    plain = await client.get("/api/v1/sites/s1/samples", params={"points": "a", "start": "1704067200000"})
+    assert "warnings" not in await plain.json()

@@ -56,3 +56,11 @@ def test_api_on_a_public_address_without_token_refuses(capsys: pytest.CaptureFix
     """streamer api --host 0.0.0.0 without STREAMER_API_TOKEN: exit 2 (a setting), naming the setting."""
     code, err = _run(["api", "--host", "0.0.0.0"], capsys)
     assert code == 2 and "STREAMER_API_TOKEN" in err
+
+
+def test_query_with_epoch_seconds_warns_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """--start 17961 looks like epoch seconds: a warning line on stderr, and the command goes on."""
+    code, err = _run(["query", "--site", "s", "--points", "a", "--start", "17961"], capsys)
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("warning: start=17961 is read as epoch milliseconds, 1970-01-01T00:00:17.961Z")
+    assert code == 1 and "no streamer query API answers" in lines[1]  # it went on to ask the API

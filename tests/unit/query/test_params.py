@@ -100,3 +100,19 @@ def test_choose_resolution_explicit_raw_too_large_says_what_to_change() -> None:
         p.choose_resolution("raw", {"raw": 11, "5m": 1, "1h": 1}, 10)
     message = str(info.value)
     assert "~11 rows" in message and "STREAMER_API_ROW_BUDGET" in message and "resolution=5m" in message
+
+
+def test_parse_time_floors_with_integer_arithmetic() -> None:
+    """ISO times are floored to the ms exactly (streamer.times): no float timestamp() off by one."""
+    assert p.parse_time("2109-05-13T07:24:52.030Z", "start", NOW) == 4_397_873_092_030
+    assert p.parse_time("1970-07-14T18:37:25.448Z", "start", NOW) == 16_828_645_448
+    assert p.parse_time("2023-11-14T22:13:20.1239999Z", "start", NOW) == 1_700_000_000_123
+
+
+def test_parse_range_warns_about_epoch_seconds_but_accepts_them() -> None:
+    """start=17961 is read as ms and kept; the range carries a warning naming the parameter."""
+    time_range = p.parse_range("17961", "1704067200000", NOW)
+    assert (time_range.start_ms, time_range.end_ms) == (17961, 1_704_067_200_000)
+    (warning,) = time_range.warnings
+    assert warning.startswith("start=17961 is read as epoch milliseconds")
+    assert p.parse_range("1699999999000", "now", NOW).warnings == ()

@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from streamer.sim.config import (
-    FaultConfig,
-    Gap,
-    SimConfig,
-    format_time_ms,
-    parse_gap,
-    parse_sites,
-    parse_time_ms,
-)
+from streamer.sim.config import FaultConfig, Gap, SimConfig, parse_gap, parse_sites
+from streamer.times import ms_to_iso, to_ms
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
@@ -37,19 +30,19 @@ def test_parse_sites_count_and_names() -> None:
 )
 def test_parse_time_ms_forms(text: str, expected: int) -> None:
     """ISO 8601 with Z, offsets or no zone (UTC), and epoch ms all give epoch milliseconds."""
-    assert parse_time_ms(text) == expected
+    assert to_ms(text) == expected
 
 
 def test_parse_time_ms_rejects_junk() -> None:
     """Text that is neither ISO 8601 nor an integer is a ValueError."""
     with pytest.raises(ValueError, match="not an ISO 8601"):
-        parse_time_ms("yesterday")
+        to_ms("yesterday")
 
 
 def test_format_time_ms_round_trips() -> None:
-    """format_time_ms writes milliseconds and Z, and parses back to the same instant."""
-    assert format_time_ms(T0 + 250) == "2024-01-01T00:00:00.250Z"
-    assert parse_time_ms(format_time_ms(T0 + 86_399_999)) == T0 + 86_399_999
+    """ms_to_iso writes milliseconds and Z, and parses back to the same instant."""
+    assert ms_to_iso(T0 + 250) == "2024-01-01T00:00:00.250Z"
+    assert to_ms(ms_to_iso(T0 + 86_399_999)) == T0 + 86_399_999
 
 
 def test_parse_gap_point_and_site_wide() -> None:
