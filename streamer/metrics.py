@@ -75,6 +75,9 @@ INSERT_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DLQ_RECORDS = Counter("streamer_dlq_records_total", "Records sent to the DLQ.", ["error_class"])
+DLQ_DEPTH = Gauge(
+    "streamer_dlq_depth", "Records ace.dlq retains (end minus beginning offsets), read at scrape."
+)
 CONSUMER_LAG = Gauge(
     "streamer_consumer_lag", "Records behind the end of the partition.", ["topic", "partition"]
 )

@@ -12,6 +12,8 @@ non-JSON POSTs are refused; with a token, every route but the page, its files, t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import logging
@@ -23,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streamer.errors import QueryError, SchemaError, StreamerError, TransientError
+from streamer.metrics import DLQ_DEPTH
 from streamer.package_data import STATIC, VENDOR, on_disk
 from streamer.query import params as p
 from streamer.query.openapi import openapi_document
@@ -35,6 +38,7 @@ __all__ = ["build_app", "check_access", "is_loopback", "mount"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DLQ_DEPTH_WAIT_S: Final = 2.0
 SERVICE_KEY: Final = web.AppKey("streamer_query_service", QueryService)
 
 
@@ -164,6 +168,12 @@ class Routes:
         return json_response(answer, status=status)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
+        # The DLQ's depth is Kafka's to tell: read (cached, like the status page's) when scraped, never
+        # holding the scrape up for long when Kafka does not answer.
+        with contextlib.suppress(TimeoutError):
+            depth = (await asyncio.wait_for(self.service.kafka.snapshot(), DLQ_DEPTH_WAIT_S)).get("dlq_depth")
+            if depth is not None:
+                DLQ_DEPTH.set(depth)
         response = web.Response(body=generate_latest())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response

@@ -175,6 +175,7 @@ def test_health_dashboard_covers_lag_dlq_freshness_sync_runs_and_completeness() 
     for needle in (
         "streamer_consumer_lag",
         "streamer_dlq_records_total",
+        "streamer_dlq_depth",
         "streamer_freshness_seconds",
         "sync_runs",
     ):

@@ -63,8 +63,14 @@ class Pipeline:
     dlq_records: int
 
 
-async def _scrape(url: str, wanted: tuple[str, ...], proc: subprocess.Popen[bytes], timeout: float) -> str:
-    """/metrics of a running process once it shows every metric of ``wanted``."""
+async def _scrape(
+    url: str,
+    wanted: tuple[str, ...],
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    lines: tuple[str, ...] = (),
+) -> str:
+    """/metrics of a running process once it shows every metric of ``wanted`` and every line of ``lines``."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while True:
@@ -73,7 +79,8 @@ async def _scrape(url: str, wanted: tuple[str, ...], proc: subprocess.Popen[byte
                 text = (await client.get(url)).text
             except httpx.HTTPError:
                 text = ""
-            if all(re.search(rf"^{name}[{{ ]", text, re.M) for name in wanted):
+            shown = all(re.search(rf"^{name}[{{ ]", text, re.M) for name in wanted)
+            if shown and all(line in text.splitlines() for line in lines):
                 return text
             assert time.monotonic() < deadline, f"{url} never showed {wanted}"
             await asyncio.sleep(0.5)
@@ -113,8 +120,13 @@ async def _run_pipeline(settings: Settings, logs: Path) -> Pipeline:
         await produce(settings, settings.topic_samples, [(b"site_a/bad", b"{not json")])
         await wait_consumed(settings, [processor], timeout=120)
         wanted = ("streamer_consumer_lag", "streamer_dlq_records_total", "streamer_freshness_seconds_bucket")
+        # the DLQ's depth comes from Kafka (cached a few seconds): the dead letter shows within the wait
         processor_metrics = await _scrape(
-            f"http://127.0.0.1:{settings.processor_web_port}/metrics", wanted, processor, 60
+            f"http://127.0.0.1:{settings.processor_web_port}/metrics",
+            wanted,
+            processor,
+            60,
+            ("streamer_dlq_depth 1.0",),
         )
     finally:
         assert stop(processor) == 0
@@ -283,6 +295,9 @@ def test_prometheus_panels_use_metrics_the_pipeline_serves(pipeline: Pipeline) -
                 assert grouped <= have, f"{panel['title']}: labels {grouped - have} not on {used}"
     dlq = re.findall(r"^streamer_dlq_records_total\{[^}]*\} (\S+)$", pipeline.metrics, re.M)
     assert sum(float(v) for v in dlq) == pipeline.dlq_records
+    # the producer's registry carries the gauge too, never set there: the processor's is the depth
+    depths = [float(v) for v in re.findall(r"^streamer_dlq_depth (\S+)$", pipeline.metrics, re.M)]
+    assert max(depths) == pipeline.dlq_records
 
 
 def test_reader_profile_settings_exist_in_the_engine(pipeline: Pipeline) -> None:
