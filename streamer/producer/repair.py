@@ -169,7 +169,7 @@ class RepairLoop:
             if owns is not None and not owns(site):
                 return
             del repairs.pending[hour]
-            await self._refetch(ctx, site, hour, int(info["stored"]), repairs)
+            await self._refetch(ctx, site, hour, int(info["samples"]), repairs)
 
     async def _refetch(
         self, ctx: ProducerContext, site: str, hour: int, stored: int, repairs: SiteRepairs
@@ -195,7 +195,8 @@ class RepairLoop:
         start = min(run.window_start_ms for run, _ in repairs.verify)
         end = max(run.window_end_ms for run, _ in repairs.verify)
         answer = await self._source.completeness(site, TimeRange(start, end))
-        stored = {int(h["hour"]): int(h["stored"]) for h in answer["hours"]}
+        # every distinct sample, uncapped and of points without a collect_interval too: what came back
+        stored = {int(h["hour"]): int(h["samples"]) for h in answer["hours"]}
         repairs.judged |= {int(h["hour"]): (int(h["stored"]), int(h["expected"])) for h in answer["hours"]}
         for run, before in repairs.verify:
             recovered = max(0, stored.get(run.window_start_ms, 0) - before)

@@ -27,14 +27,24 @@ def hour_span(start_ms: int, end_ms: int) -> tuple[int, int]:
 
 
 def stored_per_hour(db: str, site: str, start_ms: int, end_ms: int) -> Query:
-    """Per hour of ``[start, end)`` (whole hours): distinct samples stored, each point capped at what it
-    promises (a point sending faster than its interval does not make up for a silent one)."""
+    """Per hour of ``[start, end)`` (whole hours): ``stored``, distinct samples with each point capped at
+    what it promises (as ``completeness_1h`` counts them: a point sending faster than its interval does
+    not make up for a silent one), and ``samples``, every distinct sample of the site uncapped, points
+    without a collect_interval too: what a repair brought back is measured by the second (README)."""
     sql = f"""
-        SELECT toInt64(toUnixTimestamp(bucket)) * 1000 AS hour, sum(stored) AS stored
-        FROM {db}.completeness_1h
-        WHERE site = {{site:String}}
-          AND bucket >= toDateTime(intDiv({{start:Int64}}, 1000), 'UTC')
-          AND bucket < toDateTime(intDiv({{end:Int64}}, 1000), 'UTC')
+        SELECT toInt64(toUnixTimestamp(r.bucket)) * 1000 AS hour,
+               sum(least(r.samples, ifNull(e.expected, 0))) AS stored, sum(r.samples) AS samples
+        FROM
+        (
+            SELECT point, toStartOfHour(ts) AS bucket, toUInt64(uniqExact(ts)) AS samples
+            FROM {db}.timeseries_raw
+            WHERE site = {{site:String}}
+              AND ts >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC')
+              AND ts < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')
+            GROUP BY point, bucket
+        ) AS r
+        LEFT JOIN (SELECT point, expected FROM {db}.point_expected_1h WHERE site = {{site:String}}) AS e
+            ON r.point = e.point
         GROUP BY hour ORDER BY hour"""
     return sql, {"site": site, "start": start_ms, "end": end_ms}
 
@@ -95,12 +105,13 @@ def shape_hours(
     first_read: int | None = None,
 ) -> dict[str, Any]:
     """The answer of ``GET /api/v1/sites/{site}/completeness``: every whole hour of the range."""
-    stored = {int(hour): int(count) for hour, count in rows}
-    counts = [(h, stored.get(h, 0)) for h in range(start_ms, end_ms, HOUR_MS)]
+    stored = {int(hour): (int(count), int(samples)) for hour, count, samples in rows}
+    counts = [(h, *stored.get(h, (0, 0))) for h in range(start_ms, end_ms, HOUR_MS)]
     hours = [
-        {"hour": h, "stored": n, "expected": per_hour, "completeness": ratio(n, per_hour)} for h, n in counts
+        {"hour": h, "stored": n, "samples": all_n, "expected": per_hour, "completeness": ratio(n, per_hour)}
+        for h, n, all_n in counts
     ]
-    total_stored = sum(n for _, n in counts)
+    total_stored = sum(n for _, n, _ in counts)
     total = per_hour * len(counts)
     return {
         "site": site,

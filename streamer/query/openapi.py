@@ -211,6 +211,10 @@ def _paths() -> dict[str, Any]:
                                         {
                                             "hour": {"type": "integer"},
                                             "stored": {"type": "integer"},
+                                            "samples": {
+                                                "type": "integer",
+                                                "description": "Distinct samples of every point, uncapped.",
+                                            },
                                             "expected": {"type": "integer"},
                                             "completeness": {"type": ["number", "null"]},
                                         }

@@ -3,6 +3,8 @@ capped per point, whole hours, and the repair columns of the status answer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from rich.console import Console
@@ -12,7 +14,8 @@ from streamer.models import SyncRun
 from streamer.query import render
 from streamer.query.params import TimeRange
 from streamer.query.service import QueryService, now_ms
-from streamer.settings import Settings
+from streamer.settings import Settings, load_settings
+from streamer.sink.rows import PointRow
 from streamer.sink.writer import Sink
 from tests.integration.query.conftest import MINUTE, T0, Data, LiveServer
 
@@ -33,7 +36,34 @@ async def test_completeness_counts_distinct_samples_per_hour(service: QueryServi
     assert answer["hours"][0]["completeness"] == pytest.approx(170 / 180, abs=1e-6)
     assert (answer["stored"], answer["expected"]) == (527, 540)
     empty = await service.completeness("s1", TimeRange(T0 + 3 * HOUR, T0 + 4 * HOUR))
-    assert empty["hours"] == [{"hour": T0 + 3 * HOUR, "stored": 0, "expected": 180, "completeness": 0.0}]
+    assert empty["hours"] == [
+        {"hour": T0 + 3 * HOUR, "stored": 0, "samples": 0, "expected": 180, "completeness": 0.0}
+    ]
+
+
+async def test_samples_count_every_point_uncapped(tmp_path: Path) -> None:
+    """``samples`` of an hour holds every distinct sample stored (a point without a collect_interval,
+    a point sending faster than promised, a replayed batch once), ``stored`` only the capped, judged
+    part: a repair's recovered samples are measured by the first, its need by the second."""
+    settings = load_settings(data_dir=tmp_path / "data", kafka_bootstrap_servers="127.0.0.1:1")
+    promised = {"judged": 60, "fast": 120, "free": None}  # free: the vendor listed a null interval
+    with Sink(settings) as sink:
+        sink.migrate()
+        sink.insert_points(
+            [PointRow(site="s9", point=p, version=1, collect_interval=i) for p, i in promised.items()]
+        )
+        for point, step, n in (("judged", MINUTE, 50), ("fast", MINUTE, 60), ("free", 30_000, 100)):
+            for token in (point, f"{point}-replay"):
+                times = [T0 + i * step for i in range(n)]
+                sink.insert_samples(["s9"] * n, [point] * n, times, [1.0] * n, token)
+    service = QueryService(settings)
+    try:
+        answer = await service.completeness("s9", TimeRange(T0, T0 + 2 * HOUR))
+    finally:
+        await service.close()
+    assert (answer["points"], answer["expected_per_hour"]) == (2, 90)
+    assert [(h["stored"], h["samples"]) for h in answer["hours"]] == [(50 + 30, 50 + 60 + 100), (0, 0)]
+    assert answer["stored"] == 80
 
 
 async def test_completeness_refuses_unknown_sites_and_huge_ranges(service: QueryService) -> None:

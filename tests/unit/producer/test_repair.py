@@ -59,6 +59,7 @@ class FakeSource:
 
     def __init__(self, stored: dict[int, int], expected: int = 100, read_from: int | None = T0) -> None:
         self.stored, self.expected, self.read_from, self.reads = stored, expected, read_from, 0
+        self.unjudged: dict[int, int] = {}  # hour → samples of points without a collect_interval
         self.fail = False
 
     async def completeness(self, site: str, time_range: TimeRange) -> dict[str, Any]:
@@ -66,8 +67,9 @@ class FakeSource:
         if self.fail:
             raise StreamerError("query API down")
         hours = [
-            {"hour": h, "stored": self.stored.get(h, 0), "expected": self.expected,
-             "completeness": self.stored.get(h, 0) / self.expected}
+            {"hour": h, "stored": self.stored.get(h, 0),
+             "samples": self.stored.get(h, 0) + self.unjudged.get(h, 0),
+             "expected": self.expected, "completeness": self.stored.get(h, 0) / self.expected}
             for h in range(time_range.start_ms, time_range.end_ms, HOUR_MS)
         ]  # fmt: skip
         total = sum(h["stored"] for h in hours)
@@ -146,6 +148,24 @@ async def test_the_loop_refetches_incomplete_hours_within_the_budget(monkeypatch
         Window(T0 + 3 * HOUR_MS, T0 + 4 * HOUR_MS, "repair"),
         Window(T0 + 4 * HOUR_MS, T0 + 5 * HOUR_MS, "repair"),
     ]
+
+
+async def test_recovered_counts_every_sample_that_came_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repair's samples_recovered counts what came back, points without a collect_interval too
+    (not judged by completeness), and not what was stored before it."""
+    source = FakeSource({T0: 0, T0 + HOUR_MS: 10}, read_from=T0)
+    source.unjudged = {T0 + HOUR_MS: 20}  # already there before the repair
+    loop, fetched = _loop(monkeypatch, source)
+    ctx = FakeCtx(loop._settings, watermark=T0 + 10 * HOUR_MS)
+    await loop.visit(ctx, "s")  # type: ignore[arg-type]
+    ctx.now = T0 + 3 * HOUR_MS
+    await loop.visit(ctx, "s")  # type: ignore[arg-type]
+    assert [w.start_ms for w in fetched] == [T0, T0 + HOUR_MS]
+    source.stored = {T0: 100, T0 + HOUR_MS: 100}
+    source.unjudged = {T0: 20, T0 + HOUR_MS: 20}
+    ctx.now += 60_000
+    await loop.visit(ctx, "s")  # type: ignore[arg-type]
+    assert [(r.window_start_ms, r.samples_recovered) for r in ctx.sent] == [(T0, 120), (T0 + HOUR_MS, 90)]
 
 
 async def test_an_unreadable_store_keeps_hours_pending(monkeypatch: pytest.MonkeyPatch) -> None:
