@@ -80,6 +80,8 @@ async def test_simulator_gap_is_the_only_gap(base_settings: Settings) -> None:
         {
             "point_name": victim,
             "collect_interval_s": 60,
+            "silent": False,
+            "missing": 15,
             "gaps": [{"start": before, "end": after, "missing": 15}],
         }
     ]
