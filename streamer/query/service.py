@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 import orjson
@@ -63,6 +65,14 @@ class QueryService:
         # Its own threads: reads waiting on ClickHouse never take the default executor's workers,
         # which the processor's inserts run on.
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query")
+        self._connect_lock = threading.Lock()
+        # An embedded engine handle serves one call at a time: a second thread on a handle that is
+        # streaming an answer breaks both (chdb: "No active streaming query", or blocks of two answers
+        # interleaved, which the client's decoder meets as an IndexError). The server's HTTP client
+        # runs concurrent queries.
+        self._session_lock: AbstractContextManager[Any] = (
+            threading.Lock() if settings.is_embedded_clickhouse else nullcontext()
+        )
         self._readonly = ReadOnlySql(settings, self.offload)
 
     async def close(self) -> None:
@@ -79,15 +89,18 @@ class QueryService:
     # ------------------------------------------------------------------------------------ plumbing
     def _connected(self) -> Client:
         # Connect lazily: a service built while ClickHouse is down still starts and answers /health.
-        if self._client is None:
-            self._client = own_client(self.settings)
-        return self._client
+        # Under the lock: the first requests arrive together on several threads, one handle for all.
+        with self._connect_lock:
+            if self._client is None:
+                self._client = own_client(self.settings)
+            return self._client
 
     def _rows_sync(self, query: sql.Query) -> list[tuple[Any, ...]]:
         text, params = query
         try:
             client = self._connected()
-            return [tuple(row) for row in client.query(text, parameters=params).result_rows]
+            with self._session_lock:
+                return [tuple(row) for row in client.query(text, parameters=params).result_rows]
         except StreamerError:
             raise
         except Exception as exc:
