@@ -84,8 +84,10 @@ def gaps_view(answer: dict[str, Any], limit: int = GAPS_LIMIT) -> Group:
     """The summary first, then at most ``limit`` points, the most samples missing first."""
     lines = [plain(line) for line in _gaps_summary(answer).splitlines()]
     points = sorted(answer["points"], key=lambda p: (-p["missing"], p["point_name"]))
-    if not points:
-        return Group(*lines)
+    more = len(points) - limit
+    tail = [plain(f"... {more} more point{'s' * (more != 1)}: --limit N lists more, --format json all")]
+    if not points[:limit]:
+        return Group(*lines, *(tail if more > 0 else []))
     table = Table(
         title=plain(f"{answer['site']}: points with gaps, most missing first"), title_justify="left"
     )
@@ -101,9 +103,7 @@ def gaps_view(answer: dict[str, Any], limit: int = GAPS_LIMIT) -> Group:
             iso(longest["start"]),
             iso(longest["end"]),
         )
-    more = len(points) - limit
-    tail = [plain(f"... {more} more points: --limit N shows more, --format json all")] if more > 0 else []
-    return Group(*lines, table, *tail)
+    return Group(*lines, table, *(tail if more > 0 else []))
 
 
 def _gaps_summary(answer: dict[str, Any]) -> str:
