@@ -79,11 +79,11 @@ async def _ask(service: QueryService) -> dict[str, Any]:
     answers["latest"] = await service.latest("s1", points)
     answers["gaps"] = await service.gaps("s1", whole, 1.5)
     answers["status"] = await service.status()
-    answers["sql"] = await service.run_sql(
+    sql_answer = await service.run_sql(
         "SELECT site, count() FROM timeseries_raw FINAL GROUP BY site ORDER BY site"
     )
     # Where the answer came from and how long it took differ by target, not by content.
-    answers["sql"].pop("elapsed_ms")
+    answers["sql"] = {"columns": sql_answer.columns, "rows": sql_answer.values()}
     answers["status"]["clickhouse"].pop("target")
     return answers
 
