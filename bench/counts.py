@@ -57,7 +57,8 @@ def main() -> None:
             replays = int(total * args.replay_share) // BATCH
             for k in range(replays):
                 client.command(batch_sql(k, args.points, total).replace(f"'b{k}'", f"'replay{k}'"))
-            print(f"filled {total:,} rows + {replays * BATCH:,} replayed in {time.perf_counter() - started:.1f} s")
+            took = time.perf_counter() - started
+            print(f"filled {total:,} rows + {replays * BATCH:,} replayed in {took:.1f} s")
             for phase in ("after the inserts", "after OPTIMIZE FINAL"):
                 if phase.startswith("after O"):
                     client.command("OPTIMIZE TABLE timeseries_raw FINAL")
