@@ -100,7 +100,7 @@ def _sim_cli(*args: str) -> Any:
 
 async def _sql(settings: Settings, text: str) -> list[list[Any]]:
     async with httpx.AsyncClient(timeout=60) as client:
-        response = await client.post(f"{settings.api_url}/api/v1/sql", content=text)
+        response = await client.post(f"{settings.api_url}/api/v1/sql", json={"sql": text})
     assert response.status_code == 200, response.text
     rows: list[list[Any]] = response.json()["rows"]
     return rows
