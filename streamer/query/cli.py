@@ -16,7 +16,14 @@ from rich.console import Console
 
 from streamer.query import render
 from streamer.query.backend import Backend, make_backend
-from streamer.query.params import RESOLUTIONS, TIME_HELP, parse_points, parse_range, parse_site
+from streamer.query.params import (
+    GAP_TOLERANCE,
+    RESOLUTIONS,
+    TIME_HELP,
+    parse_points,
+    parse_range,
+    parse_site,
+)
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -132,20 +139,28 @@ def status(settings: Settings, fmt: str) -> None:
 @click.command()
 @click.option("--site", required=True, help="Site name.")
 @click.option("--start", help=f"Start: {TIME_HELP}. Default: a day before end.")
-@click.option("--end", help=f"End: {TIME_HELP}. Default: now.")
+@click.option("--end", help=f"End: {TIME_HELP}. Default: now; judging stops at the site's watermark.")
 @click.option(
     "--tolerance",
     type=click.FloatRange(1.0, 1000.0),
-    default=1.5,
+    default=GAP_TOLERANCE,
     show_default=True,
-    help="Collect intervals that may pass between two samples before it is a gap.",
+    help="Collect intervals that may pass between two samples before it is a gap (2.5: one rejected "
+    "sample is no gap, two missing in a row are).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=render.GAPS_LIMIT,
+    show_default=True,
+    help="Points listed in the table, most samples missing first (--format json holds all).",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def gaps(
-    settings: Settings, site: str, start: str | None, end: str | None, tolerance: float, fmt: str
+    settings: Settings, site: str, start: str | None, end: str | None, tolerance: float, limit: int, fmt: str
 ) -> None:
-    """Points whose samples miss their collect interval, with the missing spans."""
+    """Summary of the points whose samples miss their collect interval, then the worst points."""
     from streamer.query.service import now_ms
 
     time_range = parse_range(start, end, now_ms())
@@ -155,4 +170,4 @@ def gaps(
     if fmt == "json":
         _echo(render.as_json(answer))
     else:
-        Console().print(render.gaps_table(answer))
+        Console().print(render.gaps_view(answer, limit))

@@ -144,7 +144,8 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/sites/{site}/gaps": {
             "get": {
-                "summary": "Points whose samples miss their collect interval, with the missing spans.",
+                "summary": "Points whose samples miss their collect interval, with the missing spans, "
+                "judged from start up to the site's watermark (samples after it were not fetched yet).",
                 "parameters": [
                     PARAM_SITE,
                     PARAM_START,
@@ -152,9 +153,9 @@ def _paths() -> dict[str, Any]:
                     {
                         "name": "tolerance",
                         "in": "query",
-                        "description": "Intervals that may pass between two "
-                        "samples before it is a gap (1..1000, default 1.5).",
-                        "schema": {"type": "number", "minimum": 1, "maximum": 1000, "default": 1.5},
+                        "description": "Intervals that may pass between two samples before it is a "
+                        "gap (1..1000, default 2.5: one rejected sample is no gap, two missing are).",
+                        "schema": {"type": "number", "minimum": 1, "maximum": 1000, "default": 2.5},
                     },
                 ],
                 "responses": {
@@ -164,20 +165,31 @@ def _paths() -> dict[str, Any]:
                                 "site": {"type": "string"},
                                 "start": {"type": "integer"},
                                 "end": {"type": "integer"},
+                                "until": {
+                                    "type": "integer",
+                                    "description": "Where judging stopped: end or the watermark.",
+                                },
+                                "until_source": {
+                                    "type": "string",
+                                    "enum": ["end", "watermark", "newest sample"],
+                                },
                                 "tolerance": {"type": "number"},
+                                "summary": ref("GapSummary"),
                                 "points": {
                                     "type": "array",
                                     "items": obj(
                                         {
                                             "point_name": {"type": "string"},
                                             "collect_interval_s": {"type": "integer"},
+                                            "silent": {"type": "boolean"},
+                                            "missing": {"type": "integer"},
                                             "gaps": {"type": "array", "items": ref("Gap")},
                                         }
                                     ),
                                 },
                             }
                         ),
-                        "Points with gaps (points without gaps are left out).",
+                        "The summary, and every point with gaps or silent (complete points are left out).",
                     ),
                     "400": error("Bad time or tolerance."),
                     "404": error("Unknown site."),
@@ -283,7 +295,7 @@ def _paths() -> dict[str, Any]:
                                 "kafka": ref("Kafka"),
                                 "clickhouse": {
                                     "allOf": [ref("ClickHouse")],
-                                    "properties": {"rows": NULLABLE_INT},
+                                    "properties": {"rows": NULLABLE_INT, "rows_stored": NULLABLE_INT},
                                 },
                             }
                         ),

@@ -73,6 +73,29 @@ SCHEMAS: dict[str, Any] = {
             "missing": {"type": "integer", "description": "Samples the interval promised in between."},
         }
     ),
+    "GapSummary": obj(
+        {
+            "points_judged": {
+                "type": "integer",
+                "description": "Collected points with a collect_interval (0 when nothing was fetched yet).",
+            },
+            "complete": {"type": "integer", "description": "Judged points without a gap."},
+            "with_gaps": {"type": "integer", "description": "Points with samples and at least one gap."},
+            "silent": {"type": "integer", "description": "Points without any sample up to until."},
+            "not_judged": {"type": "integer", "description": "Collected points without a collect_interval."},
+            "missing_samples": {"type": "integer"},
+            "worst": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "point_name": {"type": "string"},
+                        "gaps": {"type": "integer"},
+                        "missing": {"type": "integer"},
+                    }
+                ),
+            },
+        }
+    ),
     "PartitionLag": obj(
         {
             "topic": {"type": "string"},
@@ -106,7 +129,17 @@ SITE_STATUS = obj(
         "site": {"type": "string"},
         "points": {"type": "integer"},
         "last_sample": NULLABLE_INT,
-        "rows": {"type": "integer", "description": "Rows in timeseries_raw (before duplicate collapse)."},
+        "rows": {
+            "type": "integer",
+            "description": "Samples in timeseries_raw, exact (duplicates collapsed: count() FINAL), "
+            "counted at rows_counted_at and reused for a minute.",
+        },
+        "rows_stored": {
+            "type": "integer",
+            "description": "Rows stored before merges collapse duplicates (count() without FINAL): "
+            "at least rows, shrinking towards it as merges run.",
+        },
+        "rows_counted_at": {**NULLABLE_INT, "description": "When rows was counted, epoch ms."},
         "last_sync_id": NULLABLE_STR,
         "last_sync_at": NULLABLE_INT,
         "last_status": NULLABLE_STR,

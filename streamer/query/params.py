@@ -130,14 +130,20 @@ def parse_marker_tags(values: Iterable[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+# Collect intervals that may pass between two stored samples before it is a gap: a rejected sample
+# (null, NaN, junk) leaves a single hole, a span of 2 intervals, which is not a gap; two missing
+# samples in a row (3 intervals) are. The half interval absorbs the jitter of real sample times.
+GAP_TOLERANCE = 2.5
+
+
 def parse_tolerance(value: str | None) -> float:
-    """How many collect intervals may pass between two samples before it counts as a gap (default 1.5)."""
+    """How many collect intervals may pass between two samples before it counts as a gap."""
     if value is None or value == "":
-        return 1.5
+        return GAP_TOLERANCE
     try:
         tolerance = float(value)
     except ValueError:
-        raise QueryError(f"tolerance={value!r} is not a number: send e.g. tolerance=1.5") from None
+        raise QueryError(f"tolerance={value!r} is not a number: send e.g. tolerance=2.5") from None
     if not 1.0 <= tolerance <= 1000.0:
         raise QueryError(f"tolerance={value!r} must be between 1 and 1000")
     return tolerance

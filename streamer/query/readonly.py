@@ -226,7 +226,8 @@ class ReadOnlySql:
 
     def _known_table_functions(self, engine: _Engine) -> frozenset[str]:
         if self._table_functions is None:
-            body = engine.text(f"SELECT name FROM system.table_functions FORMAT {CHECK_FORMAT}", {})
+            query = f"SELECT name FROM system.table_functions FORMAT {CHECK_FORMAT}"
+            body = self._engine_call(lambda: engine.text(query, {}))
             self._table_functions = frozenset(orjson.loads(line)[0] for line in body.splitlines() if line)
         return self._table_functions
 
@@ -246,7 +247,13 @@ class ReadOnlySql:
                 self._engine = None
                 engine.close()
                 raise
-            return _answer(encodings, round((time.perf_counter() - started) * 1000, 1))
+            try:
+                return _answer(encodings, round((time.perf_counter() - started) * 1000, 1))
+            except ValueError as exc:  # orjson's decode errors are ValueErrors too
+                raise SinkTransientError(
+                    f"ClickHouse answered in a shape this API cannot read ({type(exc).__name__}: {exc}); "
+                    "try again"
+                ) from exc
 
     def _read_capped(self, engine: _Engine, sql: str) -> list[bytes]:
         cap = self._settings.api_sql_max_result_bytes
@@ -281,9 +288,15 @@ class ReadOnlySql:
             return await asyncio.to_thread(self.run_sync, text)
 
     async def close(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            await asyncio.to_thread(engine.close)
+        await asyncio.to_thread(self._close_sync)
+
+    def _close_sync(self) -> None:
+        # Under the thread lock: one chdb handle serves one call at a time (a second thread on a
+        # handle that is streaming breaks both), and closing is a call too.
+        with self._thread_lock:
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                engine.close()
 
 
 def _answer(encodings: list[bytes], elapsed_ms: float) -> SqlAnswer:
@@ -309,6 +322,11 @@ def _translate(exc: Exception, settings: Settings) -> StreamerError:
     text = describe(exc)
     if code in _SERVER_CODES or (code is None and "Connection" in type(exc).__name__):
         return SinkTransientError(f"ClickHouse unavailable: {text}")
+    if code is None:
+        # Every refusal of the caller's SQL carries ClickHouse's error code; a failure without one
+        # is the client library's or the engine handle's (an IndexError decoding a block, a stream
+        # cut short): not the caller's to fix, so a 503 that says so rather than a 400 or a 500.
+        return SinkTransientError(f"ClickHouse's client failed unexpectedly ({text[:300]}); try again")
     limits: dict[int, tuple[str, object, str, int]] = {
         396: ("max_result_rows", settings.api_sql_max_rows, "STREAMER_API_SQL_MAX_ROWS", 413),
         159: (

@@ -78,28 +78,61 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def gaps_table(answer: dict[str, Any]) -> Table | Text:
-    if not answer["points"]:
-        return plain(f"{answer['site']}: no gaps between {iso(answer['start'])} and {iso(answer['end'])}")
-    table = Table(title=plain(f"{answer['site']}: points with gaps"), title_justify="left")
-    for name in ("point", "interval", "from (last sample)", "to (next sample)", "missing"):
-        table.add_column(name, justify="right" if name in ("interval", "missing") else "left")
-    for point in answer["points"]:
-        for gap in point["gaps"]:
-            table.add_row(
-                plain(point["point_name"]),
-                plain(f"{point['collect_interval_s']}s"),
-                iso(gap["start"]),
-                iso(gap["end"]),
-                str(gap["missing"]),
-            )
-    return table
+GAPS_LIMIT = 20  # points listed by ``streamer gaps`` unless --limit says otherwise
+
+
+def gaps_view(answer: dict[str, Any], limit: int = GAPS_LIMIT) -> Group:
+    """The summary first, then at most ``limit`` points, the most samples missing first."""
+    lines = [plain(line) for line in _gaps_summary(answer).splitlines()]
+    points = sorted(answer["points"], key=lambda p: (-p["missing"], p["point_name"]))
+    more = len(points) - limit
+    tail = [plain(f"... {more} more point{'s' * (more != 1)}: --limit N lists more, --format json all")]
+    if not points[:limit]:
+        return Group(*lines, *(tail if more > 0 else []))
+    table = Table(
+        title=plain(f"{answer['site']}: points with gaps, most missing first"), title_justify="left"
+    )
+    for name in ("point", "interval", "gaps", "missing", "longest from (last sample)", "to (next sample)"):
+        table.add_column(name, justify="right" if name in ("interval", "gaps", "missing") else "left")
+    for point in points[:limit]:
+        longest = max(point["gaps"], key=lambda g: (g["end"] - g["start"], -g["start"]))
+        table.add_row(
+            plain(point["point_name"]),
+            plain(f"{point['collect_interval_s']}s"),
+            "silent" if point["silent"] else str(len(point["gaps"])),
+            str(point["missing"]),
+            iso(longest["start"]),
+            iso(longest["end"]),
+        )
+    return Group(*lines, table, *(tail if more > 0 else []))
+
+
+def _gaps_summary(answer: dict[str, Any]) -> str:
+    s = answer["summary"]
+    checked = f"{iso(answer['start'])} .. {iso(answer['until'])}"
+    if answer["until"] < answer["end"]:
+        reason = {"watermark": "the site's watermark", "newest sample": "its newest sample (no sync run)"}
+        checked += (
+            f" (up to {reason.get(answer['until_source'], answer['until_source'])}, not {iso(answer['end'])})"
+        )
+    lines = [
+        f"{answer['site']}: {checked}",
+        f"a gap: more than {answer['tolerance']:g} collect intervals without a sample",
+        f"{s['points_judged']} points judged: {s['complete']} complete, {s['with_gaps']} with gaps, "
+        f"{s['silent']} silent; {s['missing_samples']} samples missing",
+    ]
+    if s["not_judged"]:
+        lines.append(f"{s['not_judged']} collected points without a collect_interval are not judged")
+    if s["worst"]:
+        worst = ", ".join(f"{w['point_name']} ({w['missing']} missing in {w['gaps']})" for w in s["worst"])
+        lines.append(f"worst: {worst}")
+    return "\n".join(lines)
 
 
 def status_view(answer: dict[str, Any]) -> Group:
     sites = Table(title="Sites", title_justify="left")
-    numeric = ("points", "rows", "complete 24h", "repaired", "recovered", "repair req")
-    names = ("site", "points", "rows", "last sync", "status", "watermark age", *numeric[2:], "last error")
+    numeric = ("points", "samples", "complete 24h", "repaired", "recovered", "repair req")
+    names = ("site", "points", "samples", "last sync", "status", "watermark age", *numeric[2:], "last error")
     for name in names:
         sites.add_column(name, justify="right" if name in numeric else "left")
     for s in answer["sites"]:
@@ -131,6 +164,12 @@ def status_view(answer: dict[str, Any]) -> Group:
     return Group(sites, lag, *(plain(line) for line in _summary(answer).splitlines()))
 
 
+def _counted_at(answer: dict[str, Any]) -> str:
+    """When the exact counts were taken (they are reused for a minute)."""
+    at = next((s["rows_counted_at"] for s in answer["sites"] if s.get("rows_counted_at")), None)
+    return f" (exact, counted {iso(at)})" if at else " (exact)"
+
+
 def _percent(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio * 100:.2f} %"
 
@@ -145,7 +184,8 @@ def _summary(answer: dict[str, Any]) -> str:
     if clickhouse["reachable"]:
         lines.append(
             f"ClickHouse: {clickhouse['target']}, schema version {clickhouse['schema_version']}, "
-            f"{clickhouse.get('rows')} rows in timeseries_raw"
+            f"{clickhouse.get('rows')} samples in timeseries_raw{_counted_at(answer)}, "
+            f"{clickhouse.get('rows_stored')} rows stored before merges collapse duplicates"
         )
     else:
         lines.append(f"ClickHouse: unreachable: {clickhouse['error']}")

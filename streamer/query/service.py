@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 import orjson
@@ -40,6 +42,8 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+EXACT_ROWS_CACHE_S = 60.0  # how long the status answer's exact row counts are reused
+
 _LIMIT_ERRORS = {
     159: ("max_execution_time", "api_query_max_execution_s"),
     241: ("max_memory_usage", "api_query_max_memory_bytes"),
@@ -54,12 +58,21 @@ class QueryService:
         self._db = sql.quote_db(settings.clickhouse_database)
         self._client: Client | None = None
         self._completeness_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self._rows_cache: tuple[float, tuple[int, dict[str, int]]] | None = None
         self.kafka = kafka if kafka is not None else KafkaProbe(settings)
         self._status_lock = asyncio.Lock()
         self._status_cache: tuple[float, dict[str, Any]] | None = None
         # Its own threads: reads waiting on ClickHouse never take the default executor's workers,
         # which the processor's inserts run on.
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query")
+        self._connect_lock = threading.Lock()
+        # An embedded engine handle serves one call at a time: a second thread on a handle that is
+        # streaming an answer breaks both (chdb: "No active streaming query", or blocks of two answers
+        # interleaved, which the client's decoder meets as an IndexError). The server's HTTP client
+        # runs concurrent queries.
+        self._session_lock: AbstractContextManager[Any] = (
+            threading.Lock() if settings.is_embedded_clickhouse else nullcontext()
+        )
         self._readonly = ReadOnlySql(settings, self.offload)
 
     async def close(self) -> None:
@@ -76,15 +89,18 @@ class QueryService:
     # ------------------------------------------------------------------------------------ plumbing
     def _connected(self) -> Client:
         # Connect lazily: a service built while ClickHouse is down still starts and answers /health.
-        if self._client is None:
-            self._client = own_client(self.settings)
-        return self._client
+        # Under the lock: the first requests arrive together on several threads, one handle for all.
+        with self._connect_lock:
+            if self._client is None:
+                self._client = own_client(self.settings)
+            return self._client
 
     def _rows_sync(self, query: sql.Query) -> list[tuple[Any, ...]]:
         text, params = query
         try:
             client = self._connected()
-            return [tuple(row) for row in client.query(text, parameters=params).result_rows]
+            with self._session_lock:
+                return [tuple(row) for row in client.query(text, parameters=params).result_rows]
         except StreamerError:
             raise
         except Exception as exc:
@@ -196,6 +212,8 @@ class QueryService:
         return {"site": site, "row_count": len(items), "rows": items}
 
     async def gaps(self, site: str, time_range: TimeRange, tolerance: float) -> dict[str, Any]:
+        """Gaps of the site's points from ``start`` up to its watermark (not beyond: later samples
+        were not fetched yet), with a summary: points complete, with gaps, silent, the worst."""
         longest = self.settings.api_gaps_max_span_s
         if time_range.span_ms > longest * 1000:
             raise QueryError(
@@ -203,15 +221,36 @@ class QueryService:
                 "(setting STREAMER_API_GAPS_MAX_SPAN_S): split it"
             )
         await self.check_points(site, [])
-        rows = await self._rows(sql.gaps(self._db, site, time_range, tolerance))
-        points = sql.gap_rows([(p, int(iv), [(int(a), int(b)) for a, b in spans]) for p, iv, spans in rows])
+        start = time_range.start_ms
+        until, until_source = await self._fetched_until(site, time_range)
+        judged, not_judged = (int(v) for v in (await self._rows(sql.gap_points(self._db, site)))[0])
+        rows = []
+        if until > start:
+            rows = await self._rows(sql.gaps(self._db, site, TimeRange(start, until), tolerance))
+        shaped = [(p, int(iv), [(int(a), int(b)) for a, b in spans]) for p, iv, spans in rows]
+        points = sql.gap_rows(shaped, start, until)
         return {
             "site": site,
-            "start": time_range.start_ms,
+            "start": start,
             "end": time_range.end_ms,
+            "until": max(start, until),
+            "until_source": until_source,
             "tolerance": tolerance,
+            "summary": sql.gap_summary(points, judged if until > start else 0, not_judged),
             "points": points,
         }
+
+    async def _fetched_until(self, site: str, time_range: TimeRange) -> tuple[int, str]:
+        """Where judging stops: the range end, or the site's watermark when earlier; a site without
+        a recorded window stops at its newest stored sample."""
+        end = time_range.end_ms
+        windows, watermark = (await self._rows(sql.watermark(self._db, site)))[0]
+        if int(windows):
+            return (int(watermark), "watermark") if int(watermark) < end else (end, "end")
+        newest = await self._scalar(sql.newest_sample(self._db, site))
+        if newest is not None and int(newest) + 1 < end:
+            return int(newest) + 1, "newest sample"
+        return end, "end"
 
     async def completeness(self, site: str, time_range: TimeRange) -> dict[str, Any]:
         """Per whole hour of the range: samples stored against the points' collect_interval."""
@@ -292,14 +331,15 @@ class QueryService:
     async def _fresh_status(self) -> dict[str, Any]:
         clickhouse, kafka = await asyncio.gather(self.clickhouse_health(), self.kafka.snapshot())
         sites: list[dict[str, Any]] = []
-        total_rows = None
+        total_rows = stored_rows = None
         if clickhouse["reachable"]:
             sites, total_rows = await self._site_status()
+            stored_rows = sum(s["rows_stored"] for s in sites)
         return {
             "generated_at": now_ms(),
             "sites": sites,
             "kafka": kafka,
-            "clickhouse": clickhouse | {"rows": total_rows},
+            "clickhouse": clickhouse | {"rows": total_rows, "rows_stored": stored_rows},
         }
 
     async def _site_status(self) -> tuple[list[dict[str, Any]], int]:
@@ -309,11 +349,13 @@ class QueryService:
         except SinkTransientError as exc:
             log.warning("sync_runs unreadable: %s", exc)
             runs = []
-        counts = dict(await self._rows(sql.rows_per_site(self._db)))
+        stored = dict(await self._rows(sql.rows_per_site(self._db)))
+        counted_at, counts = await self._exact_rows()
         points = {s["site"]: s for s in (await self.sites())["sites"]}
         by_site: dict[str, dict[str, Any]] = {
             name: _site_row(name, points.get(name), int(counts.get(name, 0)))
-            for name in set(points) | set(counts)
+            | {"rows_stored": int(stored.get(name, 0)), "rows_counted_at": counted_at}
+            for name in set(points) | set(counts) | set(stored)
         }
         try:
             completeness = await self._completeness_status(now)
@@ -331,6 +373,19 @@ class QueryService:
             row["samples_last_hour"] = int(recent)
         return [by_site[k] for k in sorted(by_site)], sum(int(v) for v in counts.values())
 
+    async def _exact_rows(self) -> tuple[int, dict[str, int]]:
+        """Per site the exact samples stored (duplicates collapsed), and when they were counted.
+
+        Kept for ``EXACT_ROWS_CACHE_S``: before merges FINAL costs seconds for a day of a 4,583-point
+        site (bench/counts.py), and the page asks for the status every few seconds."""
+        cached = self._rows_cache
+        if cached is not None and time.monotonic() - cached[0] < EXACT_ROWS_CACHE_S:
+            return cached[1]
+        at = now_ms()
+        counts = {str(s): int(n) for s, n in await self._rows(sql.rows_per_site(self._db, exact=True))}
+        self._rows_cache = (time.monotonic(), (at, counts))
+        return at, counts
+
 
 def _site_row(site: str, points: dict[str, Any] | None, rows: int) -> dict[str, Any]:
     return {
@@ -338,6 +393,8 @@ def _site_row(site: str, points: dict[str, Any] | None, rows: int) -> dict[str, 
         "points": points["points"] if points else 0,
         "last_sample": points["last_sample"] if points else None,
         "rows": rows,
+        "rows_stored": 0,
+        "rows_counted_at": None,
         "last_sync_id": None,
         "last_sync_at": None,
         "last_status": None,

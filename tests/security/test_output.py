@@ -121,19 +121,26 @@ def test_rendered_tables_show_markup_and_escapes_as_text() -> None:
         "columns": ["point_name", "timestamp", "value"],
         "rows": [{"point_name": MARKUP_POINT, "timestamp": T0, "value": 1.0}],
     }
+    point = {
+        "point_name": MARKUP_POINT,
+        "collect_interval_s": 60,
+        "silent": False,
+        "missing": 2,
+        "gaps": [{"start": 0, "end": 1, "missing": 2}],
+    }
+    worst = {"point_name": MARKUP_POINT, "gaps": 1, "missing": 2}
+    counts = {"points_judged": 1, "complete": 0, "with_gaps": 1, "silent": 0, "not_judged": 0}
     gaps = {
         "site": MARKUP_SITE,
         "start": T0,
         "end": T0 + 60_000,
-        "points": [
-            {
-                "point_name": MARKUP_POINT,
-                "collect_interval_s": 60,
-                "gaps": [{"start": 0, "end": 1, "missing": 2}],
-            }
-        ],
+        "until": T0 + 60_000,
+        "until_source": "end",
+        "tolerance": 2.5,
+        "summary": counts | {"missing_samples": 2, "worst": [worst]},
+        "points": [point],
     }
-    for view in (render.samples_table(samples), render.gaps_table(gaps)):
+    for view in (render.samples_table(samples), render.gaps_view(gaps)):
         out = _shown(view)
         assert MARKUP_POINT in out and MARKUP_SITE in out
 

@@ -47,7 +47,38 @@ def test_gaps_and_status_tables(live: LiveServer, tmp_path: Path) -> None:
         live, tmp_path, "gaps", "--site", "s1", "--start", str(T0), "--end", str(T0 + 180 * MINUTE)
     )
     assert gaps.returncode == 0, gaps.stderr
+    assert "3 points judged: 2 complete, 1 with gaps, 0 silent" in gaps.stdout
+    # the summary's worst list and the table's row name gappy; its longest gap is the 10-minute one
     assert gaps.stdout.count("gappy") == 2 and "2023-11-14T22:39:00.000Z" in gaps.stdout
+    none = _streamer(
+        live,
+        tmp_path,
+        "gaps",
+        "--site",
+        "s1",
+        "--start",
+        str(T0),
+        "--end",
+        str(T0 + 180 * MINUTE),
+        "--limit",
+        "0",
+    )
+    assert "... 1 more point: --limit N" in none.stdout and "┃ point" not in none.stdout
+    full = _streamer(
+        live,
+        tmp_path,
+        "gaps",
+        "--site",
+        "s1",
+        "--start",
+        str(T0),
+        "--end",
+        str(T0 + 180 * MINUTE),
+        "--format",
+        "json",
+    )
+    body = json.loads(full.stdout)
+    assert body["summary"]["with_gaps"] == 1 and len(body["points"][0]["gaps"]) == 2
     status = _streamer(live, tmp_path, "status")
     assert status.returncode == 0, status.stderr
     for expected in ("s1", "s2", "AceTransientError: 503 from the API", "Kafka at 127.0.0.1:1 unreachable"):

@@ -93,6 +93,8 @@ async def test_gaps_are_exactly_the_holes(service: QueryService) -> None:
         {
             "point_name": "gappy",
             "collect_interval_s": 60,
+            "silent": False,
+            "missing": 13,
             "gaps": [
                 {"start": T0 + 39 * MINUTE, "end": T0 + 50 * MINUTE + 14, "missing": 10},
                 {"start": T0 + 99 * MINUTE, "end": T0 + 103 * MINUTE + 7, "missing": 3},
@@ -101,22 +103,46 @@ async def test_gaps_are_exactly_the_holes(service: QueryService) -> None:
     ]
 
 
-async def test_gaps_reach_the_range_ends(service: QueryService) -> None:
-    """A range running past the data ends in a gap from each point's last sample to the range end; a
-    range before any data is one gap per point covering all of it."""
+async def test_gaps_stop_at_the_watermark(service: QueryService) -> None:
+    """A range running 20 minutes past s1's watermark (the end of its newest ok window) is judged up
+    to the watermark only: no point 'misses' the span nobody fetched yet, all three are complete."""
     end = T0 + (SPAN_MIN + 20) * MINUTE
     answer = await service.gaps("s1", TimeRange(T0 + 120 * MINUTE, end), 1.5)
-    tails = {p["point_name"]: p["gaps"][-1] for p in answer["points"]}
-    assert set(tails) == {"temp", "fan", "gappy"}
-    assert all(g == {"start": T0 + 179 * MINUTE + 14, "end": end, "missing": 20} for g in tails.values())
+    assert (answer["until"], answer["until_source"], answer["end"]) == (
+        T0 + SPAN_MIN * MINUTE,
+        "watermark",
+        end,
+    )
+    assert answer["points"] == []
+    assert answer["summary"] | {"worst": None} == {
+        "points_judged": 3,
+        "complete": 3,
+        "with_gaps": 0,
+        "silent": 0,
+        "not_judged": 0,
+        "missing_samples": 0,
+        "worst": None,
+    }
+
+
+async def test_a_range_before_any_data_is_silent(service: QueryService) -> None:
+    """A range before any data (and before the watermark) is one gap per point covering all of it:
+    the point is silent, counted apart from points with gaps."""
     empty = await service.gaps("s2", TimeRange(T0 - 10 * MINUTE, T0), 1.5)
     assert empty["points"] == [
         {
             "point_name": "other",
             "collect_interval_s": 60,
+            "silent": True,
+            "missing": 9,
             "gaps": [{"start": T0 - 10 * MINUTE, "end": T0, "missing": 9}],
         }
     ]
+    assert (empty["summary"]["silent"], empty["summary"]["with_gaps"], empty["summary"]["complete"]) == (
+        1,
+        0,
+        0,
+    )
 
 
 async def test_gap_tolerance_hides_short_holes(service: QueryService) -> None:

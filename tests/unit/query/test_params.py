@@ -71,7 +71,7 @@ def test_resolution_format_tags_and_tolerance() -> None:
     with pytest.raises(QueryError, match="key:value"):
         p.parse_kv_tags(["unit"])
     assert p.parse_marker_tags(["ahu,temp", "sensor"]) == ["ahu", "temp", "sensor"]
-    assert p.parse_tolerance(None) == 1.5
+    assert p.parse_tolerance(None) == 2.5
     with pytest.raises(QueryError, match="between 1 and 1000"):
         p.parse_tolerance("0.5")
     with pytest.raises(QueryError, match="not a number"):

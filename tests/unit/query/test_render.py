@@ -47,15 +47,60 @@ def test_samples_csv_and_table() -> None:
     assert "1970-01-01T00:05:00.000Z" in text and "1.25" in text and "resolution 5m" in text
 
 
-def test_gaps_table_lists_spans_or_says_none() -> None:
-    """Each gap is a row with both ends and the missing count; no gaps is one sentence."""
-    answer: dict[str, Any] = {"site": "s1", "start": 0, "end": 1, "points": []}
-    assert "no gaps" in _text(render.gaps_table(answer))
-    answer["points"] = [
-        {"point_name": "p", "collect_interval_s": 60, "gaps": [{"start": 0, "end": 600_000, "missing": 9}]}
+def _gap_answer(points: int) -> dict[str, Any]:
+    listed = [
+        {
+            "point_name": f"p{i:02d}",
+            "collect_interval_s": 60,
+            "silent": i == 0,
+            "missing": 100 - i,
+            "gaps": [
+                {"start": 0, "end": 600_000, "missing": 9},
+                {"start": 700_000, "end": 800_000, "missing": 1},
+            ],
+        }
+        for i in range(points)
     ]
-    text = _text(render.gaps_table(answer))
-    assert "1970-01-01T00:10:00.000Z" in text and " 9" in text and "60s" in text
+    summary = {
+        "points_judged": 50,
+        "complete": 50 - points,
+        "with_gaps": max(0, points - 1),
+        "silent": min(points, 1),
+        "not_judged": 3,
+        "missing_samples": sum(p["missing"] for p in listed),
+        "worst": [{"point_name": "p01", "gaps": 2, "missing": 99}] if points > 1 else [],
+    }
+    return {
+        "site": "s1",
+        "start": 0,
+        "end": 7_200_000,
+        "until": 3_000_000,
+        "until_source": "watermark",
+        "tolerance": 2.5,
+        "summary": summary,
+        "points": listed,
+    }
+
+
+def test_gaps_view_summary_first_then_at_most_limit_points() -> None:
+    """The summary (checked span up to the watermark, counts, worst points) comes first; the table lists
+    at most ``limit`` points, most missing first, and says how many more there are."""
+    text = _text(render.gaps_view(_gap_answer(30), limit=5))
+    lines = text.splitlines()
+    assert lines[0].startswith(
+        "s1: 1970-01-01T00:00:00.000Z .. 1970-01-01T00:50:00.000Z (up to the site's watermark"
+    )
+    assert "50 points judged: 20 complete, 29 with gaps, 1 silent" in text and "not judged" in text
+    assert "worst: p01 (99 missing in 2)" in text and "... 25 more points" in text
+    rows = [line for line in lines if line.startswith("│ p")]
+    assert [r.split()[1] for r in rows] == ["p00", "p01", "p02", "p03", "p04"] and "silent" in rows[0]
+    assert "1970-01-01T00:10:00.000Z" in rows[1] and len(lines) <= 5 + 12
+
+
+def test_gaps_view_without_gaps_is_the_summary_alone() -> None:
+    """No point with gaps: the summary lines, no table."""
+    text = _text(render.gaps_view(_gap_answer(0)))
+    assert "50 points judged: 50 complete, 0 with gaps, 0 silent" in text and "│" not in text
 
 
 def test_status_view_shows_sites_lag_dlq_and_rows() -> None:
@@ -97,7 +142,7 @@ def test_status_view_shows_sites_lag_dlq_and_rows() -> None:
         "total lag 5",
         "DLQ depth 2",
         "schema version 5",
-        "120 rows",
+        "120 samples in timeseries_raw (exact)",
     ):
         assert expected in text
     answer["kafka"] = answer["kafka"] | {

@@ -38,15 +38,51 @@ def test_rollup_queries_read_the_resolution_view_and_bucket_size() -> None:
 
 
 def test_gap_rows_count_missing_samples() -> None:
-    """A 10-minute hole in a 60 s series between samples at 0 and 600 s misses 9 samples."""
-    shaped = sql.gap_rows([("p", 60_000, [(0, 600_000), (1_000_000, 1_180_000)])])
+    """A 10-minute hole in a 60 s series between samples at 0 and 600 s misses 9 samples; a point whose
+    one span is the whole checked range is silent."""
+    shaped = sql.gap_rows(
+        [("p", 60_000, [(0, 600_000), (1_000_000, 1_180_000)]), ("q", 60_000, [(0, 1_200_000)])], 0, 1_200_000
+    )
     assert shaped == [
         {
             "point_name": "p",
             "collect_interval_s": 60,
+            "silent": False,
+            "missing": 11,
             "gaps": [
                 {"start": 0, "end": 600_000, "missing": 9},
                 {"start": 1_000_000, "end": 1_180_000, "missing": 2},
             ],
-        }
+        },
+        {
+            "point_name": "q",
+            "collect_interval_s": 60,
+            "silent": True,
+            "missing": 19,
+            "gaps": [{"start": 0, "end": 1_200_000, "missing": 19}],
+        },
     ]
+
+
+def test_gap_summary_counts_complete_gapped_and_silent_points() -> None:
+    """Of 10 judged points, one with gaps and one silent leave 8 complete; the worst list holds the
+    points with gaps (silent ones are counted apart), most missing first."""
+    points = sql.gap_rows(
+        [
+            ("a", 60_000, [(0, 300_000)]),
+            ("b", 60_000, [(0, 1_200_000)]),
+            ("c", 60_000, [(60_000, 600_000)]),
+        ],
+        0,
+        1_200_000,
+    )
+    summary = sql.gap_summary(points, judged=10, not_judged=2)
+    assert summary == {
+        "points_judged": 10,
+        "complete": 7,
+        "with_gaps": 2,
+        "silent": 1,
+        "not_judged": 2,
+        "missing_samples": 4 + 19 + 8,
+        "worst": [{"point_name": "c", "gaps": 1, "missing": 8}, {"point_name": "a", "gaps": 1, "missing": 4}],
+    }
