@@ -100,7 +100,7 @@ def _sim_cli(*args: str) -> Any:
 
 async def _sql(settings: Settings, text: str) -> list[list[Any]]:
     async with httpx.AsyncClient(timeout=60) as client:
-        response = await client.post(f"{settings.api_url}/api/v1/sql", content=text)
+        response = await client.post(f"{settings.api_url}/api/v1/sql", json={"sql": text})
     assert response.status_code == 200, response.text
     rows: list[list[Any]] = response.json()["rows"]
     return rows
@@ -255,7 +255,7 @@ async def test_a_point_enabled_between_refreshes_loses_nothing(
                     flag = "--enable" if now == enabled_at else "--disable"
                     await asyncio.to_thread(_sim_cli, "points", "--url", root, "--site", "c", flag, point)
                 if now in (T0 + 90 * 60_000, seen_disabled):
-                    ctx.points_refreshed.pop("c")  # the refresh period has passed
+                    ctx.book.expire_points("c")  # the refresh period has passed
 
             end = await _run(settings, server, 18, switch, step=10 * 60_000)
         rows = await _sql(
