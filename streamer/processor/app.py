@@ -114,7 +114,11 @@ def create_app(
         log.warning("fault hooks enabled (test only)")
     _add_samples_agent(app, runtime, settings)
     _add_sync_runs_agent(app, runtime, settings)
-    faust_seam.add_timer(app, REFRESH_INTERVAL_S, lambda: _refresh(app, runtime))
+
+    async def refresh() -> None:
+        await _refresh(app, runtime)
+
+    faust_seam.add_timer(app, REFRESH_INTERVAL_S, refresh)
     faust_seam.on_stop(app, runtime.stop)
     return ProcessorApp(app, runtime)
 
