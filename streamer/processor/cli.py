@@ -6,9 +6,9 @@ import asyncio
 import logging
 
 import click
-import faust
 
 from streamer.kafka import ensure_topics, resolve_replication
+from streamer.processor import faust_seam
 from streamer.processor.app import create_app
 from streamer.runtime import shorten_gil_switch, tune_gc
 from streamer.settings import Settings
@@ -38,15 +38,9 @@ def processor(settings: Settings) -> None:
         for noisy in ("faust", "mode"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     processor_app = create_app(settings, sink_factory=lambda: sink)
-    worker = faust.Worker(
-        processor_app.app,
-        loop=loop,
-        loglevel=settings.log_level,
-        quiet=True,
-        override_logging=False,
-        redirect_stdouts=False,
-    )
-    worker.spinner = None  # a terminal spinner writes escape codes to stdout, also when not a tty
+    faust_seam.run_worker(processor_app.app, loop, settings.log_level, before_start=_tune_runtime)
+
+
+def _tune_runtime() -> None:
     tune_gc()
     shorten_gil_switch()
-    worker.execute_from_commandline()

@@ -27,7 +27,7 @@ from streamer import __version__
 from streamer.errors import DlqWriteError
 from streamer.kafka import reliable_producer, start_client
 from streamer.metrics import DLQ_RECORDS
-from streamer.models import DlqLetterState
+from streamer.models import DLQ_HEADERS, DlqLetterState
 from streamer.settings import Settings
 from streamer.times import ms_to_iso
 
@@ -37,11 +37,22 @@ STAGE_DECODE = "decode"
 STAGE_NORMALISE = "normalise"
 STAGE_INSERT = "insert"
 MAX_MESSAGE_CHARS = 500
-H_REPLAYED_FROM = "replayed_from"
-H_ATTEMPTS = "attempts"
-H_FIRST_FAILED_AT = "first_failed_at"
-H_LETTER_ID = "letter_id"
-H_DLQ_WRITTEN_AT = "dlq_written_at"
+# Every header name comes from the one list (a name missing there fails at import, not on the wire).
+_HEADER = {name: name for name in DLQ_HEADERS}
+H_ERROR_CLASS = _HEADER["error_class"]
+H_ERROR_MESSAGE = _HEADER["error_message"]
+H_STAGE = _HEADER["stage"]
+H_ATTEMPTS = _HEADER["attempts"]
+H_FIRST_FAILED_AT = _HEADER["first_failed_at"]
+H_LAST_FAILED_AT = _HEADER["last_failed_at"]
+H_SOURCE_TOPIC = _HEADER["source_topic"]
+H_SOURCE_PARTITION = _HEADER["source_partition"]
+H_SOURCE_OFFSET = _HEADER["source_offset"]
+H_BATCH_TOKEN = _HEADER["batch_token"]
+H_APP_VERSION = _HEADER["app_version"]
+H_LETTER_ID = _HEADER["letter_id"]
+H_REPLAYED_FROM = _HEADER["replayed_from"]
+H_DLQ_WRITTEN_AT = _HEADER["dlq_written_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +128,17 @@ def dlq_headers(letter: DeadLetter, failed_at: str) -> list[tuple[str, bytes]]:
     """The headers of a dead letter; ``attempts`` and ``first_failed_at`` carry over from a replay."""
     first = _header(letter, H_FIRST_FAILED_AT) or failed_at
     headers = {
-        "error_class": letter.error_class,
-        "error_message": short_message(letter),
-        "stage": letter.stage,
+        H_ERROR_CLASS: letter.error_class,
+        H_ERROR_MESSAGE: short_message(letter),
+        H_STAGE: letter.stage,
         H_ATTEMPTS: str(attempts(letter)),
         H_FIRST_FAILED_AT: first,
-        "last_failed_at": failed_at,
-        "source_topic": letter.source_topic,
-        "source_partition": str(letter.source_partition),
-        "source_offset": str(letter.source_offset),
-        "batch_token": letter.batch_token,
-        "app_version": __version__,
+        H_LAST_FAILED_AT: failed_at,
+        H_SOURCE_TOPIC: letter.source_topic,
+        H_SOURCE_PARTITION: str(letter.source_partition),
+        H_SOURCE_OFFSET: str(letter.source_offset),
+        H_BATCH_TOKEN: letter.batch_token,
+        H_APP_VERSION: __version__,
         H_LETTER_ID: letter_id(letter),
     }
     replayed_from = _header(letter, H_REPLAYED_FROM)

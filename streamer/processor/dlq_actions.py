@@ -31,6 +31,7 @@ from streamer.processor.dlq import (
     H_FIRST_FAILED_AT,
     H_LETTER_ID,
     H_REPLAYED_FROM,
+    H_SOURCE_TOPIC,
 )
 from streamer.processor.dlq_tools import (
     DETERMINISTIC_STAGES,
@@ -127,7 +128,7 @@ def plan_close(letters: Iterable[Letter], filters: Filters) -> Plan:
 
 
 def replay_target(settings: Settings, entry: DlqEntry) -> str:
-    source = entry.headers.get("source_topic")
+    source = entry.headers.get(H_SOURCE_TOPIC)
     return source if source in (settings.topic_samples, settings.topic_sync_runs) else settings.topic_samples
 
 

@@ -21,7 +21,15 @@ from pydantic import ValidationError
 
 from streamer.kafka import TopicReader
 from streamer.models import DlqLetterState
-from streamer.processor.dlq import H_ATTEMPTS, H_LETTER_ID
+from streamer.processor.dlq import (
+    H_ATTEMPTS,
+    H_ERROR_CLASS,
+    H_LETTER_ID,
+    H_SOURCE_OFFSET,
+    H_SOURCE_PARTITION,
+    H_SOURCE_TOPIC,
+    H_STAGE,
+)
 from streamer.settings import Settings
 from streamer.times import ms_to_iso
 
@@ -44,11 +52,11 @@ class DlqEntry:
 
     @property
     def error_class(self) -> str:
-        return self.headers.get("error_class", "?")
+        return self.headers.get(H_ERROR_CLASS, "?")
 
     @property
     def stage(self) -> str:
-        return self.headers.get("stage", "?")
+        return self.headers.get(H_STAGE, "?")
 
     @property
     def ref(self) -> str:
@@ -60,8 +68,8 @@ class DlqEntry:
         h = self.headers
         if H_LETTER_ID in h:
             return h[H_LETTER_ID]
-        if "source_offset" in h:
-            return f"{h.get('source_topic')}:{h.get('source_partition')}:{h['source_offset']}"
+        if H_SOURCE_OFFSET in h:
+            return f"{h.get(H_SOURCE_TOPIC)}:{h.get(H_SOURCE_PARTITION)}:{h[H_SOURCE_OFFSET]}"
         return self.ref
 
     @property

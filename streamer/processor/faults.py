@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
-import faust
-from faust.web import Request, Response, View
-
+from streamer.processor.faust_seam import SeamApp, add_post_route
 from streamer.settings import Settings
 from streamer.sink.client import acquire_client, release_client
 
@@ -77,29 +76,27 @@ async def clear_faults(settings: Settings) -> None:
     log.warning("fault hook: faults cleared")
 
 
-def add_fault_hooks(app: faust.App, settings: Settings) -> None:
+def add_fault_hooks(app: SeamApp, settings: Settings) -> None:
     """Register the fault routes on ``app``'s web server."""
 
-    @app.page("/_faults/reject")
-    class Reject(View):
-        async def post(self, request: Request, **kwargs: Any) -> Response:
-            limit = float(request.query.get("above", "1000000"))
-            await reject_above(settings, limit)
-            return self.json({"rejecting_above": limit})
+    async def reject(query: Mapping[str, str]) -> tuple[dict[str, Any], int]:
+        limit = float(query.get("above", "1000000"))
+        await reject_above(settings, limit)
+        return {"rejecting_above": limit}, 200
 
-    @app.page("/_faults/clear")
-    class Clear(View):
-        async def post(self, request: Request, **kwargs: Any) -> Response:
-            await clear_faults(settings)
-            return self.json({"cleared": True})
+    async def clear(query: Mapping[str, str]) -> tuple[dict[str, Any], int]:
+        await clear_faults(settings)
+        return {"cleared": True}, 200
 
-    @app.page("/_faults/detach")
-    class Detach(View):
-        async def post(self, request: Request, **kwargs: Any) -> Response:
-            table = request.query.get("table", "timeseries_raw")
-            seconds = float(request.query.get("seconds", "10"))
-            try:
-                await detach_for(settings, table, seconds)
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            return self.json({"detached": table, "seconds": seconds})
+    async def detach(query: Mapping[str, str]) -> tuple[dict[str, Any], int]:
+        table = query.get("table", "timeseries_raw")
+        seconds = float(query.get("seconds", "10"))
+        try:
+            await detach_for(settings, table, seconds)
+        except ValueError as exc:
+            return {"error": str(exc)}, 400
+        return {"detached": table, "seconds": seconds}, 200
+
+    add_post_route(app, "/_faults/reject", reject)
+    add_post_route(app, "/_faults/clear", clear)
+    add_post_route(app, "/_faults/detach", detach)

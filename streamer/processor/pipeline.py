@@ -1,4 +1,4 @@
-"""One micro-batch of ``ace.samples`` records, from polled events to acked offsets.
+"""One micro-batch of ``ace.samples`` records, from deliveries to acked offsets.
 
 ``handle(items)``:
 1. catch the points table up to the end offsets read now (every points update published before these
@@ -8,7 +8,9 @@
    a record's samples dated after now + max_future_s (a letter holding only those samples);
 3. insert the rows (transient errors: retry forever; permanent: bisect by record, poison → DLQ);
 4. deliver the dead letters durably;
-5. ack EVERY event, dropped ones included, in order. Only then may faust commit their offsets.
+5. ack EVERY delivery, dropped ones included, in order. Only then may their offsets be committed.
+
+3 to 5 are ``insert_batches.settle``, the tail ``ace.sync_runs`` batches share.
 
 A crash anywhere before 5 leaves the offsets uncommitted: the batch is consumed again after the
 restart, and re-inserting rows is harmless (ReplacingMergeTree key, and the deduplication token for an
@@ -25,11 +27,7 @@ from typing import Any, Protocol
 
 from streamer.errors import RecordDecodeError, SinkPermanentError
 from streamer.metrics import FRESHNESS_SECONDS, SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
-from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, DeadLetter, DlqWriter
-from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.normalise import RawRecord, decode_samples_record, normalise_samples
-from streamer.processor.points_table import PointsTable
-from streamer.processor.records import (
+from streamer.processor.batch_items import (
     BatchOutcome,
     Columns,
     Item,
@@ -39,6 +37,10 @@ from streamer.processor.records import (
     dead_letter,
     future_letter,
 )
+from streamer.processor.dlq import STAGE_DECODE, DeadLetter, DlqWriter
+from streamer.processor.insert_batches import batch_token, retry_transient, settle
+from streamer.processor.normalise import RawRecord, decode_samples_record, normalise_samples
+from streamer.processor.points_table import PointsTable
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
 from streamer.times import TimeCache
@@ -151,19 +153,19 @@ class SamplesPipeline:
     async def load(self, staged: Staged) -> BatchOutcome:
         """Insert (bisecting poison records out), dead-letter, then ack every event in order."""
         parts, outcome = staged.parts, staged.outcome
-        failed: list[tuple[Part, SinkPermanentError]] = []
-        if parts:
-            try:
-                await self._insert(parts, staged.columns)
-            except SinkPermanentError as exc:
-                failed = await bisect_load(parts, self._insert, failed_with=exc)
-        letters = staged.letters + [dead_letter(p.item, exc, STAGE_INSERT, staged.token) for p, exc in failed]
+        failed, outcome.dead_letters = await settle(
+            staged.items,
+            parts,
+            self._insert,
+            letters=staged.letters,
+            token=staged.token,
+            dlq=self._dlq,
+            ack=self._ack,
+            insert_all=lambda: self._insert(parts, staged.columns),
+        )
         poison = {id(part) for part, _ in failed}
         outcome.inserted = sum(len(p.ts_ms) for p in parts if id(p) not in poison)
-        await self._dlq.send(letters)
-        outcome.dead_letters = len(letters)
         for item in staged.items:
-            await self._ack(item.handle)
             self.acked[(item.source_topic, item.source_partition)] = item.source_offset
         _record_metrics(outcome)
         log.debug(

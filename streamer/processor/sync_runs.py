@@ -1,4 +1,4 @@
-"""``ace.sync_runs`` → ClickHouse ``sync_runs``, with the same ack discipline as the samples.
+"""``ace.sync_runs`` → ClickHouse ``sync_runs``, with the samples' tail (``insert_batches.settle``).
 
 Low volume (one record per producer window), so records are validated with the pydantic model. The
 insert is idempotent by ``sync_id`` (ReplacingMergeTree), so a replay after a crash is harmless.
@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from streamer.errors import RecordDecodeError
 from streamer.models import SyncRun
-from streamer.processor.dlq import STAGE_DECODE, STAGE_INSERT, DeadLetter, DlqWriter
-from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.records import Item, SourceOf, dead_letter
+from streamer.processor.batch_items import Item, SourceOf, dead_letter
+from streamer.processor.dlq import STAGE_DECODE, DeadLetter, DlqWriter
+from streamer.processor.insert_batches import batch_token, retry_transient, settle
 from streamer.settings import Settings
 
 
@@ -68,11 +68,9 @@ class SyncRunsPipeline:
                 parts.append(RunPart(item, decode_sync_run(item.value)))
             except RecordDecodeError as exc:
                 letters.append(dead_letter(item, exc, STAGE_DECODE, token))
-        failed = await bisect_load(parts, self._insert)
-        letters += [dead_letter(part.item, exc, STAGE_INSERT, token) for part, exc in failed]
-        await self._dlq.send(letters)
-        for item in items:
-            await self._ack(item.handle)
+        failed, _ = await settle(
+            items, parts, self._insert, letters=letters, token=token, dlq=self._dlq, ack=self._ack
+        )
         return len(parts) - len(failed)
 
     async def _insert(self, parts: Sequence[RunPart]) -> None:

@@ -43,7 +43,7 @@ async def refresh_and_catch_up(ctx: ProducerContext, site: str, owns: Callable[[
     if state is None:
         return 0
     start = catch_up_start(ctx, site, state.watermark_ms)
-    ctx.refresh_marks[site] = state.watermark_ms - ctx.settings.overlap_s * 1000
+    ctx.book.mark_refresh(site, state.watermark_ms - ctx.settings.overlap_s * 1000)
     new = sorted(p for p in ctx.points.get(site, {}) if before is not None and p not in before)
     new = [p for p in new if not p.startswith("weather.")]
     if not new or start >= state.watermark_ms:

@@ -4,7 +4,7 @@ state recovered from the compacted topics."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +20,8 @@ from streamer.settings import Settings
 
 if TYPE_CHECKING:
     from streamer.producer.repair import RepairLoop
+
+_EMPTY: Mapping[str, Any] = {}
 
 Clock = Callable[[], int]
 """Epoch milliseconds; injectable so tests and ``--now`` fix the time."""
@@ -53,6 +55,94 @@ class AceApi(Protocol):
     def api_now_ms(self) -> int | None: ...
 
 
+class SiteBook:
+    """What this worker knows of each site: its sync state (or why its record is unreadable), its points
+    table, when that was last refreshed, and where its catch-up marks stand. The one owner of that
+    state: everything else reads it (as mappings) and changes it through these methods only."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, SyncState] = {}
+        self._broken_sync: dict[str, str] = {}  # site → why its ace.sync record is unreadable
+        self._points: dict[str, dict[str, PointContent]] = {}
+        self._points_refreshed: dict[str, float] = {}  # site → time.monotonic() of its last refresh
+        # site → the first instant its windows read after the last points refresh (producer/catchup.py)
+        self._refresh_marks: dict[str, int] = {}
+
+    @property
+    def states(self) -> Mapping[str, SyncState]:
+        return self._states
+
+    @property
+    def broken_sync(self) -> Mapping[str, str]:
+        return self._broken_sync
+
+    @property
+    def points(self) -> Mapping[str, dict[str, PointContent]]:
+        return self._points
+
+    @property
+    def points_refreshed(self) -> Mapping[str, float]:
+        return self._points_refreshed
+
+    @property
+    def refresh_marks(self) -> Mapping[str, int]:
+        return self._refresh_marks
+
+    def recover(
+        self,
+        states: Mapping[str, SyncState] = _EMPTY,
+        broken: Mapping[str, str] = _EMPTY,
+        points: Mapping[str, dict[str, PointContent]] = _EMPTY,
+    ) -> None:
+        """What the compacted topics held (at start-up): states, unreadable records, points tables."""
+        self._states.update(states)
+        self._broken_sync.update(broken)
+        self._points.update(points)
+
+    def adopt(
+        self, site: str, state: SyncState | None, broken: str | None, points: dict[str, PointContent] | None
+    ) -> None:
+        """A site just gained from another worker, as ``ace.sync`` and ``ace.points`` hold it now; its
+        points are refreshed in the next cycle (its refreshes meanwhile were the other worker's)."""
+        _replace(self._states, site, state)
+        _replace(self._broken_sync, site, broken)
+        _replace(self._points, site, points)
+        self.expire_points(site)
+        self._refresh_marks.pop(site, None)
+
+    def state_read(self, site: str, state: SyncState | None) -> None:
+        """The site's ``ace.sync`` record is readable again (``state``; None: there is none)."""
+        self._broken_sync.pop(site, None)
+        _replace(self._states, site, state)
+
+    def state_unreadable(self, site: str, why: str) -> None:
+        self._broken_sync[site] = why
+
+    def advanced(self, site: str, state: SyncState) -> None:
+        """The site's watermark moved (``state`` is acknowledged in ``ace.sync``)."""
+        self._states[site] = state
+
+    def points_published(self, site: str, points: dict[str, PointContent], at: float) -> None:
+        """The site's points table as published in ``ace.points``, refreshed at ``at`` (monotonic)."""
+        self._points[site] = points
+        self._points_refreshed[site] = at
+
+    def expire_points(self, site: str) -> None:
+        """The site's points are due for a refresh now."""
+        self._points_refreshed.pop(site, None)
+
+    def mark_refresh(self, site: str, from_ms: int) -> None:
+        """Windows read from ``from_ms`` on saw the site's latest points refresh (producer/catchup.py)."""
+        self._refresh_marks[site] = from_ms
+
+
+def _replace(mapping: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = value
+
+
 @dataclass
 class ProducerContext:
     settings: Settings
@@ -60,15 +150,30 @@ class ProducerContext:
     producer: AIOKafkaProducer
     clock: Clock = system_clock
     partitions: dict[str, list[int]] = field(default_factory=dict)
-    states: dict[str, SyncState] = field(default_factory=dict)
-    broken_sync: dict[str, str] = field(default_factory=dict)  # site → why its ace.sync record is unreadable
-    points: dict[str, dict[str, PointContent]] = field(default_factory=dict)
-    points_refreshed: dict[str, float] = field(default_factory=dict)
+    book: SiteBook = field(default_factory=SiteBook)  # the sites' state: changed through it only
     partition_cache: dict[str, dict[bytes, int]] = field(default_factory=dict)
     repair: RepairLoop | None = None  # the repair loop (producer/repair.py); None: off
-    # site → the first instant its windows read after the last points refresh (producer/catchup.py)
-    refresh_marks: dict[str, int] = field(default_factory=dict)
     record_max_bytes: int = 1_000_000  # an ace.samples record at most (open_producer: the topic's limit)
+
+    @property
+    def states(self) -> Mapping[str, SyncState]:
+        return self.book.states
+
+    @property
+    def broken_sync(self) -> Mapping[str, str]:
+        return self.book.broken_sync
+
+    @property
+    def points(self) -> Mapping[str, dict[str, PointContent]]:
+        return self.book.points
+
+    @property
+    def points_refreshed(self) -> Mapping[str, float]:
+        return self.book.points_refreshed
+
+    @property
+    def refresh_marks(self) -> Mapping[str, int]:
+        return self.book.refresh_marks
 
     def window_now(self) -> int:
         """Where windows may end now: the local clock bounded by the API's (its ``Date``, less a margin)."""

@@ -22,7 +22,8 @@ from streamer.kafka import ensure_topics, reliable_producer, start_client
 from streamer.logs import log_event
 from streamer.models import BackfillProgress, SyncRun, SyncState
 from streamer.producer.context import ProducerContext
-from streamer.producer.publisher import partition_for, topic_partitions
+from streamer.producer.publisher import topic_partitions
+from streamer.producer.shard import sync_partition
 from streamer.producer.state import decode_sync, read_compacted
 from streamer.settings import Settings
 
@@ -34,7 +35,7 @@ async def read_site_state(
 ) -> tuple[SyncState | None, str | None]:
     """The site's current ``ace.sync`` record: (state, None), (None, why undecodable) or (None, None)."""
     # The site's key lives in one partition: reading that one to its end is the whole truth for it.
-    partition = partition_for(site.encode(), partitions)
+    partition = sync_partition(site, partitions)
     view = await read_compacted(settings, settings.topic_sync, [partition])
     broken: dict[str, str] = {}
     states = decode_sync({k: v for k, v in view.items() if k == site.encode()}, broken)
@@ -45,26 +46,18 @@ async def check_site_state(ctx: ProducerContext, site: str) -> None:
     """For a site whose record was undecodable: adopt a reset if one was written, else fail the site."""
     state, error = await read_site_state(ctx.settings, ctx.partitions[ctx.settings.topic_sync], site)
     if error is None:
-        ctx.broken_sync.pop(site, None)
-        _replace_state(ctx, site, state)
+        ctx.book.state_read(site, state)
         log_event(
             log, logging.INFO, "sync state readable again", site=site, watermark=state and state.watermark_ms
         )
         return
-    ctx.broken_sync[site] = error
+    ctx.book.state_unreadable(site, error)
     failure = SyncStateError(
         f"the ace.sync record of site {site} cannot be decoded ({error}); the site is not synced until "
         f"an operator chooses where it resumes: streamer producer --reset-site {site} --from TIME"
     )
     await _record_failure(ctx, site, failure)
     raise failure
-
-
-def _replace_state(ctx: ProducerContext, site: str, state: SyncState | None) -> None:
-    if state is None:
-        ctx.states.pop(site, None)
-    else:
-        ctx.states[site] = state
 
 
 async def _record_failure(ctx: ProducerContext, site: str, exc: SyncStateError) -> None:

@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
 
 from streamer.errors import KafkaTransientError, StreamerError
 from streamer.kafka import ensure_topics, reliable_producer, start_client, topic_max_message_bytes
@@ -26,17 +25,15 @@ from streamer.metrics import NEXT_CYCLE_AT, SITE_FAILURES
 from streamer.models import SyncRun
 from streamer.producer.catchup import refresh_and_catch_up
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
-from streamer.producer.publisher import partition_for, topic_partitions
+from streamer.producer.publisher import topic_partitions
 from streamer.producer.reset import check_site_state
-from streamer.producer.shard import SiteShard
+from streamer.producer.shard import SiteFilter, SiteShard, sites_in
 from streamer.producer.state import decode_points, decode_sync, read_compacted
 from streamer.producer.sync import new_sync_id, points_due, refresh_points, sync_window
 from streamer.producer.windows import Window, advance, backfill_state, next_window, range_windows
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SiteFilter = Callable[[str], bool]
 
 # zstd, not the shared default lz4: aiokafka compresses lz4 at level 9 in the event loop, which cost
 # more CPU than grouping itself in the producer benchmark; zstd level 3 was ~10x cheaper and smaller.
@@ -55,11 +52,6 @@ class SiteOutcome:
     windows: int = 0
     samples: int = 0
     error: str | None = None
-
-
-def assigned_sites(assigned: set[int], sync_partitions: list[int]) -> SiteFilter:
-    """Accept the sites whose ``ace.sync`` key falls in one of the ``assigned`` partitions."""
-    return lambda site: partition_for(site.encode(), sync_partitions) in assigned
 
 
 @asynccontextmanager
@@ -87,12 +79,13 @@ async def open_producer(
             sync_view = await read_compacted(
                 settings, settings.topic_sync, ctx.partitions[settings.topic_sync]
             )
-            ctx.states = decode_sync(sync_view, ctx.broken_sync)
+            broken: dict[str, str] = {}
+            ctx.book.recover(states=decode_sync(sync_view, broken), broken=broken)
         if settings.topic_points not in created:
             points_view = await read_compacted(
                 settings, settings.topic_points, ctx.partitions[settings.topic_points]
             )
-            ctx.points = decode_points(points_view)
+            ctx.book.recover(points=decode_points(points_view))
         log_event(
             log,
             logging.INFO,
@@ -209,22 +202,11 @@ async def adopt_gained_sites(ctx: ProducerContext, gained: set[int]) -> None:
     broken: dict[str, str] = {}
     states = decode_sync(await read_compacted(s, s.topic_sync, sync_parts), broken)
     points = decode_points(await read_compacted(s, s.topic_points, ctx.partitions[s.topic_points]))
-    mine = assigned_sites(gained, sync_parts)
+    mine = sites_in(gained, sync_parts)
     for site in {*ctx.states, *states, *ctx.points, *points, *ctx.broken_sync, *broken}:
         if mine(site):
-            _replace(ctx.states, site, states.get(site))
-            _replace(ctx.broken_sync, site, broken.get(site))
-            _replace(ctx.points, site, points.get(site))
-            ctx.points_refreshed.pop(site, None)  # refresh its points in the next cycle
-            ctx.refresh_marks.pop(site, None)  # its refreshes meanwhile were the other worker's
+            ctx.book.adopt(site, states.get(site), broken.get(site), points.get(site))
     log_event(log, logging.INFO, "sites adopted", partitions=",".join(map(str, sorted(gained))))
-
-
-def _replace(mapping: dict[str, Any], key: str, value: Any) -> None:
-    if value is None:
-        mapping.pop(key, None)
-    else:
-        mapping[key] = value
 
 
 async def _cycle(ctx: ProducerContext, stop: asyncio.Event, shard: SiteShard | None) -> None:

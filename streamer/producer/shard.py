@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -31,6 +32,18 @@ from streamer.settings import Settings
 log = logging.getLogger(__name__)
 
 POLL_MS = 500
+
+SiteFilter = Callable[[str], bool]
+
+
+def sync_partition(site: str, sync_partitions: list[int]) -> int:
+    """The ``ace.sync`` partition holding ``site``'s state: the one rule of who owns a site (its owner)."""
+    return partition_for(site.encode(), sync_partitions)
+
+
+def sites_in(partitions: set[int], sync_partitions: list[int]) -> SiteFilter:
+    """Accept the sites whose ``ace.sync`` partition is one of ``partitions``."""
+    return lambda site: sync_partition(site, sync_partitions) in partitions
 
 
 class SiteShard(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -47,7 +60,7 @@ class SiteShard(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def owns(self, site: str) -> bool:
         """Whether this worker syncs ``site`` now."""
-        return partition_for(site.encode(), self._partitions) in self._owned
+        return sync_partition(site, self._partitions) in self._owned
 
     def take_gained(self) -> set[int]:
         """Partitions gained since the last call (their sites' state must be re-read)."""

@@ -86,8 +86,7 @@ async def refresh_points(ctx: ProducerContext, site: str) -> int:
             await publisher.add(change.key, change.value)
         await publisher.flush()
         RECORDS_PUBLISHED.labels(topic=ctx.settings.topic_points).inc(len(changes))
-    ctx.points[site] = published
-    ctx.points_refreshed[site] = time.monotonic()
+    ctx.book.points_published(site, published, time.monotonic())
     tombstones = sum(1 for c in changes if c.value is None)
     log_event(
         log,
@@ -137,7 +136,7 @@ async def sync_window(
         SAMPLES_PUBLISHED.labels(site=site).inc(stats.samples)
         if state is not None:
             await ctx.send_and_wait(ctx.settings.topic_sync, site.encode(), state.model_dump_json().encode())
-            ctx.states[site] = state
+            ctx.book.advanced(site, state)
             WATERMARK_AGE.labels(site=site).set(max(0, ctx.clock() - state.watermark_ms) / 1000)
     except asyncio.CancelledError:
         publisher.abandon()  # stopping: the window is abandoned, its watermark stays

@@ -80,10 +80,14 @@ def scrape_freshness(settings: Settings) -> dict[str, int]:
 def records_with_valid_samples(records: list[Record]) -> int:
     """Records of configured, enabled points holding at least one valid value (ace-api.md's rules)."""
     enabled = {k for k, v in point_records(CONFIG) if v is not None and orjson.loads(v)["collect_enabled"]}
-    return sum(
-        1
-        for key, value in records
-        if key in enabled and any(_valid(v) for _, v in orjson.loads(value)["samples"])
+    return len(
+        [
+            key
+            for key, value in records
+            if key in enabled
+            and value is not None
+            and any(_valid(v) for _, v in orjson.loads(value)["samples"])
+        ]
     )
 
 

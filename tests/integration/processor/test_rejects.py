@@ -27,7 +27,7 @@ pytestmark = pytest.mark.kafka
 
 MINUTE = 60_000
 FUTURE = "2100-01-01T00:00:00Z"
-MIXED = [
+MIXED: list[list[object]] = [
     ["2024-01-01T00:00:00Z", 1.5],
     ["2024-01-01T00:01:00Z", {"value": 1}],
     ["2024-01-01T00:02:00Z", "2"],

@@ -255,7 +255,7 @@ async def test_a_point_enabled_between_refreshes_loses_nothing(
                     flag = "--enable" if now == enabled_at else "--disable"
                     await asyncio.to_thread(_sim_cli, "points", "--url", root, "--site", "c", flag, point)
                 if now in (T0 + 90 * 60_000, seen_disabled):
-                    ctx.points_refreshed.pop("c")  # the refresh period has passed
+                    ctx.book.expire_points("c")  # the refresh period has passed
 
             end = await _run(settings, server, 18, switch, step=10 * 60_000)
         rows = await _sql(

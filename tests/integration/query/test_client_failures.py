@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from streamer.query import readonly
 from streamer.query import service as service_module
+from streamer.query import session as service_session
 from streamer.query.service import QueryService
 from streamer.settings import Settings
 from streamer.sink.writer import Sink
@@ -75,7 +77,7 @@ def test_a_client_failure_on_the_service_session_is_a_503(
     def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise IndexError("list index out of range")
 
-    monkeypatch.setattr(service_module.Client, "query", broken, raising=False)
+    monkeypatch.setattr(Client, "query", broken, raising=False)
     response = httpx.get(f"{live.url}/api/v1/sites", timeout=60)
     assert response.status_code == 503, response.text
     assert "IndexError" in response.json()["error"]
@@ -87,7 +89,7 @@ async def test_the_service_opens_one_handle_for_concurrent_first_calls(
     """Eight reads arriving together on a fresh service open one engine handle, not one per thread
     (the lazy connect raced: every thread that saw no client opened its own, and all but one leaked)."""
     opened: list[Any] = []
-    real = service_module.own_client
+    real = service_session.own_client
 
     def slow_open(settings: Settings) -> Any:
         time.sleep(0.3)  # every thread arrives while the first is still opening

@@ -6,23 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import TP, ConsumerMessage
 
-from streamer.processor.acks import AckGate
 from streamer.processor.app import create_app
+from streamer.processor.faust_seam import SeamConsumer, ack_for, delivery_of
+from streamer.processor.port import Delivery
 from tests.isolation import isolated_settings
 
 PREFIX = "acks"
-
-
-class _Event:
-    """What the pipeline holds: a faust event around one consumer message."""
-
-    def __init__(self, app: Any, message: ConsumerMessage) -> None:
-        self.app, self.message = app, message
-
-    def ack(self) -> bool:
-        return bool(self.message.ack(self.app.consumer))
 
 
 @pytest.fixture
@@ -30,7 +22,8 @@ def app(tmp_path: Path) -> Any:
     """A real processor faust app whose (real, unstarted) consumer keeps faust's ack bookkeeping."""
     settings = isolated_settings(PREFIX, tmp_path)
     faust_app = create_app(settings, sink_factory=lambda: None, query_api=False).app
-    faust_app.topics._acking_topics.add(settings.topic_samples)
+    # faust's private set: the topic acks as once its agent has started
+    faust_app.topics._acking_topics.add(settings.topic_samples)  # type: ignore[attr-defined]
     faust_app.consumer_generation_id = 3
     return faust_app
 
@@ -52,12 +45,9 @@ def _message(app: Any, offset: int, generation: int | None = None) -> ConsumerMe
     )
 
 
-async def _stream_ack(event: _Event) -> bool:
-    return event.ack()  # what faust's Stream.ack does, synchronously
-
-
-async def test_faust_alone_commits_past_an_unprocessed_offset(app: Any) -> None:
+async def test_faust_alone_commits_past_an_unprocessed_offset(app: Any, monkeypatch: Any) -> None:
     """The defect guarded against: committed 5, 5 in flight, 6 skip-acked by faust -> faust commits 7."""
+    monkeypatch.setattr(SeamConsumer, "_new_offset", faust_aiokafka.Consumer._new_offset)  # faust alone
     consumer = app.consumer
     tp = _message(app, 0).tp
     consumer._committed_offset[tp] = 5
@@ -68,28 +58,26 @@ async def test_faust_alone_commits_past_an_unprocessed_offset(app: Any) -> None:
 async def test_skip_acked_offset_is_not_committed_ahead_of_the_pipeline(app: Any) -> None:
     """Same state with the gate: nothing is committed until 5 is released, then 7 (5 and 6 done)."""
     consumer = app.consumer
-    gate = AckGate(app)
-    release = gate.releaser(_stream_ack)
+    gate, release = app.ack_gate, ack_for(app)
     tp = _message(app, 0).tp
     for offset in range(5):
-        await release(_Event(app, _message(app, offset)))
+        await release(delivery_of(_message(app, offset)))
     assert consumer._filter_committable_offsets([tp]) == {tp: 5}
     consumer._committed_offset[tp] = 5
     _message(app, 6).ack(consumer)  # skipped by faust, never processed
     assert consumer._filter_committable_offsets([tp]) == {}
     assert gate.capped == 1
-    await release(_Event(app, _message(app, 5)))
-    await release(_Event(app, _message(app, 6)))
+    await release(delivery_of(_message(app, 5)))
+    await release(delivery_of(_message(app, 6)))
     assert consumer._filter_committable_offsets([tp]) == {tp: 7}
 
 
 async def test_nothing_is_committed_in_a_new_generation_before_a_release(app: Any) -> None:
     """After a rebalance (new generation, committed offset forgotten) a skip-ack commits nothing."""
     consumer = app.consumer
-    gate = AckGate(app)
-    release = gate.releaser(_stream_ack)
+    release = ack_for(app)
     tp = _message(app, 0).tp
-    await release(_Event(app, _message(app, 0)))
+    await release(delivery_of(_message(app, 0)))
     app.consumer_generation_id = 4
     consumer._acked.pop(tp, None)
     consumer._acked_index.pop(tp, None)
@@ -100,14 +88,14 @@ async def test_nothing_is_committed_in_a_new_generation_before_a_release(app: An
 
 async def test_events_of_an_older_generation_are_not_released(app: Any) -> None:
     """An event fetched before the rebalance is not acked by the pipeline; current ones are."""
-    acked: list[Any] = []
+    acked: list[Delivery] = []
 
-    async def ack(event: Any) -> bool:
-        acked.append(event)
+    async def ack(delivery: Delivery) -> bool:
+        acked.append(delivery)
         return True
 
-    release = AckGate(app).releaser(ack)
-    old, new = _Event(app, _message(app, 1, generation=2)), _Event(app, _message(app, 2))
+    release = app.ack_gate.releaser(ack)
+    old, new = delivery_of(_message(app, 1, generation=2)), delivery_of(_message(app, 2))
     assert await release(old) is False
     assert await release(new) is True
     assert acked == [new]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streamer import __version__
-from streamer.models import DlqLetterState
+from streamer.models import DLQ_HEADERS, DlqLetterState
 from streamer.processor.dlq import DeadLetter, dlq_headers, failed_state, fails_again
 from streamer.processor.dlq_actions import Filters, plan_replay, replay_headers, replay_target
 from streamer.processor.dlq_tools import (
@@ -195,3 +195,11 @@ def test_since_options_read_the_one_time_rule() -> None:
         (since,) = [p for p in dlq.commands[name].params if p.name == "since"]
         assert since.type.convert("1970-07-14T18:37:25.448Z", since, None) == 16_828_645_448
         assert since.type.convert("2109-05-13T07:24:52.030Z", since, None) == 4_397_873_092_030
+
+
+def test_every_header_the_processor_writes_is_in_the_one_list() -> None:
+    """A dead letter's headers, a replayed one's included, are names of ``models.DLQ_HEADERS`` only."""
+    replayed = letter({"replayed_from": b"t.dlq:0:7", "letter_id": b"t.samples:3:42", "attempts": b"2"})
+    names = {name for name, _ in dlq_headers(replayed, "2024-01-01T00:00:00Z")}
+    assert "replayed_from" in names and names <= set(DLQ_HEADERS)
+    assert set(DLQ_HEADERS) >= CONTRACT_HEADERS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamer.processor.batch_items import Part
 from streamer.processor.pipeline import freshness_seconds
-from streamer.processor.records import Part
 
 
 def _part(ts_ms: list[int]) -> Any:

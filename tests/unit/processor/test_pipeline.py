@@ -11,11 +11,11 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from streamer.errors import DlqWriteError, SinkPermanentError, SinkTransientError
-from streamer.processor import loader
+from streamer.processor import insert_batches
+from streamer.processor.batch_items import BatchOutcome, Item
 from streamer.processor.dlq import DlqWriter
 from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import PointsTable
-from streamer.processor.records import BatchOutcome, Item
 from streamer.settings import Settings
 
 T = "2024-01-01T00:0{}:00Z"
@@ -121,7 +121,7 @@ def make(
     async def ack(handle: Any) -> None:
         log.append(f"ack:{handle[2]}")
 
-    return SamplesPipeline(settings, sink, table, DlqWriter(settings, producer=producer), ack)  # type: ignore[arg-type]
+    return SamplesPipeline(settings, sink, table, DlqWriter(settings, producer=producer), ack)
 
 
 async def test_a_mixed_batch_is_loaded_dropped_rejected_dead_lettered_and_acked(
@@ -176,7 +176,7 @@ async def test_transient_failures_retry_the_same_batch_and_send_nothing_to_the_d
     base_settings: Settings, table: FakeTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A ClickHouse outage is retried with the same token until it passes; the DLQ stays empty."""
-    monkeypatch.setattr(loader, "MIN_BACKOFF_S", 0.001)
+    monkeypatch.setattr(insert_batches, "MIN_BACKOFF_S", 0.001)
     log: list[str] = []
     sink, producer = FakeSink(log, transient=3), FakeProducer(log)
     pipeline = make(base_settings, table, sink, producer, log)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from streamer.models import SyncRun
+from streamer.processor.batch_items import Item
 from streamer.processor.dlq import DlqWriter
-from streamer.processor.records import Item
 from streamer.processor.sync_runs import SyncRunsPipeline
 from streamer.settings import Settings
 from tests.unit.processor.test_pipeline import FakeProducer
@@ -40,7 +40,7 @@ async def test_sync_runs_are_inserted_or_dead_lettered_then_acked(base_settings:
     async def ack(handle: Any) -> None:
         log.append(f"ack:{handle}")
 
-    pipeline = SyncRunsPipeline(base_settings, sink, DlqWriter(base_settings, producer=producer), ack)  # type: ignore[arg-type]
+    pipeline = SyncRunsPipeline(base_settings, sink, DlqWriter(base_settings, producer=producer), ack)
     values = [run_value("a"), b'{"sync_id": "b"}', run_value("c")]
     items = [Item(i, "t.sync_runs", 0, i, b"s", v, {}) for i, v in enumerate(values)]
     assert await pipeline.handle(items) == 2

@@ -19,7 +19,7 @@ def test_reset_site_and_from_go_together(base_settings: Settings, args: list[str
 
 def test_time_options_read_the_one_rule() -> None:
     """--start/--end/--from/--now floor sub-ms digits and parse exactly, like every other time input."""
-    from streamer.producer.cli import TIME
+    from streamer.cli import TIME
 
     assert TIME.convert("2024-01-01T00:00:00.0009Z", None, None) == 1_704_067_200_000  # floor, not round
     assert TIME.convert("1970-07-14T18:37:25.448Z", None, None) == 16_828_645_448

@@ -37,7 +37,7 @@ def _context(settings: Settings, previous: dict[str, dict[str, Any]] | None) -> 
     # No Kafka producer: a failed refresh must not publish anything, so touching it would raise.
     ctx = ProducerContext(settings, client, None, fixed_clock(1_000))  # type: ignore[arg-type]
     if previous is not None:
-        ctx.points[SITE] = previous
+        ctx.book.recover(points={SITE: previous})
     return ctx
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamer.producer.publisher import partition_for
-from streamer.producer.runner import assigned_sites
+from streamer.producer.shard import sites_in
 
 # Hash values of Kafka's own Java test suite (org.apache.kafka.common.utils.UtilsTest#testMurmur2).
 JAVA_MURMUR2 = {
@@ -29,7 +29,7 @@ def test_assigned_sites_splits_sites_between_workers() -> None:
     """Two workers owning disjoint ace.sync partitions sync disjoint sets of sites covering all of them."""
     sites = [f"site_{i}" for i in range(40)]
     partitions = [0, 1, 2, 3]
-    first, second = assigned_sites({0, 1}, partitions), assigned_sites({2, 3}, partitions)
+    first, second = sites_in({0, 1}, partitions), sites_in({2, 3}, partitions)
     mine = {s for s in sites if first(s)}
     theirs = {s for s in sites if second(s)}
     assert mine and theirs

@@ -127,7 +127,7 @@ async def test_a_failed_delivery_fails_the_window_and_keeps_the_state(tmp_path: 
     """A refused batch fails the window: no new watermark, the old state kept, a failed sync run recorded."""
     ctx, producer = _context(tmp_path)
     old = SyncState(site="s", watermark_ms=WINDOW.start_ms, updated_at_ms=NOW - 1)
-    ctx.states["s"] = old
+    ctx.book.recover(states={"s": old})
     task = asyncio.create_task(sync_window(ctx, "s", WINDOW, "id", weather=False, state=_new_state()))
     await _until_deliveries(producer)
     producer.deliveries[0].set_exception(KafkaTimeoutError())

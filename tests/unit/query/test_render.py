@@ -48,7 +48,7 @@ def test_samples_csv_and_table() -> None:
 
 
 def _gap_answer(points: int) -> dict[str, Any]:
-    listed = [
+    listed: list[dict[str, Any]] = [
         {
             "point_name": f"p{i:02d}",
             "collect_interval_s": 60,

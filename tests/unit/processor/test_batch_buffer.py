@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streamer.processor.take import BatchBuffer, batches
+from streamer.processor.batch_buffer import BatchBuffer, batches
 
 
 async def source(rows: list[int], gap_s: float = 0.0) -> AsyncIterator[int]:

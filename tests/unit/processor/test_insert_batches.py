@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from streamer.errors import SinkPermanentError, SinkTransientError
-from streamer.processor.loader import batch_token, bisect_load, retry_transient
-from streamer.processor.records import Item, Part
+from streamer.processor.batch_items import Item, Part
+from streamer.processor.insert_batches import batch_token, bisect_load, retry_transient
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The units a samples batch is made of: polled items, their valid rows (parts), the staged batch."""
+"""The units a batch is made of: polled items, their valid rows (parts), the staged batch."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import orjson
 from streamer.errors import FutureSampleError, RecordDecodeError
 from streamer.processor.dlq import STAGE_NORMALISE, DeadLetter
 from streamer.processor.normalise import Normalised, RawRecord
+from streamer.processor.port import Delivery
 
 
 @dataclass(slots=True)
 class Item:
     """A polled record: where it came from, its raw bytes, and what decoding made of it."""
 
-    handle: Any  # what ``ack`` needs (the faust event)
+    handle: Any  # what ``ack`` needs (the ``Delivery``)
     source_topic: str
     source_partition: int
     source_offset: int
@@ -41,6 +42,19 @@ class Item:
     @property
     def source_rows(self) -> int:
         return -1  # a polled record: its rows are not judged yet
+
+
+def item_of(delivery: Delivery) -> Item:
+    """The pipeline's view of a delivery (acked through it)."""
+    return Item(
+        delivery,
+        delivery.topic,
+        delivery.partition,
+        delivery.offset,
+        delivery.key,
+        delivery.value,
+        delivery.headers,
+    )
 
 
 class SourceOf:

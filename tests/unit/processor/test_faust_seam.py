@@ -1,19 +1,27 @@
-"""faust's consumer with inline dispatch: same results as faust's wait_first, no tasks when nothing blocks."""
+"""The faust seam: inline dispatch as faust's wait_first, inlets as faust's fetch loop, the start-up check."""
 
 from __future__ import annotations
 
 import asyncio
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import faust
 import pytest
+from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from mode import Service
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
-from streamer.processor.app import SamplesInlet, create_app
-from streamer.processor.hotpath import Continued, InlineDispatchConsumer, QuietMonitor
-from streamer.processor.take import BatchBuffer
+from streamer.errors import ConfigError
+from streamer.processor import faust_seam
+from streamer.processor.app import create_app
+from streamer.processor.batch_buffer import BatchBuffer, BufferInlet
+from streamer.processor.faust_seam import Continued, QuietMonitor, SeamConsumer
 from tests.isolation import isolated_settings
 
 
@@ -29,7 +37,7 @@ async def consumer(tmp_path: Path) -> Any:
 def test_the_processor_app_uses_the_inline_consumer_and_the_quiet_monitor(tmp_path: Path) -> None:
     """create_app wires both in: the transport's consumer class and the app's monitor."""
     app = create_app(isolated_settings("hotpath", tmp_path), sink_factory=lambda: None, query_api=False).app
-    assert isinstance(app.consumer, InlineDispatchConsumer)
+    assert isinstance(app.consumer, SeamConsumer)
     assert isinstance(app.monitor, QuietMonitor)
 
 
@@ -240,14 +248,19 @@ async def _drain(consumer: Any) -> list[Any]:
 
 async def test_the_samples_inlet_refuses_messages_until_the_agent_opens_it() -> None:
     """Nothing is judged before the points table is recovered: the inlet is shut until opened."""
-    inlet = SamplesInlet()
-    message = _message("samples", 0)
+    inlet = BufferInlet()
+    message = faust_seam.delivery_of(_message("samples", 0))
     assert not inlet.offer(message)
     waiting = asyncio.ensure_future(inlet.wait_room())
     await asyncio.sleep(0.01)
     assert not waiting.done()
     taken: list[Any] = []
-    inlet.open(BatchBuffer(lambda m: (taken.append(m), 1), max_rows=10, max_s=1.0))
+
+    def take(delivery: Any) -> tuple[Any, int]:
+        taken.append(delivery)
+        return delivery, 1
+
+    inlet.open(BatchBuffer(take, max_rows=10, max_s=1.0))
     await asyncio.wait_for(waiting, 1)
     assert inlet.offer(message) and taken == [message]
 
@@ -264,3 +277,68 @@ async def test_an_offset_gap_is_recorded_so_commits_can_pass_it(consumer: Any, m
     _fetched(monkeypatch, [_message("samples", 3), _message("samples", 4), _message("samples", 9)])
     await _drain(consumer)
     assert gaps == [(TP("samples", 0), 5, 9)]
+
+
+def test_every_faust_name_the_seam_relies_on_is_there() -> None:
+    """With the faust installed (the tested range), the start-up check passes."""
+    faust_seam.check_faust()
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [
+        (faust_consumer.Consumer, "_new_offset"),
+        (faust_consumer.Consumer, "_add_gap"),
+        (faust.App, "_new_transport"),
+    ],
+)
+def test_a_missing_faust_name_stops_start_up_in_one_line(
+    tmp_path: Path, monkeypatch: Any, owner: type[Any], name: str
+) -> None:
+    """A faust without a private name the seam uses: create_app fails, one line naming faust's version."""
+    monkeypatch.delattr(owner, name)
+    with pytest.raises(ConfigError) as raised:
+        create_app(isolated_settings("seam", tmp_path), sink_factory=lambda: None, query_api=False)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"faust-streaming {version('faust-streaming')}" in message and f".{name} is missing" in message
+
+
+def test_a_changed_signature_stops_start_up(monkeypatch: Any) -> None:
+    """A private method the seam overrides whose parameters changed is reported, not called wrongly."""
+
+    async def add_gap(self: Any, tp: Any, start: int) -> None:
+        return None
+
+    monkeypatch.setattr(faust_consumer.Consumer, "_add_gap", add_gap)
+    with pytest.raises(ConfigError, match=r"Consumer\._add_gap\('self', 'tp', 'start'\) is not _add_gap"):
+        faust_seam.check_faust()
+
+
+def test_a_consumer_without_the_state_the_seam_reads_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    """The instance attributes (read offsets, mode's events) are checked when the consumer is built."""
+    original = faust_consumer.Consumer.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        del self._read_offset
+
+    monkeypatch.setattr(faust_consumer.Consumer, "__init__", init)
+    app = create_app(isolated_settings("seam", tmp_path), sink_factory=lambda: None, query_api=False).app
+    with pytest.raises(ConfigError, match="a consumer has no _read_offset"):
+        _ = app.consumer
+
+
+def test_both_processor_topics_go_through_an_inlet(tmp_path: Path) -> None:
+    """ace.samples and ace.sync_runs are handed to inlets: no processor topic takes faust's stream path."""
+    settings = isolated_settings("seam", tmp_path)
+    app = create_app(settings, sink_factory=lambda: None, query_api=False).app
+    assert set(app.inlets) == {settings.topic_samples, settings.topic_sync_runs}
+    assert all(isinstance(inlet, BufferInlet) for inlet in app.inlets.values())
+
+
+def test_the_tested_faust_range_is_the_one_pinned() -> None:
+    """The range the start-up error names is pyproject's pin, and the installed faust is in it."""
+    pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    assert f"faust-streaming{faust_seam.TESTED_FAUST}" in pyproject["project"]["dependencies"]
+    assert Version(version("faust-streaming")) in SpecifierSet(faust_seam.TESTED_FAUST)

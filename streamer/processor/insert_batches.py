@@ -1,4 +1,5 @@
-"""Loading into the sink: retry transient failures forever, bisect permanent ones down to records.
+"""Loading into the sink: retry transient failures forever, bisect permanent ones down to records;
+``settle``: the one tail of every batch (insert, bisect, dead-letter, ack).
 
 - ``SinkTransientError`` (ClickHouse down, timeout, too many parts, table detached...): back off
   (doubling, capped at ``settings.sink_retry_max_backoff_s``) and retry the SAME rows with the SAME
@@ -25,14 +26,17 @@ import struct
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from streamer.errors import SinkPermanentError, SinkTransientError
+from streamer.processor.batch_items import Item, dead_letter
+from streamer.processor.dlq import STAGE_INSERT, DeadLetter, DlqWriter
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-P = TypeVar("P", bound="HasSource")
+P = TypeVar("P")
+Q = TypeVar("Q", bound="HasItem")
 
 MIN_BACKOFF_S = 0.05
 
@@ -48,6 +52,11 @@ class HasSource(Protocol):
     def source_crc(self) -> int: ...
     @property
     def source_rows(self) -> int: ...
+
+
+class HasItem(HasSource, Protocol):
+    @property
+    def item(self) -> Item: ...
 
 
 def batch_token(kind: str, parts: Iterable[HasSource]) -> str:
@@ -125,3 +134,30 @@ async def bisect_load(
     failed = await bisect_load(parts[:middle], insert)
     failed += await bisect_load(parts[middle:], insert)
     return failed
+
+
+async def settle(
+    items: Sequence[Item],
+    parts: Sequence[Q],
+    insert: Callable[[Sequence[Q]], Awaitable[None]],
+    *,
+    letters: Sequence[DeadLetter],
+    token: str,
+    dlq: DlqWriter,
+    ack: Callable[[Any], Awaitable[Any]],
+    insert_all: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[list[tuple[Q, SinkPermanentError]], int]:
+    """The tail of a batch: insert ``parts`` (``insert_all()`` if given, else ``insert(parts)``),
+    bisect the poison ones out, deliver ``letters`` and theirs to the DLQ durably, then ack every
+    item in order (handles). Returns the poison parts and the dead letters sent."""
+    failed: list[tuple[Q, SinkPermanentError]] = []
+    if parts:
+        try:
+            await (insert(parts) if insert_all is None else insert_all())
+        except SinkPermanentError as exc:
+            failed = await bisect_load(parts, insert, failed_with=exc)
+    sent = [*letters, *(dead_letter(part.item, exc, STAGE_INSERT, token) for part, exc in failed)]
+    await dlq.send(sent)
+    for item in items:
+        await ack(item.handle)
+    return failed, len(sent)

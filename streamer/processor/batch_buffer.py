@@ -10,13 +10,16 @@ anywhere from one to ~2,000 samples, so batches are cut by rows instead.
 - ``offer(record)`` prepares it (decode: the rows it carries) and appends it to the open buffer, or
   refuses it (``False``) while that buffer is full; the deliverer then awaits ``wait_room()`` and
   offers again. It is synchronous, so a delivery that finds room costs no task switch: the
-  consumer's fetch loop calls it directly for every ``ace.samples`` message (``hotpath``).
+  consumer's fetch loop calls it directly for every ``ace.samples`` message (``faust_seam``).
 - ``batches()`` yields the open buffer when it holds ``max_rows`` rows, or every ``max_s`` seconds if
   it is not empty. The deliverer fills the next buffer while the caller inserts the previous one
   (decode overlaps the insert), and is refused once that buffer is full: at most two are held.
 
-``batches(events, prepare, ...)`` is the same over an async iterator (a faust stream): a feeder task
-offers each event. The caller acks every record of a batch, in order, once the batch is inserted or
+``BufferInlet`` is the consumer's way into one (a ``port.Inlet``): it refuses every delivery until the
+pipeline opens it with its buffer (the samples pipeline, once the points table is recovered).
+
+``batches(events, prepare, ...)`` is the same over an async iterator: a feeder task offers each
+event. The caller acks every record of a batch, in order, once the batch is inserted or
 dead-lettered.
 """
 
@@ -24,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
+
+from streamer.processor.port import Delivery
 
 E = TypeVar("E")
 I = TypeVar("I")  # noqa: E741
@@ -105,13 +110,33 @@ class BatchBuffer(Generic[E, I]):
             waiter.cancel()
 
 
+class BufferInlet:
+    """An inlet that refuses every delivery until ``open(buffer)``, then offers them to ``buffer``."""
+
+    def __init__(self) -> None:
+        self._buffer: BatchBuffer[Delivery, Any] | None = None
+        self._opened = asyncio.Event()
+
+    def open(self, buffer: BatchBuffer[Delivery, Any]) -> None:
+        self._buffer = buffer
+        self._opened.set()
+
+    def offer(self, delivery: Delivery) -> bool:
+        return self._buffer is not None and self._buffer.offer(delivery)
+
+    async def wait_room(self) -> None:
+        await self._opened.wait()
+        assert self._buffer is not None
+        await self._buffer.wait_room()
+
+
 async def batches(
     events: AsyncIterator[E],
     prepare: Callable[[E], tuple[I, int]],
     *,
     max_rows: int,
     max_s: float,
-) -> AsyncIterator[list[I]]:
+) -> AsyncGenerator[list[I]]:
     """Yield lists of prepared items, each closed at ``max_rows`` rows or ``max_s`` seconds.
 
     A feeder task offers every event of ``events`` to a ``BatchBuffer``; its exceptions are raised here.
