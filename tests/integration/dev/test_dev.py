@@ -82,11 +82,8 @@ def test_dev_runs_the_pipeline_and_lands_exactly_the_windows_it_synced(kafka_set
     assert int(weather[0]) >= 1
 
 
-@pytest.mark.kafka
-def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_path: Path) -> None:
-    """SIGTERM to `streamer dev` (a `kill`, a closed terminal) stops it cleanly and leaves none of its
-    parts running, although they run in sessions of their own; writing to a file, it prints progress
-    lines while it runs, and its final table shows every part's real end state."""
+def _dev_run(kafka_settings: Settings) -> tuple[Settings, list[str]]:
+    """Settings on free ports and the `streamer dev` command of one small simulated site."""
     settings = kafka_settings.model_copy(
         update={
             "sim_port": h.free_port(),
@@ -95,7 +92,15 @@ def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_pa
             "log_level": "warning",
         }
     )
-    args = [sys.executable, "-m", "streamer.cli", "dev", "--sites", "1", "--points", str(POINTS)]
+    return settings, [sys.executable, "-m", "streamer.cli", "dev", "--sites", "1", "--points", str(POINTS)]
+
+
+@pytest.mark.kafka
+def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM to `streamer dev` (a `kill`, a closed terminal) stops it cleanly and leaves none of its
+    parts running, although they run in sessions of their own; writing to a file, it prints progress
+    lines while it runs, and its final table shows every part's real end state."""
+    settings, args = _dev_run(kafka_settings)
     args += ["--progress-every", "1"]
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
@@ -129,15 +134,7 @@ def test_dev_stopped_by_sigterm_stops_its_parts(kafka_settings: Settings, tmp_pa
 def test_dev_takes_a_repeated_stop_signal_as_one_request(kafka_settings: Settings, tmp_path: Path) -> None:
     """Ctrl-C under make delivers SIGINT and then make's SIGTERM: the drain goes on (no abort), the parts
     stop cleanly and every one of them exited 0."""
-    settings = kafka_settings.model_copy(
-        update={
-            "sim_port": h.free_port(),
-            "processor_web_port": h.free_port(),
-            "producer_metrics_port": h.free_port(),
-            "log_level": "warning",
-        }
-    )
-    args = [sys.executable, "-m", "streamer.cli", "dev", "--sites", "1", "--points", str(POINTS)]
+    settings, args = _dev_run(kafka_settings)
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(args, env=h.child_env(settings), stdout=out, stderr=subprocess.STDOUT)
