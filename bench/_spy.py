@@ -1,11 +1,13 @@
 """py-spy for the benchmarks: sample a child's every thread, native frames included, and summarise.
 
 chdb inserts run on executor threads and in native code, so cProfile of the event loop's thread
-misses half the story; py-spy sees both. Needs ``pip install py-spy`` (not a project dependency).
+misses half the story; py-spy sees both. Needs ``py-spy`` (not a project dependency) beside the venv's
+python or on PATH.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,8 @@ _WAITING = ("pthread_cond", "epoll_wait", "SimpleQueue_get", "select_epoll_poll"
 
 def start_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
     """Start sampling ``pid`` at 50 Hz into collapsed stacks at ``out``."""
-    py_spy = str(Path(sys.executable).parent / "py-spy")
+    beside = Path(sys.executable).parent / "py-spy"
+    py_spy = str(beside) if beside.exists() else shutil.which("py-spy") or str(beside)
     cmd = [py_spy, "record", "--pid", str(pid), "--native", "--threads", "-r", "50", "-f", "raw", "-o", out]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
