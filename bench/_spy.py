@@ -14,7 +14,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-_WAITING = ("pthread_cond", "epoll_wait", "SimpleQueue_get", "select_epoll_poll")
+_WAITING = (
+    "pthread_cond",
+    "epoll_wait",
+    "SimpleQueue_get",
+    "select_epoll_poll",
+    "PyThread_acquire_lock_timed",
+    "Condition.wait",
+)
 
 
 def start_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
@@ -34,7 +41,7 @@ def stop_spy(spy: subprocess.Popen[bytes], out: str, top: int = 25) -> None:
     for line in Path(out).read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        if any(w in frames[-1] or w in "".join(frames[-3:]) for w in _WAITING):
+        if any(w in "".join(frames[-6:]) for w in _WAITING):
             continue  # a thread waiting is not a thread working
         thread = frames[0].split(":")[-1].strip()
         python = [f for f in frames if ".py:" in f]

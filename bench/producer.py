@@ -27,6 +27,7 @@ from typing import Any
 
 from streamer.kafka import TopicReader, ensure_topics, reliable_producer
 from streamer.producer.runner import COMPRESSION
+from streamer.runtime import tune_gc
 from streamer.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,7 @@ SITE = "site_01"
 def producer_child(overrides: dict[str, Any], start_ms: int, end_ms: int, profile: str, out: Any) -> None:
     """Runs in its own process so its ru_maxrss is the producer's peak alone."""
     settings = load_settings(**overrides)
+    tune_gc()  # as `streamer backfill` and `streamer producer` do
     if profile:
         import cProfile
 

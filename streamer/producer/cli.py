@@ -25,7 +25,6 @@ from streamer.errors import StreamerError
 from streamer.kafka import ensure_topics
 from streamer.models import SyncRun
 from streamer.producer.context import Clock, fixed_clock, system_clock
-from streamer.producer.metrics_http import serve_metrics
 from streamer.producer.repair import repair_loop
 from streamer.producer.reset import reset_site
 from streamer.producer.runner import backfill as run_backfill
@@ -75,6 +74,8 @@ def producer(
         _reset(settings, reset, from_ms, force, _clock(now)())
         return
     if settings.producer_metrics_port and not once:
+        from streamer.producer.metrics_http import serve_metrics  # aiohttp: 0.35 s a backfill never needs
+
         try:
             serve_metrics(settings)
         except OSError as exc:
