@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._procstat import cpu_s, listener_pid, wait_cpu  # noqa: E402
 from bench._spy import start_spy, stop_spy  # noqa: E402
+from bench._threads import thread_cpu  # noqa: E402
 from bench.producer import bare_produce, read_back  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.sim import SimConfig, expected  # noqa: E402
@@ -138,12 +139,14 @@ async def main() -> None:
             if broker is not None:
                 others["broker"] = broker
             cpu_before = {name: cpu_s(pid) for name, pid in others.items()}
+            threads_before = thread_cpu(processor.pid)
             started = time.monotonic()
             cpu = {"producer": await asyncio.to_thread(_backfill, settings, START_MS, end_ms, args.spy)}
             produced = time.monotonic() - started
             await h.wait_consumed(settings, [processor], timeout=3600)
             seconds = time.monotonic() - started
             cpu |= {name: cpu_s(pid) - cpu_before[name] for name, pid in others.items()}
+            threads = _thread_split(threads_before, thread_cpu(processor.pid), cpu["processor"])
             for name, spy in spies.items():
                 stop_spy(spy, f"{args.spy}.{name}")
         finally:
@@ -173,6 +176,9 @@ async def main() -> None:
             + f" (total {sum(cpu.values()) / millions:.2f})"
         )
         print(
+            "processor CPU-s by thread: " + ", ".join(f"{name} {used:.1f}" for name, used in threads.items())
+        )
+        print(
             f"bare aiokafka send_batch of the same records: {bare_s:.1f}s = {served / bare_s:,.0f}/s; "
             f"ratio e2e/ceiling {bare_s / seconds:.2f}, producer/ceiling {bare_s / produced:.2f}"
         )
@@ -184,6 +190,15 @@ async def main() -> None:
 
 def _named(sim: subprocess.Popen[bytes], processor: subprocess.Popen[bytes]) -> list[tuple[str, Any]]:
     return [("simulator", sim), ("processor", processor)]
+
+
+def _thread_split(before: dict[str, float], after: dict[str, float], total: float) -> dict[str, float]:
+    """The processor's CPU by thread name over the run, largest first; threads that ended meanwhile
+    (and rounding) are the remainder of the process's total."""
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    top = dict(sorted(used.items(), key=lambda kv: -kv[1])[:6])
+    top["other or ended"] = max(0.0, total - sum(used.values()))
+    return top
 
 
 def _backfill(settings: Settings, start_ms: int, end_ms: int, spy: str | None) -> float:
