@@ -58,7 +58,7 @@ class Run:
 def template() -> list[dict[str, object]]:
     """One site's configured points as ``ace.points`` values (the simulator's catalogue)."""
     config = SimConfig(sites=("site_00000",), points=POINTS_PER_SITE, seed=1)
-    return [orjson.loads(value) for _, value in h.point_records(config)]
+    return [orjson.loads(value) for _, value in h.point_records(config) if value is not None]
 
 
 def point_records(n: int) -> list[tuple[bytes, bytes]]:
