@@ -104,6 +104,7 @@ async def run_processor(
     ps = psutil.Process(proc.pid)
     spying = start_spy(proc.pid, spy) if spy else None
     peak = 0
+    peak_at = 0.0
     parts: dict[str, int] = {}
     engine_peak = 0.0
     next_engine = 0.0
@@ -111,7 +112,9 @@ async def run_processor(
     ends = await h.end_offsets(settings, settings.topic_samples)
     try:
         while True:
-            peak = max(peak, ps.memory_info().rss)
+            rss = ps.memory_info().rss
+            if rss > peak:
+                peak, peak_at = rss, time.perf_counter() - started
             for name, kb in rss_parts(proc.pid).items():
                 parts[name] = max(parts.get(name, 0), kb)
             if time.perf_counter() >= next_engine:
@@ -120,7 +123,11 @@ async def run_processor(
             done = await h.committed(settings, settings.topic_samples)
             if first_commit is None and any(done.values()):
                 first_commit = time.perf_counter() - started
-                print(f"first commit after {first_commit:.1f}s (start-up, points table recovery)", flush=True)
+                print(
+                    f"first commit after {first_commit:.1f}s (start-up, points table recovery), "
+                    f"RSS {ps.memory_info().rss / 1e6:.0f} MB",
+                    flush=True,
+                )
             if all(done.get(p, 0) >= end for p, end in ends.items()):
                 elapsed = time.perf_counter() - started
                 cpu = ps.cpu_times()
@@ -128,7 +135,8 @@ async def run_processor(
                 print(
                     "peak RSS parts: "
                     + ", ".join(f"{name} {kb / 1000:.0f} MB" for name, kb in sorted(parts.items()))
-                    + f"; engine MemoryTracking peak (sampled every 2 s) {engine_peak:.0f} MB",
+                    + f"; engine MemoryTracking peak (sampled every 2 s) {engine_peak:.0f} MB; "
+                    f"peak RSS {peak / 1e6:.0f} MB at {peak_at:.1f}s of {elapsed:.1f}s",
                     flush=True,
                 )
                 print_thread_cpu(proc.pid)
