@@ -47,6 +47,8 @@ DROP_DISABLED = "disabled"
 
 
 ROWS_CHUNK = 5_000  # points rows handed to the sink at a time while the table reads
+HOT_MAX = 100_000  # keys whose verdicts are memoised (bounded whatever the table holds)
+_UNSEEN = object()
 
 FlushRows = Callable[[list[PointRow]], Awaitable[None]]
 
@@ -60,6 +62,9 @@ class PointsTable:
         self._sites: dict[str, SitePoints] = {}  # key split at its first "/": head → tail → enabled
         self._unsplit: dict[str, bool] = {}  # keys without "/" (no sample matches them)
         self._names: dict[str, tuple[str, str]] = {}  # only where the value's names differ from the split
+        # The verdicts of the keys judged lately (the compact maps bisect, a dict answers at once);
+        # every change of a key drops its entry, so a verdict is never stale.
+        self._hot: dict[str, bool | object | None] = {}
         self._rows: list[PointRow] = []
         self.recovered = False
         self.undecodable = 0
@@ -98,18 +103,23 @@ class PointsTable:
 
     def judge(self, site: str, point: str) -> str | None:
         """None to keep the point's samples, else the reason they are dropped."""
-        if "/" in site:
-            head, _, tail = f"{site}/{point}".partition("/")
-            points = self._sites.get(head)
-            enabled = None if points is None else points.get(tail)
-        else:
-            points = self._sites.get(site)
-            enabled = None if points is None else points.get(point)
+        key = f"{site}/{point}"
+        enabled = self._hot.get(key, _UNSEEN)
+        if enabled is _UNSEEN:
+            enabled = self._lookup(key)
+            if len(self._hot) >= HOT_MAX:
+                self._hot.clear()  # wholesale, as TimeCache: cheap and rare
+            self._hot[key] = enabled
         if enabled:
             return None
         if is_always_kept(point):
             return None
         return DROP_NOT_CONFIGURED if enabled is None else DROP_DISABLED
+
+    def _lookup(self, key: str) -> bool | None:
+        head, _, tail = key.partition("/")
+        points = self._sites.get(head)
+        return None if points is None else points.get(tail)
 
     def take_rows(self) -> list[PointRow]:
         """The ``points`` rows accumulated since the last call."""
@@ -144,6 +154,7 @@ class PointsTable:
             self._rows.append(replace(PointRow.from_record(point), version=max(record.timestamp, 0)))
 
     def _set(self, key: str, enabled: bool) -> None:
+        self._hot.pop(key, None)
         head, slash, tail = key.partition("/")
         if not slash:
             self._unsplit[key] = enabled
@@ -154,6 +165,7 @@ class PointsTable:
         points.set(tail, enabled)
 
     def _remove(self, key: str, version: int) -> None:
+        self._hot.pop(key, None)
         head, slash, tail = key.partition("/")
         if not slash:
             self._unsplit.pop(key, None)
