@@ -47,7 +47,7 @@ DROP_DISABLED = "disabled"
 
 
 ROWS_CHUNK = 5_000  # points rows handed to the sink at a time while the table reads
-FETCH_BYTES = 1024 * 1024  # per partition, each fetch of ace.points
+FETCH_BYTES = 1024 * 1024  # per partition, a fetch of ace.points
 HOT_MAX = 100_000  # keys whose verdicts are memoised (bounded whatever the table holds)
 _UNSEEN = object()
 
@@ -74,8 +74,8 @@ class PointsTable:
         return len(self._unsplit) + sum(len(points) for points in self._sites.values())
 
     async def start(self) -> None:
-        # 1 MiB a partition (not the reader's 4): a recovery's fetch, all partitions at once, is then
-        # ~3,000 records a partition, decoded at once, and not ~12,000.
+        # 1 MiB a partition (not the reader's 4): a recovery prefetches every partition at once, so the
+        # consumer holds up to 8 MiB of fetched records with 8 partitions, not 32.
         self._reader = TopicReader(
             self._settings, self._settings.topic_points, client_suffix="points-table", fetch_bytes=FETCH_BYTES
         )
