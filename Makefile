@@ -59,6 +59,7 @@ bench: install kafka-start
 	$(BIN)/python bench/producer.py
 	$(BIN)/python bench/processor.py
 	$(BIN)/python bench/processor.py --shape day
+	$(BIN)/python bench/points_table.py
 	$(BIN)/python bench/e2e.py
 
 clean:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -103,19 +104,41 @@ async def run_processor(
     ps = psutil.Process(proc.pid)
     spying = start_spy(proc.pid, spy) if spy else None
     peak = 0
+    peak_at = 0.0
+    parts: dict[str, int] = {}
+    engine_peak = 0.0
+    next_engine = 0.0
     first_commit: float | None = None
     ends = await h.end_offsets(settings, settings.topic_samples)
     try:
         while True:
-            peak = max(peak, ps.memory_info().rss)
+            rss = ps.memory_info().rss
+            if rss > peak:
+                peak, peak_at = rss, time.perf_counter() - started
+            for name, kb in rss_parts(proc.pid).items():
+                parts[name] = max(parts.get(name, 0), kb)
+            if time.perf_counter() >= next_engine:
+                next_engine = time.perf_counter() + 2.0
+                engine_peak = max(engine_peak, await engine_tracked_mb(settings))
             done = await h.committed(settings, settings.topic_samples)
             if first_commit is None and any(done.values()):
                 first_commit = time.perf_counter() - started
-                print(f"first commit after {first_commit:.1f}s (start-up, points table recovery)", flush=True)
+                print(
+                    f"first commit after {first_commit:.1f}s (start-up, points table recovery), "
+                    f"RSS {ps.memory_info().rss / 1e6:.0f} MB",
+                    flush=True,
+                )
             if all(done.get(p, 0) >= end for p, end in ends.items()):
                 elapsed = time.perf_counter() - started
                 cpu = ps.cpu_times()
                 print_insert_share(settings, elapsed)
+                print(
+                    "peak RSS parts: "
+                    + ", ".join(f"{name} {kb / 1000:.0f} MB" for name, kb in sorted(parts.items()))
+                    + f"; engine MemoryTracking peak (sampled every 2 s) {engine_peak:.0f} MB; "
+                    f"peak RSS {peak / 1e6:.0f} MB at {peak_at:.1f}s of {elapsed:.1f}s",
+                    flush=True,
+                )
                 print_thread_cpu(proc.pid)
                 break
             if proc.poll() is not None:
@@ -127,6 +150,31 @@ async def run_processor(
         h.stop(proc, timeout=60)
         log.close()
     return elapsed, peak / 1e6, cpu.user + cpu.system
+
+
+def rss_parts(pid: int) -> dict[str, int]:
+    """RssAnon (heaps: Python's and the engine's) and RssFile (mapped code: chdb's library) in kB."""
+    parts: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "RssFile"):
+                parts[name] = int(value.split()[0])
+    return parts
+
+
+async def engine_tracked_mb(settings: Settings) -> float:
+    """The embedded engine's own MemoryTracking (system.metrics), through the processor's query API."""
+    sql = "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'"
+    url = f"http://127.0.0.1:{settings.processor_web_port}/api/v1/sql"
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            answer = await client.post(url, json={"sql": sql})
+        rows = answer.json().get("rows") or answer.json().get("data") or []
+        value = rows[0][0] if isinstance(rows[0], list) else next(iter(rows[0].values()))
+        return float(value) / 1e6
+    except (httpx.HTTPError, ValueError, IndexError, KeyError, StopIteration, AttributeError, TypeError):
+        return 0.0
 
 
 def print_thread_cpu(pid: int) -> None:

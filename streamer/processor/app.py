@@ -25,11 +25,12 @@ from streamer.processor.batch_buffer import BatchBuffer, BufferInlet
 from streamer.processor.batch_items import Item, item_of
 from streamer.processor.dlq import DlqWriter
 from streamer.processor.faust_seam import SeamApp
-from streamer.processor.pipeline import SamplesPipeline
+from streamer.processor.pipeline import SamplesPipeline, insert_points
 from streamer.processor.points_table import PointsTable
 from streamer.processor.port import Ack, Delivery
 from streamer.processor.sync_runs import SyncRunsPipeline
 from streamer.settings import Settings
+from streamer.sink.rows import PointRow
 from streamer.webguard import Policy, check_bind, install
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,14 @@ class ProcessorRuntime:
         await self.dlq.start()
         self.table = PointsTable(self.settings)
         await self.table.start()
-        await self.table.wait_recovered()
+        sink = self.sink
+
+        async def flush(rows: list[PointRow]) -> None:
+            await insert_points(self.settings, sink, rows)
+
+        # The points rows go to ClickHouse a chunk at a time as the table reads; the pipeline's
+        # first refresh inserts what is left.
+        await self.table.wait_recovered(flush)
 
     def samples_pipeline(self, ack: Ack) -> SamplesPipeline:
         assert self.table is not None and self.dlq is not None

@@ -104,19 +104,14 @@ class SamplesPipeline:
     async def refresh_points(self) -> None:
         """Catch the points table up and upsert changed points (also run on a timer when idle)."""
         async with self._points_lock:
-            await self._table.catch_up()
+            await self._table.catch_up(self.insert_points)
             rows = self._table.take_rows()
-            if not rows:
-                return
-            try:
-                await retry_transient(
-                    lambda: asyncio.to_thread(self._sink.insert_points, rows),
-                    max_backoff_s=self._settings.sink_retry_max_backoff_s,
-                    what=f"insert {len(rows)} points",
-                )
-            except SinkPermanentError as exc:
-                # Metadata only: judging uses the in-memory table, samples still load.
-                log.error("ClickHouse refused %d points rows (not retried): %s", len(rows), exc)
+            if rows:
+                await self.insert_points(rows)
+
+    async def insert_points(self, rows: list[PointRow]) -> None:
+        """Upsert points rows into ClickHouse (transient errors retried)."""
+        await insert_points(self._settings, self._sink, rows)
 
     async def handle(self, items: Sequence[Item]) -> BatchOutcome:
         """Process one batch; returns only after every item is loaded or dead-lettered, and acked."""
@@ -218,6 +213,19 @@ class SamplesPipeline:
         )
         for age_s in freshness_seconds(parts, time.time() * 1000):
             FRESHNESS_SECONDS.observe(age_s)
+
+
+async def insert_points(settings: Settings, sink: SamplesSink, rows: list[PointRow]) -> None:
+    """Upsert points rows (transient errors retried); a permanent refusal is logged, not raised."""
+    try:
+        await retry_transient(
+            lambda: asyncio.to_thread(sink.insert_points, rows),
+            max_backoff_s=settings.sink_retry_max_backoff_s,
+            what=f"insert {len(rows)} points",
+        )
+    except SinkPermanentError as exc:
+        # Metadata only: judging uses the in-memory table, samples still load.
+        log.error("ClickHouse refused %d points rows (not retried): %s", len(rows), exc)
 
 
 def freshness_seconds(parts: Sequence[Part], now_ms: float) -> list[float]:

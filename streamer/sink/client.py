@@ -36,6 +36,20 @@ class _Lease:
 
 
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The embedded engine's caches, sized for an engine sharing its process and RAM with the processor
+# (or the query service): ClickHouse's defaults (5 GiB each for marks, secondary-index marks and
+# primary indexes) assume a dedicated server, and the processor's query API reads through this engine,
+# so they grew with every table read. Server settings: fixed when the engine starts (the first client
+# of a process opens it, every later handle shares it). A ClickHouse server takes these from its own
+# configuration, so the HTTP path sends nothing for them; the session settings both paths send are
+# the sink's and the query service's own, the same SQL on both (tests/integration/sink/test_server_sql.py).
+EMBEDDED_ENGINE_OPTIONS: dict[str, str] = {
+    "mark_cache_size": str(64 << 20),
+    "index_mark_cache_size": str(16 << 20),
+    "primary_index_cache_size": str(16 << 20),
+    "query_condition_cache_size": str(16 << 20),
+    "compiled_expression_cache_size": str(16 << 20),
+}
 _shared: dict[tuple[str, str], _Lease] = {}
 _shared_lock = threading.Lock()
 
@@ -125,7 +139,7 @@ def _require_embedded_engine() -> None:
 def _chdb_client(path: str, database: str) -> Client:
     _require_embedded_engine()
     try:
-        client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", chdb_options=EMBEDDED_ENGINE_OPTIONS)
     except Exception as exc:
         if "already initialized with path" in str(exc):
             # Within one process the engine cannot switch directories: a setup error, not an outage.

@@ -15,7 +15,7 @@ from streamer.processor import insert_batches
 from streamer.processor.batch_items import BatchOutcome, Item
 from streamer.processor.dlq import DlqWriter
 from streamer.processor.pipeline import SamplesPipeline
-from streamer.processor.points_table import PointsTable
+from streamer.processor.points_table import FlushRows, PointsTable
 from streamer.settings import Settings
 
 T = "2024-01-01T00:0{}:00Z"
@@ -52,7 +52,7 @@ class FakeSink:
 
 
 class FakeTable(PointsTable):
-    async def catch_up(self) -> int:
+    async def catch_up(self, flush: FlushRows | None = None) -> int:
         return 0
 
 
@@ -271,7 +271,7 @@ async def test_run_stages_the_next_batch_while_the_previous_inserts(
             return super().insert_samples(*args)
 
     class LoggingTable(FakeTable):
-        async def catch_up(self) -> int:
+        async def catch_up(self, flush: FlushRows | None = None) -> int:
             log.append("stage")
             return 0
 
