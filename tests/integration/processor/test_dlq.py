@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -78,7 +79,7 @@ def rows(settings: Settings) -> list[list[object]]:
     return clickhouse(settings, sql)
 
 
-def rollups(settings: Settings) -> list[list[list[object]]]:
+def rollups(settings: Settings) -> list[list[list[Any]]]:
     """Each rollup view's rows, then the same GROUP BY over timeseries_raw FINAL, side by side."""
     db = settings.clickhouse_database
     out = []
