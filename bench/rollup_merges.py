@@ -32,6 +32,7 @@ from bench._threads import thread_cpu
 from streamer.settings import load_settings
 from streamer.sink import migrations
 from streamer.sink.client import clickhouse_client
+from streamer.sink.rollups import Touched
 from streamer.sink.writer import Sink
 
 T0 = 1_704_067_200_000
@@ -63,14 +64,13 @@ def batch_sql(k: int, points: int, total: int) -> str:
         FROM numbers({lo}, {n})"""
 
 
-def batch_hours(k: int, points: int, total: int) -> set[tuple[str, str, int]]:
-    """The (site, point, hour) keys of batch ``k`` of ``batch_sql``, as the sink computes them."""
+def batch_hours(k: int, points: int, total: int) -> Touched:
+    """What batch ``k`` of ``batch_sql`` touched, as the sink works it out."""
     lo, n = k * BATCH, min(BATCH, total - k * BATCH)
     minutes = range(lo // 60, (lo + n - 1) // 60 + 1)  # one (point, hour) per 60 consecutive numbers
-    hour_s = T0 // 1000
-    return {
-        ("site_01", f"point-{j % points}/ahu/supply-air-temp", hour_s + j // points * 3600) for j in minutes
-    }
+    hour = T0 // 3_600_000
+    names = frozenset(f"point-{j % points}/ahu/supply-air-temp" for j in minutes)
+    return Touched(frozenset({"site_01"}), names, frozenset(hour + j // points for j in minutes))
 
 
 def merge_cpu() -> float:

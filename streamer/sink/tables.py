@@ -20,7 +20,6 @@ POINTS: Final = "points"
 LATEST_VALUES: Final = "latest_values"
 SYNC_RUNS: Final = "sync_runs"
 SCHEMA_MIGRATIONS: Final = "schema_migrations"
-ROLLUP_1H: Final = "rollup_1h"
 ROLLUP_VIEWS: Final = {"5m": "rollup_5m_v", "1h": "rollup_1h_v"}
 ROLLUP_BUCKET_MS: Final = {"5m": 300_000, "1h": 3_600_000}
 

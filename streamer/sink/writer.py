@@ -89,7 +89,7 @@ class Sink:
         was seen in the last 1000 blocks is skipped, which makes retrying a failed insert harmless.
         A bisected half of a batch therefore needs its own token.
 
-        Then the hourly rollup rows of every (site, point, hour) the batch touched are recomputed from
+        Then the hourly rollup rows of the points and hours the batch touched are recomputed from
         ``timeseries_raw FINAL``, also when the insert was dropped as a retry: the attempt that
         stored the rows may have failed (or crashed) before its recompute. A failed recompute is
         transient whatever the error, since the rows themselves are stored: the caller retries the
@@ -104,15 +104,15 @@ class Sink:
         if n == 0:
             return 0
         data = [sites, points, ts_ms, values]
-        keys = rollups.touched_hours(sites, points, ts_ms)
+        touched = rollups.touched_hours(sites, points, ts_ms)
         self._insert(tables.TIMESERIES_RAW, data, tables.SAMPLE_COLUMNS, tables.SAMPLE_TYPES, n, token)
         BATCH_ROWS.observe(n)
-        self.recompute_rollups(keys)
+        self.recompute_rollups(touched)
         return n
 
-    def recompute_rollups(self, keys: set[tuple[str, str, int]]) -> None:
-        """Rewrite the rollup_1h rows of ``keys`` (site, point, hour start in epoch s) from raw FINAL."""
-        if not keys:
+    def recompute_rollups(self, touched: rollups.Touched) -> None:
+        """Rewrite the rollup_1h rows of the ``touched`` points and hours from raw FINAL."""
+        if not touched.hours:
             return
         client = self._get_client()
         started = time.perf_counter()
@@ -121,14 +121,18 @@ class Sink:
             version = int(str(client.command(rollups.VERSION_SQL)))
             client.command(
                 rollups.recompute_sql(f"`{self._database}`"),
-                parameters=rollups.recompute_params(keys, version),
+                parameters=rollups.recompute_params(touched, version),
                 settings=rollups.RECOMPUTE_SETTINGS,
             )
         except Exception as exc:
-            error = translate(exc, f"rollup recompute of {len(keys)} hours", self._secrets)
+            what = f"rollup recompute of {len(touched.points)} points x {len(touched.hours)} hours"
+            error = translate(exc, what, self._secrets)
             raise SinkTransientError(str(error)) from exc
-        ROWS_INSERTED.labels(table=tables.ROLLUP_1H).inc(len(keys))
-        log.debug("recomputed %d rollup hours in %.3fs", len(keys), time.perf_counter() - started)
+        log.debug(
+            "recomputed rollup hours of %d points in %.3fs",
+            len(touched.points),
+            time.perf_counter() - started,
+        )
 
     def insert_points(self, rows: Sequence[PointRow]) -> int:
         """Insert point versions and tombstones (idempotent: ReplacingMergeTree by version)."""
