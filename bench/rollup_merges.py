@@ -1,14 +1,15 @@
-"""ClickHouse's own cost of a day of one site: inserts plus the background merges they cause.
+"""ClickHouse's own cost of a day of one site: inserts, rollup recomputes and the merges they cause.
 
     .venv/bin/python bench/rollup_merges.py [--hours 24] [--points 4583] [--repeat 2]
 
 ``bench/sink.py`` times the inserts only; the merges they leave behind run later, on the same two
-cores, and for the rollup tables they cost more than the inserts (every merge decodes and re-encodes
-the per-sample states). Here each variant gets a fresh database with ``streamer migrate``'s schema
-in the embedded engine, takes the day in 50,000-row ``INSERT … SELECT`` batches in backfill order
-(hour by hour, point by point, no Python in the loop), then waits until no merge runs and the part
-counts hold still. It prints the process CPU (every engine thread) until the last insert returned
-and until the merges settled, the ratio of the latter to the chosen schema's, the merge threads'
+cores (with 004's per-sample rollup states they cost more than the inserts; 008's compact hourly
+rows are small). Here each variant gets a fresh database with ``streamer migrate``'s schema in the
+embedded engine, takes the day in 50,000-row ``INSERT … SELECT`` batches in backfill order (hour by
+hour, point by point), each followed by the sink's own recompute of the hours it touched
+(``Sink.recompute_rollups``), then waits until no merge runs and the part counts hold still. It
+prints the process CPU (every engine thread) until the last insert returned and until the merges
+settled, the ratio of the latter to the chosen schema's, the merge threads'
 share of it, and the active parts left per table (count, highest merge level).
 Variants differ only in the MergeTree ``merge_selector_base`` of some tables.
 """
@@ -31,10 +32,12 @@ from bench._threads import thread_cpu
 from streamer.settings import load_settings
 from streamer.sink import migrations
 from streamer.sink.client import clickhouse_client
+from streamer.sink.rollups import Touched
+from streamer.sink.writer import Sink
 
 T0 = 1_704_067_200_000
 BATCH = 50_000
-TABLES = ("rollup_5m", "rollup_1h", "timeseries_raw")  # 006_merge_selector sets their base to 10
+TABLES = ("timeseries_raw",)  # 006_merge_selector sets its base to 10
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,6 @@ class Variant:
 VARIANTS = [
     Variant("chosen: the migrations (base 10)", {}),
     Variant("ClickHouse's default (base 5)", dict.fromkeys(TABLES, 5)),
-    Variant("base 10 for the rollups only", {"timeseries_raw": 5}),
-    Variant("base 20 for the rollups", dict.fromkeys(TABLES[:2], 20)),
 ]
 
 
@@ -61,6 +62,15 @@ def batch_sql(k: int, points: int, total: int) -> str:
                                                 + (number % 60) * 60000), 'UTC'),
                toFloat64(cityHash64(number) % 10000) / 100
         FROM numbers({lo}, {n})"""
+
+
+def batch_hours(k: int, points: int, total: int) -> Touched:
+    """What batch ``k`` of ``batch_sql`` touched, as the sink works it out."""
+    lo, n = k * BATCH, min(BATCH, total - k * BATCH)
+    minutes = range(lo // 60, (lo + n - 1) // 60 + 1)  # one (point, hour) per 60 consecutive numbers
+    hour = T0 // 3_600_000
+    names = frozenset(f"point-{j % points}/ahu/supply-air-temp" for j in minutes)
+    return Touched(frozenset({"site_01"}), names, frozenset(hour + j // points for j in minutes))
 
 
 def merge_cpu() -> float:
@@ -89,7 +99,7 @@ def settle(client: Client, db: str) -> str:
 def run(variant: Variant, path: str, index: int, points: int, hours: int) -> tuple[float, float, float, str]:
     db = f"bench_{index}"
     settings = load_settings(clickhouse_url=f"chdb://{path}", clickhouse_database=db)
-    with clickhouse_client(settings) as client:
+    with clickhouse_client(settings) as client, Sink(settings) as sink:
         migrations.migrate(client, db)
         for table, base in variant.selector_base.items():
             client.command(f"ALTER TABLE {table} MODIFY SETTING merge_selector_base = {base}")
@@ -97,6 +107,7 @@ def run(variant: Variant, path: str, index: int, points: int, hours: int) -> tup
         started, merges_before = time.process_time(), merge_cpu()
         for k in range((total + BATCH - 1) // BATCH):
             client.command(batch_sql(k, points, total))
+            sink.recompute_rollups(batch_hours(k, points, total))
         inserts = time.process_time() - started
         parts = settle(client, db)
         # The 3 s of settling polls cost next to nothing; merges run on the engine's threads.

@@ -3,7 +3,8 @@
     .venv/bin/python bench/sink.py [--rows 1000000] [--batch 50000] [--repeat 1]
 
 Each variant inserts the same rows, in batches, with a dedup token per batch, into a fresh database
-holding the full schema (materialized views included: they are most of the cost) and prints rows/s
+holding the full schema (the chosen path recomputes the hourly rollups after each insert: see
+streamer/sink/rollups.py; the insert variants without the sink skip it) and prints rows/s
 (wall clock) and rows per CPU-second of this process (chdb runs inside it, so that counts the
 engine's work too, and it is steadier than wall time on a shared machine), the ratio of each to
 the best, and the bytes on disk per row of every table (right after the inserts, before all
@@ -33,38 +34,6 @@ T0 = 1_704_067_200_000
 Columns = tuple[list[str], list[str], list[int], list[float]]
 Insert = Callable[[Client, Sink, Columns, str], None]
 
-# The rollup state first written: maxMap over arrays with a (ingested_at, value) tuple per ts.
-TUPLE_ROLLUPS = """
-CREATE TABLE {db}.rollup_{n} (site LowCardinality(String), point String, bucket DateTime('UTC'),
-    samples AggregateFunction(maxMap, Array(DateTime64(3, 'UTC')),
-                              Array(Tuple(DateTime64(3, 'UTC'), Float64))))
-ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(bucket) ORDER BY (site, point, bucket);
-CREATE MATERIALIZED VIEW {db}.rollup_{n}_mv TO {db}.rollup_{n} AS
-SELECT site, point, {fn}(ts) AS bucket, maxMapState([ts], [(ingested_at, value)]) AS samples
-FROM {db}.timeseries_raw GROUP BY site, point, bucket
-"""
-# Tried for the rollup states: LZ4 instead of ZSTD(3) (merges recompress them over and over).
-LZ4_ROLLUPS = """
-ALTER TABLE {db}.rollup_5m MODIFY COLUMN samples CODEC(LZ4);
-ALTER TABLE {db}.rollup_1h MODIFY COLUMN samples CODEC(LZ4)
-"""
-# Proposed instead of the views' per-sample states (a design decision, see README): plain count, sum,
-# min and max per bucket, recomputed from ``timeseries_raw FINAL`` for the buckets a batch touched,
-# right after its insert committed; the latest recomputation wins.
-RECOMPUTED_ROLLUPS = """
-CREATE TABLE {db}.rollup_{n} (site LowCardinality(String), point String, bucket DateTime('UTC'),
-    count UInt64, sum Float64, min Float64, max Float64, computed_at DateTime64(6, 'UTC'))
-ENGINE = ReplacingMergeTree(computed_at) PARTITION BY toYYYYMM(bucket) ORDER BY (site, point, bucket)
-"""
-RECOMPUTE = """
-INSERT INTO rollup_{n}
-SELECT site, point, {fn}(ts) AS bucket, count(), sum(value), min(value), max(value), now64(6)
-FROM timeseries_raw FINAL
-WHERE site IN {{sites:Array(String)}} AND point IN {{points:Array(String)}}
-  AND ts >= {fn}(fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC'))
-  AND ts < {fn}(fromUnixTimestamp64Milli({{hi:Int64}}, 'UTC')) + INTERVAL {span}
-GROUP BY site, point, bucket
-"""
 NULL_INPUT = """
 CREATE TABLE {db}.samples_in (site LowCardinality(String), point String, ts_ms Int64, value Float64)
 ENGINE = Null;
@@ -77,7 +46,7 @@ SELECT site, point, fromUnixTimestamp64Milli(ts_ms, 'UTC') AS ts, value FROM {db
 class Variant:
     label: str
     insert: Insert
-    schema: str = "full"  # full | raw-only | tuple-rollups | recomputed-rollups
+    schema: str = "full"  # full | raw-only | map-states (004's views: the migrations up to 007)
     extra_sql: str = ""
 
 
@@ -114,12 +83,13 @@ def null_table(client: Client, sink: Sink, cols: Columns, token: str) -> None:
     )  # fmt: skip
 
 
-def recomputed(client: Client, sink: Sink, cols: Columns, token: str) -> None:
-    sink.insert_samples(*cols, token=token)
-    params = {"sites": sorted(set(cols[0])), "points": sorted(set(cols[1])), "lo": min(cols[2]),
-              "hi": max(cols[2])}  # fmt: skip
-    for n, fn, span in (("5m", "toStartOfFiveMinutes", "5 MINUTE"), ("1h", "toStartOfHour", "1 HOUR")):
-        client.command(RECOMPUTE.format(n=n, fn=fn, span=span), parameters=params)
+def raw_insert(client: Client, sink: Sink, cols: Columns, token: str) -> None:
+    """The insert alone, as the sink did before 008 (no recompute after it)."""
+    client.insert(
+        "timeseries_raw", list(cols), column_names=SAMPLE_COLUMNS, column_type_names=SAMPLE_TYPES,
+        column_oriented=True, settings={"insert_deduplication_token": token, "optimize_on_insert": 0,
+                                        "deduplicate_blocks_in_dependent_materialized_views": 1},
+    )  # fmt: skip
 
 
 def arrow(client: Client, sink: Sink, cols: Columns, token: str) -> None:
@@ -135,14 +105,12 @@ def arrow(client: Client, sink: Sink, cols: Columns, token: str) -> None:
 
 
 VARIANTS = [
-    Variant("chosen: Sink.insert_samples, native, epoch-ms ints", via_sink),
-    Variant("native columns, datetime objects", native_datetimes),
-    Variant("Null table + MV, epoch-ms Int64", null_table, extra_sql=NULL_INPUT),
-    Variant("Arrow (pyarrow from lists)", arrow),
-    Variant("rollup states compressed with LZ4", via_sink, extra_sql=LZ4_ROLLUPS),
-    Variant("rollup state as (ingested_at, value) tuples", via_sink, schema="tuple-rollups"),
-    Variant("proposal: rollups recomputed after each insert", recomputed, schema="recomputed-rollups"),
-    Variant("reference: timeseries_raw alone, no views", via_sink, schema="raw-only"),
+    Variant("chosen: Sink.insert_samples + hourly recompute (008)", via_sink),
+    Variant("native columns, datetimes, no recompute", native_datetimes),
+    Variant("Null table + MV, epoch-ms Int64, no recompute", null_table, extra_sql=NULL_INPUT),
+    Variant("Arrow (pyarrow from lists), no recompute", arrow),
+    Variant("before 008: 004's per-sample maxMap views", raw_insert, schema="map-states"),
+    Variant("reference: timeseries_raw alone, no rollups", raw_insert, schema="raw-only"),
 ]
 
 
@@ -152,18 +120,10 @@ def prepare(client: Client, db: str, variant: Variant) -> None:
     chosen = migrations.load_migrations()
     if variant.schema == "raw-only":
         chosen = chosen[:1]
-    elif variant.schema in ("tuple-rollups", "recomputed-rollups"):
-        chosen = [m for m in chosen if m.name != "004_rollups"]
+    elif variant.schema == "map-states":
+        chosen = [m for m in chosen if m.version <= 7]
     migrations.migrate(client, db, chosen)
-    extra = variant.extra_sql
-    if variant.schema == "recomputed-rollups":
-        extra += ";".join(RECOMPUTED_ROLLUPS.replace("{n}", n) for n in ("5m", "1h"))
-    if variant.schema == "tuple-rollups":
-        extra += ";".join(
-            TUPLE_ROLLUPS.replace("{n}", n).replace("{fn}", fn)
-            for n, fn in (("5m", "toStartOfFiveMinutes"), ("1h", "toStartOfHour"))
-        )
-    for statement in migrations.split_statements(migrations.render(extra, db)):
+    for statement in migrations.split_statements(migrations.render(variant.extra_sql, db)):
         client.command(statement)
 
 

@@ -6,8 +6,8 @@ only writer of ClickHouse. The producer asks how complete an hour is through the
 (``streamer.query.backend``: the query service against a ClickHouse server, or the query API of the
 process that owns the embedded engine), and a re-fetch is an ordinary window of kind ``repair``
 published to ``ace.samples``: the processor stores it like any other, and ReplacingMergeTree plus the
-rollups' per-timestamp states keep every count exact however often a window comes again. A repair
-never publishes a sync state, so the incremental watermark never moves backwards.
+rollups recomputed from ``timeseries_raw FINAL`` keep every count exact however often a window comes
+again. A repair never publishes a sync state, so the incremental watermark never moves backwards.
 
 Revisits are worked out from the clock alone: an hour ``[h, h + 1 h)`` is due at age ``a`` once
 ``now >= h + 1 h + a``; each pass takes the hours that became due since the previous pass of the site,

@@ -16,13 +16,19 @@ _RANGE = (
     "ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')"
     " AND ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
 )
+# The raw rows of the buckets _BUCKET_RANGE selects (the first bucket may begin before start).
+_ALIGNED_RANGE = (
+    "ts >= toStartOfInterval(fromUnixTimestamp64Milli({start:Int64}, 'UTC'),"
+    " INTERVAL {bucket_s:UInt32} SECOND)"
+    " AND ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
+)
 _BUCKET_RANGE = (
     "bucket >= toStartOfInterval(fromUnixTimestamp64Milli({start:Int64}, 'UTC'),"
     " INTERVAL {bucket_s:UInt32} SECOND)"
     " AND bucket < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
 )
 ROLLUP_VIEWS: Final = {"5m": "rollup_5m_v", "1h": "rollup_1h_v"}
-ROLLUP_TABLES: Final = {"5m": "rollup_5m", "1h": "rollup_1h"}
+ROLLUP_TABLES: Final = {"1h": "rollup_1h"}  # 5-minute buckets are computed from timeseries_raw
 
 
 def quote_db(database: str) -> str:
@@ -90,10 +96,15 @@ def raw_count(db: str, site: str, points: list[str], time_range: TimeRange, exac
 
 
 def rollup_count(db: str, resolution: str, site: str, points: list[str], time_range: TimeRange) -> Query:
-    """An upper bound of the rollup rows: stored rows before the merge of their partial states."""
-    sql = f"""SELECT count() FROM {db}.{ROLLUP_TABLES[resolution]}
-        WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_BUCKET_RANGE}"""
+    """An upper bound of the rollup rows, without grouping: rollup_1h's rows before the replacing merge
+    collapses recomputed buckets; for 5m (computed from raw) the raw rows, each in one bucket."""
     params = _range_params(site, points, time_range) | {"bucket_s": BUCKET_MS[resolution] // 1000}
+    if resolution == "5m":
+        sql = f"""SELECT count() FROM {db}.timeseries_raw
+        WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_ALIGNED_RANGE}"""
+    else:
+        sql = f"""SELECT count() FROM {db}.{ROLLUP_TABLES[resolution]}
+        WHERE site = {{site:String}} AND point IN {{points:Array(String)}} AND {_BUCKET_RANGE}"""
     return sql, params
 
 

@@ -9,13 +9,15 @@
 - ``errors``: which ClickHouse failures are transient (outage, overload, detached table: pause and
   retry) and which are permanent (the rows are at fault: bisect, DLQ).
 - ``tables``: table names, insert column layouts, and how to read each table exactly.
+- ``rollups``: the hourly rollup recompute (its SQL, the touched keys, why its version orders writers).
 
 Exactness under duplicate inserts: overlapping producer windows and DLQ replays insert the same
 (site, point, ts) again in other batches. ``timeseries_raw`` collapses them by its ReplacingMergeTree
 key (read with FINAL); an identical retry of one batch is dropped earlier by its
 ``insert_deduplication_token``. ``latest_values`` is a ReplacingMergeTree by ts, so a re-inserted
-older sample cannot move it. The 5-minute and hourly rollups keep per bucket a map from each sample's
-ts to its (ingested_at, value), merged by max: a duplicate ts collapses into one entry and the latest
-insert wins, exactly like the raw table; the views ``rollup_5m_v`` / ``rollup_1h_v`` compute count,
-sum, avg, min and max from it (see ``ddl/004_rollups.sql``).
+older sample cannot move it. The hourly rollup ``rollup_1h`` is recomputed by the sink from
+``timeseries_raw FINAL`` for every (site, point, hour) an insert call touched, deduplicated or not,
+latest recompute winning (``rollups``); ``rollup_5m_v`` groups the raw table itself. Both views,
+``rollup_5m_v`` / ``rollup_1h_v``, answer count, sum, avg, min and max equal to a GROUP BY over FINAL
+(see ``ddl/008_compact_rollups.sql``).
 """

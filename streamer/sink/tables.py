@@ -5,7 +5,8 @@ Reading rules (for the query API and anyone else):
   and overlapping windows leave duplicate rows until merges collapse them.
 - ``latest_values``: ``FINAL``, one row per (site, point).
 - Rollups: read the views ``rollup_5m_v`` / ``rollup_1h_v`` (columns site, point, bucket, count, sum,
-  avg, min, max), never the ``rollup_*`` tables, whose states need merging.
+  avg, min, max). ``rollup_1h`` needs ``FINAL`` (the latest recompute per bucket wins); 5-minute
+  buckets are computed from ``timeseries_raw FINAL`` by the view.
 - ``points``: ``FINAL`` hides deleted points (``deleted`` is the is_deleted column).
 - ``sync_runs``: ``FINAL``, one row per sync_id.
 """

@@ -21,11 +21,11 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from streamer.errors import SinkPermanentError, StreamerError
+from streamer.errors import SinkPermanentError, SinkTransientError, StreamerError
 from streamer.metrics import BATCH_ROWS, INSERT_SECONDS, ROWS_INSERTED
 from streamer.models import SyncRun
 from streamer.settings import Settings
-from streamer.sink import migrations, tables
+from streamer.sink import migrations, rollups, tables
 from streamer.sink.client import acquire_client, describe_target, release_client
 from streamer.sink.errors import translate
 from streamer.sink.rows import PointRow, point_columns, sync_run_columns
@@ -36,14 +36,13 @@ log = logging.getLogger(__name__)
 def _insert_settings(token: str | None) -> dict[str, Any] | None:
     if not token:
         return None
-    # With the token, a retried batch is dropped by timeseries_raw's dedup window. The views must
-    # still see it: if the first attempt failed inside a view after the raw part was written, a
-    # retry that skipped the views would lose those rows from the rollups. The views' tables absorb
-    # a repeated block (their states collapse duplicates), so they may always receive it.
-    # optimize_on_insert=0: ClickHouse would otherwise run each table's merge step (replace,
-    # aggregate) over every inserted block. The views' blocks are already grouped by key, and the
-    # duplicates within a raw block collapse on merge and under FINAL like those across batches:
-    # +10 % rows per CPU-second (bench/sink.py), same result.
+    # With the token, a retried batch is dropped by timeseries_raw's dedup window. The view of
+    # latest_values must still see it: if the first attempt failed inside the view after the raw
+    # part was written, a retry that skipped it would lose those rows there. latest_values absorbs
+    # a repeated block (ReplacingMergeTree by ts), so it may always receive it.
+    # optimize_on_insert=0: ClickHouse would otherwise run each table's merge step (replace) over
+    # every inserted block. The duplicates within a raw block collapse on merge and under FINAL like
+    # those across batches: +10 % rows per CPU-second (bench/sink.py), same result.
     return {
         "insert_deduplication_token": token,
         "deduplicate_blocks_in_dependent_materialized_views": 1,
@@ -89,6 +88,12 @@ class Sink:
         ``token`` must identify the batch's *content* (e.g. its source offsets): an insert whose token
         was seen in the last 1000 blocks is skipped, which makes retrying a failed insert harmless.
         A bisected half of a batch therefore needs its own token.
+
+        Then the hourly rollup rows of the points and hours the batch touched are recomputed from
+        ``timeseries_raw FINAL``, also when the insert was dropped as a retry: the attempt that
+        stored the rows may have failed (or crashed) before its recompute. A failed recompute is
+        transient whatever the error, since the rows themselves are stored: the caller retries the
+        call, the insert is dropped by its token, and the recompute runs again.
         """
         n = len(ts_ms)
         if not len(sites) == len(points) == len(values) == n:
@@ -99,9 +104,35 @@ class Sink:
         if n == 0:
             return 0
         data = [sites, points, ts_ms, values]
+        touched = rollups.touched_hours(sites, points, ts_ms)
         self._insert(tables.TIMESERIES_RAW, data, tables.SAMPLE_COLUMNS, tables.SAMPLE_TYPES, n, token)
         BATCH_ROWS.observe(n)
+        self.recompute_rollups(touched)
         return n
+
+    def recompute_rollups(self, touched: rollups.Touched) -> None:
+        """Rewrite the rollup_1h rows of the ``touched`` points and hours from raw FINAL."""
+        if not touched.hours:
+            return
+        client = self._get_client()
+        started = time.perf_counter()
+        try:
+            # The version is read before the recompute starts: see streamer.sink.rollups.
+            version = int(str(client.command(rollups.VERSION_SQL)))
+            client.command(
+                rollups.recompute_sql(f"`{self._database}`"),
+                parameters=rollups.recompute_params(touched, version),
+                settings=rollups.RECOMPUTE_SETTINGS,
+            )
+        except Exception as exc:
+            what = f"rollup recompute of {len(touched.points)} points x {len(touched.hours)} hours"
+            error = translate(exc, what, self._secrets)
+            raise SinkTransientError(str(error)) from exc
+        log.debug(
+            "recomputed rollup hours of %d points in %.3fs",
+            len(touched.points),
+            time.perf_counter() - started,
+        )
 
     def insert_points(self, rows: Sequence[PointRow]) -> int:
         """Insert point versions and tombstones (idempotent: ReplacingMergeTree by version)."""

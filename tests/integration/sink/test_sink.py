@@ -22,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from streamer.errors import ConfigError, SchemaError, SinkPermanentError, SinkTransientError
 from streamer.models import PointRecord, SyncRun
 from streamer.settings import Settings, load_settings
-from streamer.sink import migrations
+from streamer.sink import migrations, tables
 from streamer.sink.cli import migrate as migrate_command
 from streamer.sink.client import acquire_client, clickhouse_client, release_client
 from streamer.sink.rows import PointRow
@@ -109,15 +109,14 @@ def test_migrate_command_prints_applied_then_up_to_date(settings: Settings) -> N
     assert second.output.strip().endswith("up to date")
 
 
-def test_sample_tables_merge_wider_than_the_default(client: Client) -> None:
-    """timeseries_raw and the rollup tables carry merge_selector_base 10 (006_merge_selector)."""
+def test_raw_samples_merge_wider_than_the_default(client: Client) -> None:
+    """timeseries_raw carries merge_selector_base 10 (006); the compact rollup_1h of 008 keeps the default."""
     rows = client.query(
         "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
         " AND name IN ('rollup_5m', 'rollup_1h', 'timeseries_raw') ORDER BY name"
     ).result_rows
     assert [(name, "merge_selector_base = 10" in engine) for name, engine in rows] == [
-        ("rollup_1h", True),
-        ("rollup_5m", True),
+        ("rollup_1h", False),
         ("timeseries_raw", True),
     ]
 
@@ -213,13 +212,58 @@ def test_rollups_are_exact_under_duplicate_inserts(sink: Sink, client: Client, s
     first_bucket = [v for _, _, t, v in p0 if t < T0 + 300_000]
     view_rows = _rollup_vs_final(client, site, "rollup_5m_v", "toStartOfFiveMinutes")[0]
     assert view_rows[0] == ("p0", T0 // 1000, 10, sum(first_bucket), sum(first_bucket) / 10, 0.0, 2.25)
-    # After merges the states are collapsed for good, and still exact.
-    for table in ("timeseries_raw", "rollup_5m", "rollup_1h"):
+    corrected = [r for r in view_rows if r[0] == "p0" and r[1] == T0 // 1000 + 300]
+    second_bucket = [v for _, _, t, v in p0 if T0 + 300_000 <= t < T0 + 600_000]
+    assert corrected[0][6] == max(second_bucket) > 100  # the correction's later ingested_at wins
+    # After merges the replaced rows are gone for good, and still exact.
+    for table in ("timeseries_raw", "rollup_1h"):
         client.command(f"OPTIMIZE TABLE {table} FINAL")
     from_view, from_raw = _rollup_vs_final(client, site, "rollup_1h_v", "toStartOfHour")
     assert from_view == from_raw
     hours = [(r[0], r[1], r[2]) for r in from_view if r[0] == "p1"]
     assert hours == [("p1", T0 // 1000 - 3000, 20), ("p1", T0 // 1000 + 600, 20)]
+
+
+def test_upgrade_from_the_map_state_rollups_keeps_every_bucket_exact(
+    settings: Settings, client: Client
+) -> None:
+    """A database at 007 (004's maxMap rollups filled by their views) migrates to 008: the old tables
+    and views are gone, the backfilled views equal a GROUP BY over FINAL, and new inserts stay exact."""
+    db = f"up_{uuid.uuid4().hex[:8]}"
+    older = settings.model_copy(update={"clickhouse_database": db})
+    known = migrations.load_migrations()
+    client.command(f"CREATE DATABASE {db}")
+    migrations.migrate(client, db, [m for m in known if m.version <= 7])
+    old_rows = _samples("s", points=3, n=40)
+    for token, batch in (
+        ("w1", old_rows),
+        ("w2", old_rows[20:]),
+        ("fix", [(s, p, t, v + 9) for s, p, t, v in old_rows[:3]]),
+    ):
+        sites, points, ts, values = (list(c) for c in zip(*batch, strict=True))
+        client.insert(
+            f"{db}.timeseries_raw", [sites, points, ts, values], column_names=list(tables.SAMPLE_COLUMNS),
+            column_type_names=list(tables.SAMPLE_TYPES), column_oriented=True,
+            settings={"insert_deduplication_token": token},
+        )  # fmt: skip
+    assert _scalar(client, f"SELECT sum(count) FROM {db}.rollup_5m_v") == 120  # the old views work
+    with Sink(older) as s:
+        assert [m.name for m in s.migrate()] == ["008_compact_rollups"]
+        s.check_schema()
+        _insert(s, [("s", "p0", T0 + 3_600_000, 7.0), ("s", "p0", T0, 0.5)], token="after")
+    objects = client.query(
+        "SELECT name, engine FROM system.tables WHERE database = {d:String} AND name LIKE 'rollup%'"
+        " ORDER BY name",
+        parameters={"d": db},
+    ).result_rows
+    assert objects == [("rollup_1h", "ReplacingMergeTree"), ("rollup_1h_v", "View"), ("rollup_5m_v", "View")]
+    client.database = db
+    try:
+        for view, fn in (("rollup_5m_v", "toStartOfFiveMinutes"), ("rollup_1h_v", "toStartOfHour")):
+            from_view, from_raw = _rollup_vs_final(client, "s", view, fn)
+            assert from_view == from_raw and sum(r[2] for r in from_view) == 121, view
+    finally:
+        client.database = settings.clickhouse_database
 
 
 def test_latest_values_follow_the_newest_sample(sink: Sink, client: Client, site: str) -> None:
@@ -251,21 +295,78 @@ def test_detached_table_is_transient_and_the_retry_loses_nothing(
     assert _scalar(client, "SELECT sum(count) FROM rollup_5m_v WHERE site = {s:String}", s=site) == 60
 
 
-def test_detached_view_table_is_transient_and_the_retry_fills_every_table(
+def test_detached_rollup_table_is_transient_and_the_deduplicated_retry_recomputes(
     sink: Sink, client: Client, site: str
 ) -> None:
-    """A rollup table detached under its view fails the insert transiently; the retry reaches all tables."""
+    """With rollup_1h detached the call fails transiently after the raw rows are stored; the retry is
+    dropped by its token and still recomputes the rollups."""
     rows = _samples(site, points=2, n=30)
     client.command("DETACH TABLE rollup_1h")
     try:
-        with pytest.raises(SinkTransientError, match="UNKNOWN_TABLE"):
+        with pytest.raises(SinkTransientError, match=r"rollup recompute.*UNKNOWN_TABLE"):
             _insert(sink, rows, token=f"{site}-v")
     finally:
         client.command("ATTACH TABLE rollup_1h")
+    raw = "SELECT count() FROM timeseries_raw WHERE site = {s:String}"
+    assert _scalar(client, raw, s=site) == 60
+    assert _scalar(client, "SELECT count() FROM rollup_1h WHERE site = {s:String}", s=site) == 0
     _insert(sink, rows, token=f"{site}-v")
+    assert _scalar(client, raw, s=site) == 60  # dropped as a retry
     for table in ("timeseries_raw FINAL", "rollup_5m_v", "rollup_1h_v"):
         column = "count()" if table.startswith("timeseries") else "sum(count)"
         assert _scalar(client, f"SELECT {column} FROM {table} WHERE site = {{s:String}}", s=site) == 60
+
+
+def test_a_replay_after_a_crash_before_the_recompute_fills_the_rollups(
+    sink: Sink, client: Client, site: str
+) -> None:
+    """Rows stored under a token with no recompute after them (a crash), then the replay: the insert
+    is dropped by the token, the rollups are recomputed and equal a GROUP BY over FINAL."""
+    rows = _samples(site, points=3, n=40)
+    sites, points, ts, values = (list(c) for c in zip(*rows, strict=True))
+    client.insert(
+        "timeseries_raw", [sites, points, ts, values], column_names=list(tables.SAMPLE_COLUMNS),
+        column_type_names=list(tables.SAMPLE_TYPES), column_oriented=True,
+        settings={"insert_deduplication_token": f"{site}-crash"},
+    )  # fmt: skip
+    assert _scalar(client, "SELECT count() FROM rollup_1h_v WHERE site = {s:String}", s=site) == 0
+    _insert(sink, rows, token=f"{site}-crash")
+    assert _scalar(client, "SELECT count() FROM timeseries_raw WHERE site = {s:String}", s=site) == 120
+    for view, fn in (("rollup_5m_v", "toStartOfFiveMinutes"), ("rollup_1h_v", "toStartOfHour")):
+        from_view, from_raw = _rollup_vs_final(client, site, view, fn)
+        assert from_view == from_raw and sum(r[2] for r in from_view) == 120, view
+
+
+async def test_two_sinks_writing_one_bucket_concurrently_leave_it_exact(
+    settings: Settings, sink: Sink, client: Client, site: str
+) -> None:
+    """Two sinks (two workers) insert corrections of the same hour concurrently, over and over: the
+    hourly row left is the GROUP BY over FINAL, whatever order their recomputes ran in."""
+    with Sink(settings) as other:
+
+        def write(writer: Sink, worker: int, round_: int) -> int:
+            rows = [(site, "p", T0 + i * 60_000, float(worker * 1000 + round_ * 10 + i)) for i in range(9)]
+            return _insert(writer, rows, token=f"{site}-{worker}-{round_}")
+
+        for round_ in range(8):
+            await asyncio.gather(
+                asyncio.to_thread(write, sink, 1, round_), asyncio.to_thread(write, other, 2, round_)
+            )
+            from_view, from_raw = _rollup_vs_final(client, site, "rollup_1h_v", "toStartOfHour")
+            assert from_view == from_raw, round_
+
+
+def test_the_latest_recompute_wins_over_a_slower_older_one(sink: Sink, client: Client, site: str) -> None:
+    """A recompute row with an older version written after a newer one (a slow worker) is not read."""
+    _insert(sink, [(site, "p", T0, 1.0), (site, "p", T0 + 60_000, 2.0)], token=f"{site}-a")
+    client.command(
+        "INSERT INTO rollup_1h (site, point, bucket, count, sum, min, max, computed_at) "
+        "VALUES ({s:String}, 'p', toStartOfHour(fromUnixTimestamp64Milli({t:Int64}, 'UTC')), 1, 1, 1, 1, "
+        "'2000-01-01 00:00:00')",
+        parameters={"s": site, "t": T0},
+    )
+    from_view, from_raw = _rollup_vs_final(client, site, "rollup_1h_v", "toStartOfHour")
+    assert from_view == from_raw and from_view[0][2] == 2
 
 
 def test_bad_rows_are_permanent(sink: Sink, client: Client, site: str) -> None:

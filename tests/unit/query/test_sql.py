@@ -30,11 +30,14 @@ def test_quote_db_escapes_backticks() -> None:
 
 
 def test_rollup_queries_read_the_resolution_view_and_bucket_size() -> None:
-    """5m reads rollup_5m_v with 300 s buckets, 1h reads rollup_1h_v with 3600 s buckets."""
+    """5m reads rollup_5m_v with 300 s buckets, 1h reads rollup_1h_v with 3600 s buckets; the row
+    estimate counts rollup_1h's rows for 1h and the raw rows (5-minute buckets are not stored) for 5m."""
     text, params = sql.rollup_samples("`db`", "5m", "s", ["p"], TimeRange(0, 1), 5)
     assert "`db`.rollup_5m_v" in text and params["bucket_s"] == 300 and params["limit"] == 5
     text, params = sql.rollup_count("`db`", "1h", "s", ["p"], TimeRange(0, 1))
     assert "`db`.rollup_1h\n" in text and params["bucket_s"] == 3600
+    text, params = sql.rollup_count("`db`", "5m", "s", ["p"], TimeRange(0, 1))
+    assert "`db`.timeseries_raw\n" in text and "ts >= toStartOfInterval" in text and params["bucket_s"] == 300
 
 
 def test_gap_rows_count_missing_samples() -> None:

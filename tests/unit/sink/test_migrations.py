@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from streamer.errors import SchemaError
+from streamer.sink import rollups
 from streamer.sink.migrations import MIGRATIONS_DIR, load_migrations, render, split_statements
 
 
@@ -105,3 +106,15 @@ def test_no_migration_or_schema_file_left_outside_the_package() -> None:
     root = Path(__file__).resolve().parents[3]
     stray = sorted(str(p.relative_to(root)) for p in (root / "schemas").rglob("*") if p.is_file())
     assert stray == [], "move migrations to streamer/sink/ddl/, Kafka schemas to streamer/kafka_schemas/"
+
+
+def test_compact_rollups_migration_runs_on_every_replica_and_backfills_as_the_sink_recomputes() -> None:
+    """008 in the cluster variant: every DDL statement ON CLUSTER, rollup_1h replicated (the backfill
+    INSERT runs once, replication carries it); the backfill is the sink's recompute SQL with no filter
+    and the server's clock as the version."""
+    (migration,) = [m for m in load_migrations() if m.name == "008_compact_rollups"]
+    statements = split_statements(render(migration.sql, "db1", cluster="c"))
+    assert all("ON CLUSTER `c`" in s for s in statements if not s.startswith("INSERT"))
+    assert any("ENGINE = ReplicatedReplacingMergeTree(computed_at)" in s for s in statements)
+    backfill = split_statements(render(migration.sql, "db1"))[-1]
+    assert backfill == rollups.recompute_sql("`db1`", where="1", version="now64(9, 'UTC')")
