@@ -81,7 +81,6 @@ async def test_mode_and_stats_admin(server: SimServer) -> None:
         assert health["status"] == "ok" and health["sites"] == ["alpha", "beta"]
 
 
-
 async def test_stats_count_api_requests_per_endpoint(server: SimServer) -> None:
     """Every API request is counted under its endpoint (either prefix, any site, refused too); admin
     calls are not."""
