@@ -177,7 +177,7 @@ async def test_full_collections_are_paid_per_samples_fetched_not_per_window(
 
     monkeypatch.setattr(gc, "collect", counting)
     ctx, _ = _context(tmp_path)
-    ctx.producer = AckingProducer()  # type: ignore[assignment]
+    ctx.producer = AckingProducer()
     for i in range(100):
         await sync_window(ctx, f"s{i}", WINDOW, f"id{i}", weather=False, state=None)
     assert len(full) == 0
