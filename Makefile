@@ -61,8 +61,9 @@ bench: install kafka-start
 	$(BIN)/python bench/processor.py --shape day
 	$(BIN)/python bench/e2e.py
 
-# Not in `make bench`: ~35 minutes (1,000 sites x 200 points, then 1 site x 50,000 points, each caught up
-# and then 10 minutes of steady state), on a private broker (port 19192) so the shared one is not loaded.
+# Not in `make bench`: 35+ minutes (1,000 sites x 200 points, then 1 site x 50,000 points, each caught up
+# from 1 h back, then 10 minutes of steady state; with --lookback 600 the first took 18 min on a shared
+# machine), on a private broker (port 19192) so the shared one is not loaded.
 PORTFOLIO_KAFKA := 19192
 bench-portfolio: install
 	KAFKA_PORT=$(PORTFOLIO_KAFKA) $(KAFKA) start
