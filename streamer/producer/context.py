@@ -154,6 +154,7 @@ class ProducerContext:
     partition_cache: dict[str, dict[bytes, int]] = field(default_factory=dict)
     repair: RepairLoop | None = None  # the repair loop (producer/repair.py); None: off
     record_max_bytes: int = 1_000_000  # an ace.samples record at most (open_producer: the topic's limit)
+    samples_since_full_gc: int = 0  # fetched since the last full GC pass (sync.FULL_GC_SAMPLES)
 
     @property
     def states(self) -> Mapping[str, SyncState]:

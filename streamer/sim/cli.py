@@ -158,6 +158,9 @@ def sim() -> None:
 @click.option("--weather-shape", type=click.Choice(WEATHER_SHAPES), default="alternate", show_default=True)
 @click.option("--token", help="Bearer token to require (default: STREAMER_ACE_TOKEN, else dev-token).")
 @click.option("--now", help="Fix the simulator's clock (ISO 8601 or epoch ms); change it with `sim clock`.")
+@click.option(
+    "--live", is_flag=True, help="Serve only samples whose time has passed by the clock (as a real API does)."
+)
 @click.pass_obj
 def serve(
     settings: Settings,
@@ -166,6 +169,7 @@ def serve(
     port: int | None,
     token: str | None,
     now: str | None,
+    live: bool,
     **kw: Any,
 ) -> None:
     """Serve the simulated ACE API until SIGTERM or SIGINT. Prints its base URL on the first line."""
@@ -180,10 +184,12 @@ def serve(
     warn_if_seconds(now or "", "--now")
     tune_gc()
     port = settings.sim_port if port is None else port
-    asyncio.run(_serve(config, host or settings.sim_host, port, now_ms))
+    asyncio.run(_serve(config, host or settings.sim_host, port, now_ms, live))
 
 
-async def _serve(config: SimConfig, host: str, port: int, now_ms: int | None = None) -> None:
+async def _serve(
+    config: SimConfig, host: str, port: int, now_ms: int | None = None, live: bool = False
+) -> None:
     from streamer.sim.server import SimServer
 
     stop = asyncio.Event()
@@ -192,6 +198,7 @@ async def _serve(config: SimConfig, host: str, port: int, now_ms: int | None = N
         loop.add_signal_handler(sig, stop.set)
     async with SimServer(config, host, port) as server:
         server.state.fixed_now_ms = now_ms
+        server.state.live = live
         sys.stdout.write(server.url + "\n")
         sys.stdout.flush()
         await stop.wait()

@@ -24,7 +24,7 @@ from aiohttp import web
 from streamer.logs import log_event
 from streamer.sim.admin import add_admin_routes
 from streamer.sim.catalog import catalog_of
-from streamer.sim.config import Order, SimConfig
+from streamer.sim.config import Gap, Order, SimConfig
 from streamer.sim.faults import FaultInjector, FaultKind
 from streamer.sim.model import enabled_mask
 from streamer.sim.pages import Cursor, decode_cursor, page_body
@@ -61,6 +61,7 @@ class SimState:
         self.overrides: dict[str, dict[str, bool]] = {site: {} for site in config.sites}
         self.stats: Counter[str] = Counter()
         self.fixed_now_ms: int | None = None  # the simulator's clock, when set (``/_sim/clock``)
+        self.live = False  # serve only samples whose time has come by the clock (``sim serve --live``)
         self._pages: OrderedDict[tuple[Any, ...], tuple[bytearray, int]] = OrderedDict()
         self._points: dict[str, list[dict[str, Any]]] = {}
 
@@ -97,7 +98,12 @@ class SimState:
     def page(self, cursor: Cursor, page_size: int) -> bytearray:
         """A timeseries page body; the last few are cached because retries ask for them again."""
         mode = self.mode
-        hidden = self.faults.config.hidden(cursor.site, self.now_ms())
+        now_ms = self.now_ms()
+        hidden = self.faults.config.hidden(cursor.site, now_ms)
+        if self.live and cursor.end_ms > now_ms + 1:
+            # The future as a hidden span: positions in the window's order stay where they were, so
+            # a walk's pages still join up while samples appear.
+            hidden = (*hidden, Gap(cursor.site, None, now_ms + 1, cursor.end_ms))
         key = (cursor, page_size, mode.repeat, mode.empty_every, hidden)
         hit = self._pages.get(key)
         if hit is None:
@@ -142,6 +148,10 @@ class SimApi:
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Token, then site, before any handler of the API reads its parameters."""
         if "/_sim/" not in request.path:
+            # Counted per endpoint (prefix and site left out), whatever the answer: what a client costs.
+            route = request.match_info.route.resource
+            name = route.canonical.removeprefix("/api") if route is not None else request.path
+            self.state.stats[f"requests {name}"] += 1
             denial = self._deny(request, request.match_info.get("site"))
             if denial is not None:
                 return denial

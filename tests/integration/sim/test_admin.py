@@ -81,6 +81,26 @@ async def test_mode_and_stats_admin(server: SimServer) -> None:
         assert health["status"] == "ok" and health["sites"] == ["alpha", "beta"]
 
 
+async def test_stats_count_api_requests_per_endpoint(server: SimServer) -> None:
+    """Every API request is counted under its endpoint (either prefix, any site, refused too); admin
+    calls are not."""
+    async with httpx.AsyncClient(headers=AUTH) as client:
+        await client.get(f"{server.url}/sites/")
+        await client.get(f"{server.root_url}/sites/alpha/configured_points")
+        await client.get(f"{server.url}/sites/beta/configured_points")
+        await client.get(f"{server.url}/sites/alpha/weather", headers={"Authorization": "Bearer wrong"})
+        await walk_window(client, server.url, "alpha", T0, T0 + HOUR, page_size=4000)
+        walk = await walk_window(client, server.url, "beta", T0, T0 + HOUR, page_size=4000)
+        stats = (await client.get(f"{server.url}/_sim/stats")).json()
+    requests = {k: v for k, v in stats.items() if k.startswith("requests ")}
+    assert requests == {
+        "requests /sites/": 1,
+        "requests /sites/{site}/configured_points": 2,
+        "requests /sites/{site}/weather": 1,
+        "requests /sites/{site}/timeseries/paginated": 2 * walk.pages,
+    }
+
+
 async def test_run_simulator_yields_the_api_base_url() -> None:
     """run_simulator serves for the block's duration under an /api base URL, then stops."""
     async with run_simulator(SimConfig(sites=("x",), points=10)) as url:

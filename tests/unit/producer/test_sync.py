@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from streamer.ace.pagination import TimeseriesPage
 from streamer.errors import KafkaTransientError
 from streamer.models import SyncRun, SyncState
 from streamer.producer.context import ProducerContext, fixed_clock
-from streamer.producer.sync import sync_window
+from streamer.producer.sync import FULL_GC_SAMPLES, sync_window
 from streamer.producer.windows import Window
 from tests.isolation import isolated_settings
 
@@ -140,3 +141,46 @@ async def test_a_failed_delivery_fails_the_window_and_keeps_the_state(tmp_path: 
     run = SyncRun.model_validate(orjson.loads(producer.sent[0][2] or b""))
     assert run.status == "failed" and run.records_published == 0
     assert run.error is not None and "KafkaTransientError" in run.error
+
+
+class AckingProducer(ControlledProducer):
+    """Acknowledges every batch at once."""
+
+    async def send_batch(self, builder: _Builder, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        delivery = await super().send_batch(builder, topic, partition=partition)
+        delivery.set_result(None)
+        return delivery
+
+
+class BigPageApi(OnePageApi):
+    """A window of one page of ``FULL_GC_SAMPLES`` samples."""
+
+    async def iter_timeseries(self, site: str, start_ms: int, end_ms: int) -> AsyncIterator[TimeseriesPage]:
+        time = "2023-11-14T21:00:00Z"
+        samples = [{"name": f"{site}/p{i % 50}", "time": time, "value": i} for i in range(FULL_GC_SAMPLES)]
+        yield TimeseriesPage(number=1, samples=samples, next_cursor=None)
+
+
+async def test_full_collections_are_paid_per_samples_fetched_not_per_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full GC pass costs in proportion to everything the process holds (every site's points table),
+    so one per window made a cycle over N sites cost N² (500 sites: ~40 CPU-s a cycle). Small windows
+    share one; a window that fetched FULL_GC_SAMPLES samples (a backfill's big pages) has its own."""
+    full: list[int] = []
+    collect = gc.collect
+
+    def counting(generation: int = 2) -> int:
+        if generation == 2:
+            full.append(1)
+        return collect(0)
+
+    monkeypatch.setattr(gc, "collect", counting)
+    ctx, _ = _context(tmp_path)
+    ctx.producer = AckingProducer()
+    for i in range(100):
+        await sync_window(ctx, f"s{i}", WINDOW, f"id{i}", weather=False, state=None)
+    assert len(full) == 0
+    ctx.client = BigPageApi()  # type: ignore[assignment]
+    await sync_window(ctx, "big", WINDOW, "big", weather=False, state=None)
+    assert len(full) == 1

@@ -81,3 +81,23 @@ def test_a_late_point_hides_only_that_point() -> None:
     gap = Late("s1", point, T0, T0 + HOUR, 60).as_gap()
     hidden = expected(config, "s1", T0, T0 + HOUR, hidden=(gap,))
     assert expected(config, "s1", T0, T0 + HOUR)["all"]["count"] - hidden["all"]["count"] == 60
+
+
+@pytest.mark.parametrize("order", ["grouped", "interleaved"])
+def test_live_serves_only_samples_whose_time_has_come(order: str) -> None:
+    """Live: a window reaching past the clock holds its samples up to now only; as the clock moves on,
+    the rest appear, and once it passes the end the walk equals the whole window."""
+    config = SimConfig(sites=("s1",), points=40, order=order)  # type: ignore[arg-type]
+    state = SimState(config)
+    state.live = True
+    end = T0 + 30 * 60_000
+    seen: list[set[tuple[str, str]]] = []
+    for now in (T0 + 10 * 60_000, T0 + 20 * 60_000 + 1, end):
+        state.fixed_now_ms = now
+        seen.append(_walk(state, "s1", T0, end))
+        assert len(seen[-1]) == expected(config, "s1", T0, now + 1)["all"]["count"]
+    assert seen[0] < seen[1] < seen[2]
+    assert len(seen[2]) == expected(config, "s1", T0, end)["all"]["count"]
+    state.live = False
+    state.fixed_now_ms = T0
+    assert _walk(state, "s1", T0, end) == seen[2]  # not live: the future is served too
