@@ -11,8 +11,7 @@
 
 Prints the figures and, last, ``samples_per_s=N ratio=R peak_rss_mb=M`` (R = N / ceiling). Not a
 test: ``.venv/bin/python bench/processor.py [--shape backfill|day] [--hours 24] [--spy out.txt]``.
-``--without-rollups`` drops the two rollup views first: a diagnostic of what they cost, not a figure
-of the product.
+The rollups are recomputed by the sink itself (migration 008), so there is no run without them.
 Needs the local broker (tools/kafka/kafka start).
 """
 
@@ -196,13 +195,6 @@ def print_insert_share(settings: Settings, elapsed: float) -> None:
     print(f"inserts: {count:.0f} taking {seconds:.1f}s of the {elapsed:.1f}s run", flush=True)
 
 
-def drop_rollup_views(settings: Settings) -> None:
-    """The diagnostic run: no rollup views, so inserts feed timeseries_raw and latest_values only."""
-    for view in ("rollup_5m_mv", "rollup_1h_mv"):
-        h.clickhouse(settings, f"DROP VIEW {settings.clickhouse_database}.{view}")
-    print("DIAGNOSTIC: rollup views dropped; the figures below are not the product's", flush=True)
-
-
 async def drop_topics(settings: Settings) -> None:
     """Delete this run's topics: a run leaves ~200 MB of samples on the shared broker otherwise."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
@@ -226,9 +218,6 @@ async def main() -> None:
     )
     parser.add_argument("--profile", help="write a cProfile of the processor's main thread here")
     parser.add_argument("--spy", help="py-spy every thread into this file, then summarise (needs py-spy)")
-    parser.add_argument(
-        "--without-rollups", action="store_true", help="drop the rollup views first (diagnostic only)"
-    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--log-level", default="warning", help="the processor's log level (its log is kept)")
     parser.add_argument(
@@ -247,8 +236,6 @@ async def main() -> None:
     print(f"batch_max_rows={settings.batch_max_rows} batch_max_s={settings.batch_max_s}", flush=True)
     config = SimConfig(sites=(SITE,), points=args.points, seed=1)
     await h.prepare(settings)
-    if args.without_rollups:
-        drop_rollup_views(settings)
     t = time.perf_counter()
     samples = await fill(settings, config, args.hours, args.shape)
     print(f"published {samples:,} samples in {time.perf_counter() - t:.1f}s", flush=True)

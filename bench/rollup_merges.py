@@ -69,8 +69,9 @@ def batch_hours(k: int, points: int, total: int) -> Touched:
     lo, n = k * BATCH, min(BATCH, total - k * BATCH)
     minutes = range(lo // 60, (lo + n - 1) // 60 + 1)  # one (point, hour) per 60 consecutive numbers
     hour = T0 // 3_600_000
-    names = frozenset(f"point-{j % points}/ahu/supply-air-temp" for j in minutes)
-    return Touched(frozenset({"site_01"}), names, frozenset(hour + j // points for j in minutes))
+    name = "point-{}/ahu/supply-air-temp"
+    keys = (("site_01", name.format(j % points), (hour + j // points) * 3600) for j in minutes)
+    return Touched(frozenset(keys))
 
 
 def merge_cpu() -> float:

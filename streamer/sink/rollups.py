@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 HOUR_MS: Final = 3_600_000
+HOUR_S: Final = 3_600
 
 # {where} is ``_KEYS_FILTER`` for the sink and migration 008's backfill reads everything: one text,
 # so the backfill, bench/rollups.py and the sink compute the rows the same way.
@@ -34,18 +35,19 @@ FROM {db}.timeseries_raw FINAL
 WHERE {where}
 GROUP BY site, point, bucket"""
 
-# The points and hours of a batch, crossed: a batch holds whole records (one point, mostly one hour
-# each), and naming each (site, point, hour) would cost a Python step per row (about 1 µs a row on
-# the shared machine, 4x the sets); the cross product costs C-level set building, and rereads
-# extra point-hours only when one batch mixes hours of different points (e.g. a window boundary:
-# about twice its rows).
-# The ts bounds let ClickHouse prune partitions; site, point and toStartOfHour(ts) (monotonic in ts)
-# reach the primary key.
-_KEYS_FILTER: Final = (
-    "site IN {sites:Array(String)} AND point IN {points:Array(String)}"
-    " AND ts >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC')"
-    " AND ts < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
-    " AND toStartOfHour(ts) IN {hours:Array(DateTime('UTC'))}"
+# The (site, point, hour) keys of a batch, grouped by hour: each hour's sites and points, OR-ed. A
+# batch mixes partitions consumed at different hours, so crossing the whole batch's sites, points and
+# hours reread most of a backfill's site at every batch (bench/processor.py: 18 CPU-s of recompute);
+# one tuple IN over the keys is exact but reaches no primary key (a scan: twice the CPU of a cross on a
+# one-hour batch). Per hour, site IN and point IN reach the key (site, point, ts) and toStartOfHour(ts)
+# (monotonic in ts) its ts ranges. The keys cost C-level set building (zip, map, frozenset: about
+# 0.2 µs a row), no Python step per row; the grouping is a step per key.
+_HOUR_FILTER: Final = (
+    "(toStartOfHour(ts) = toDateTime({{h{i}:UInt32}}, 'UTC')"
+    " AND site IN {{s{i}:Array(String)}} AND point IN {{p{i}:Array(String)}})"
+)
+_BOUNDS: Final = (
+    "ts >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
 )
 _VERSION_PARAM: Final = "fromUnixTimestamp64Nano({version:Int64}, 'UTC')"
 # Read by the sink in a round trip of its own before each recompute (see the module docstring).
@@ -56,32 +58,53 @@ VERSION_SQL: Final = "SELECT toUnixTimestamp64Nano(now64(9, 'UTC'))"
 RECOMPUTE_SETTINGS: Final[dict[str, Any]] = {"insert_deduplicate": 0, "optimize_on_insert": 0}
 
 
-def recompute_sql(db: str, where: str = _KEYS_FILTER, version: str = _VERSION_PARAM) -> str:
+def recompute_sql(db: str, where: str, version: str = _VERSION_PARAM) -> str:
     """The recompute statement for ``db`` (already quoted), rows restricted by ``where``."""
     return RECOMPUTE_1H.format(db=db, where=where, version=version)
 
 
+def keys_filter(touched: Touched) -> str:
+    """The WHERE of a recompute of ``touched`` (its parameters: ``recompute_params``)."""
+    groups = " OR ".join(_HOUR_FILTER.format(i=i) for i in range(touched.hours))
+    return f"{_BOUNDS} AND ({groups})"
+
+
 @dataclass(frozen=True, slots=True)
 class Touched:
-    """What a batch touched: its sites, points and hours (hour starts, epoch s); recomputed crossed."""
+    """What a batch touched: its (site, point, hour start in epoch s) keys."""
 
-    sites: frozenset[str]
-    points: frozenset[str]
-    hours: frozenset[int]
+    keys: frozenset[tuple[str, str, int]]
+
+    @property
+    def points(self) -> int:
+        """How many distinct (site, point) the keys name."""
+        return len({(site, point) for site, point, _ in self.keys})
+
+    @property
+    def hours(self) -> int:
+        """How many distinct hours the keys name."""
+        return len({hour for _, _, hour in self.keys})
 
 
 def touched_hours(sites: Sequence[str], points: Sequence[str], ts_ms: Sequence[int]) -> Touched:
-    """The sites, points and hours of a batch's rows (C-level passes over the columns, no per-row step)."""
-    return Touched(frozenset(sites), frozenset(points), frozenset(map(HOUR_MS.__rfloordiv__, ts_ms)))
+    """The (site, point, hour) keys of a batch's rows (C-level passes over the columns, no per-row step)."""
+    hours = map(HOUR_MS.__rfloordiv__, ts_ms)
+    return Touched(frozenset(zip(sites, points, map(HOUR_S.__mul__, hours), strict=False)))
 
 
 def recompute_params(touched: Touched, version: int) -> dict[str, Any]:
-    """Parameters of ``recompute_sql()`` for ``touched`` at ``version`` (epoch ns)."""
-    return {
-        "sites": sorted(touched.sites),
-        "points": sorted(touched.points),
-        "lo": min(touched.hours) * HOUR_MS,
-        "hi": (max(touched.hours) + 1) * HOUR_MS,
-        "hours": [h * 3600 for h in sorted(touched.hours)],
+    """Parameters of ``recompute_sql(db, keys_filter(touched))`` at ``version`` (epoch ns)."""
+    by_hour: dict[int, tuple[set[str], set[str]]] = {}
+    for site, point, hour in touched.keys:
+        sites, points = by_hour.setdefault(hour, (set(), set()))
+        sites.add(site)
+        points.add(point)
+    params: dict[str, Any] = {
+        "lo": min(by_hour) * 1000,
+        "hi": (max(by_hour) + HOUR_S) * 1000,
         "version": version,
     }
+    for i, hour in enumerate(sorted(by_hour)):
+        sites, points = by_hour[hour]
+        params |= {f"h{i}": hour, f"s{i}": sorted(sites), f"p{i}": sorted(points)}
+    return params

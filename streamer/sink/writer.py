@@ -112,7 +112,7 @@ class Sink:
 
     def recompute_rollups(self, touched: rollups.Touched) -> None:
         """Rewrite the rollup_1h rows of the ``touched`` points and hours from raw FINAL."""
-        if not touched.hours:
+        if not touched.keys:
             return
         client = self._get_client()
         started = time.perf_counter()
@@ -120,17 +120,17 @@ class Sink:
             # The version is read before the recompute starts: see streamer.sink.rollups.
             version = int(str(client.command(rollups.VERSION_SQL)))
             client.command(
-                rollups.recompute_sql(f"`{self._database}`"),
+                rollups.recompute_sql(f"`{self._database}`", rollups.keys_filter(touched)),
                 parameters=rollups.recompute_params(touched, version),
                 settings=rollups.RECOMPUTE_SETTINGS,
             )
         except Exception as exc:
-            what = f"rollup recompute of {len(touched.points)} points x {len(touched.hours)} hours"
+            what = f"rollup recompute of {touched.points} points x {touched.hours} hours"
             error = translate(exc, what, self._secrets)
             raise SinkTransientError(str(error)) from exc
         log.debug(
             "recomputed rollup hours of %d points in %.3fs",
-            len(touched.points),
+            touched.points,
             time.perf_counter() - started,
         )
 

@@ -1,0 +1,33 @@
+"""The keys a recompute of the hourly rollups reads: exactly the batch's (site, point, hour), by hour."""
+
+from __future__ import annotations
+
+from streamer.sink import rollups
+
+H0 = 1_704_067_200  # 2024-01-01T00:00:00Z, epoch s
+
+
+def test_a_batch_mixing_hours_recomputes_each_hour_for_its_own_points_only() -> None:
+    """Point a at hour 0 and point b at hour 1 never cross into a at hour 1 or b at hour 0."""
+    touched = rollups.touched_hours(
+        ["s", "s", "s", "t"],
+        ["a", "a", "b", "a"],
+        [H0 * 1000 + 5, H0 * 1000 + 3_599_999, (H0 + 3600) * 1000, (H0 + 3600) * 1000 + 1],
+    )
+    assert touched.keys == {("s", "a", H0), ("s", "b", H0 + 3600), ("t", "a", H0 + 3600)}
+    assert (touched.points, touched.hours) == (3, 2)
+    params = rollups.recompute_params(touched, version=7)
+    assert params == {
+        "lo": H0 * 1000,
+        "hi": (H0 + 7200) * 1000,
+        "version": 7,
+        "h0": H0,
+        "s0": ["s"],
+        "p0": ["a"],
+        "h1": H0 + 3600,
+        "s1": ["s", "t"],
+        "p1": ["a", "b"],
+    }
+    where = rollups.keys_filter(touched)
+    assert where.count("toStartOfHour(ts) = ") == 2
+    assert "{h1:UInt32}" in where and "{p1:Array(String)}" in where and "{h2:" not in where
