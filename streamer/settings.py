@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     processor_app_id: str = Field(
         "streamer-processor", description="Faust app id = Kafka consumer group of the processor workers."
     )
-    batch_max_rows: int = Field(50_000, ge=1, description="Rows per ClickHouse insert at most.")
+    batch_max_rows: int = Field(100_000, ge=1, description="Rows per ClickHouse insert at most.")
     batch_max_s: float = Field(1.0, gt=0, description="Seconds a batch waits to fill before it is inserted.")
     max_future_s: int = Field(
         86_400, ge=0, description="Samples later than now plus this are rejected (counted, to the DLQ)."
