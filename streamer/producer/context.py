@@ -67,6 +67,7 @@ class SiteBook:
         self._points_refreshed: dict[str, float] = {}  # site → time.monotonic() of its last refresh
         # site → the first instant its windows read after the last points refresh (producer/catchup.py)
         self._refresh_marks: dict[str, int] = {}
+        self._window_pages: dict[str, int] = {}  # site → pages its last window took (sync.read_spans)
 
     @property
     def states(self) -> Mapping[str, SyncState]:
@@ -87,6 +88,10 @@ class SiteBook:
     @property
     def refresh_marks(self) -> Mapping[str, int]:
         return self._refresh_marks
+
+    @property
+    def window_pages(self) -> Mapping[str, int]:
+        return self._window_pages
 
     def recover(
         self,
@@ -130,6 +135,10 @@ class SiteBook:
     def expire_points(self, site: str) -> None:
         """The site's points are due for a refresh now."""
         self._points_refreshed.pop(site, None)
+
+    def window_read(self, site: str, pages: int) -> None:
+        """The site's last window took ``pages`` pages (whether the next is read in two spans)."""
+        self._window_pages[site] = pages
 
     def mark_refresh(self, site: str, from_ms: int) -> None:
         """Windows read from ``from_ms`` on saw the site's latest points refresh (producer/catchup.py)."""

@@ -13,12 +13,14 @@ import gc
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
 import orjson
 from aiokafka.errors import KafkaError
 
+from streamer.ace.pagination import TimeseriesPage
 from streamer.errors import AceRetriesExhausted, KafkaTransientError, StreamerError
 from streamer.logs import log_event
 from streamer.metrics import (
@@ -35,7 +37,7 @@ from streamer.producer.grouping import Group, PointGrouper, frame
 from streamer.producer.pages import read_ahead
 from streamer.producer.points import diff_points, point_record, weather_records
 from streamer.producer.publisher import BatchPublisher
-from streamer.producer.windows import Window
+from streamer.producer.windows import Window, read_spans
 from streamer.times import ms_to_iso
 
 log = logging.getLogger(__name__)
@@ -173,9 +175,14 @@ async def _stream(
         ctx.settings.record_max_samples, ctx.settings.gather_max_samples, ctx.record_max_bytes - frame_bytes
     )
     fetched = SAMPLES_FETCHED.labels(site=site)
-    pages = read_ahead(ctx.client.iter_timeseries(site, window.start_ms, window.end_ms))
+    spans = read_spans(window, split=ctx.book.window_pages.get(site, 0) > 1)
+    pages = read_ahead(_span_pages(ctx, site, spans))
     async with aclosing(pages):
         async for page in pages:
+            if page is None:  # a span read whole: its samples go out before the next span's
+                await _publish_groups(site, sync_id, grouper.finish(), publisher, stats)
+                await publisher.submit()
+                continue
             stats.pages += 1
             stats.fetched += len(page.samples)
             fetched.inc(len(page.samples))
@@ -187,7 +194,7 @@ async def _stream(
             # allocates too few tracked objects for the cyclic GC to run on its own, so bodies would
             # pile up (measured: +35 MB per window). Young generations only: cheap.
             gc.collect(1)
-    await _publish_groups(site, sync_id, grouper.finish(), publisher, stats)
+    ctx.book.window_read(site, stats.pages)
     ctx.samples_since_full_gc += stats.fetched
     if ctx.samples_since_full_gc >= FULL_GC_SAMPLES:
         ctx.samples_since_full_gc = 0
@@ -207,6 +214,17 @@ async def _stream(
             reasons=",".join(f"{k}={v}" for k, v in sorted(grouper.malformed_by.items())),
             example=repr(grouper.last_malformed)[:200],
         )
+
+
+async def _span_pages(
+    ctx: ProducerContext, site: str, spans: list[tuple[int, int]]
+) -> AsyncIterator[TimeseriesPage | None]:
+    """The pages of each span in turn, and None after each span's last page."""
+    for start_ms, end_ms in spans:
+        async with aclosing(ctx.client.iter_timeseries(site, start_ms, end_ms)) as pages:
+            async for page in pages:
+                yield page
+        yield None
 
 
 async def _publish_groups(

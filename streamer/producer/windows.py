@@ -23,11 +23,16 @@ WindowKind = Literal["incremental", "backfill", "repair"]
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A half-open interval ``[start_ms, end_ms)`` of one site's timeseries."""
+    """A half-open interval ``[start_ms, end_ms)`` of one site's timeseries.
+
+    ``fresh_ms``: where the samples no earlier window read begin (an incremental window's previous
+    watermark); before it lies the overlap, re-read for samples the API received late.
+    """
 
     start_ms: int
     end_ms: int
     kind: WindowKind
+    fresh_ms: int | None = None
 
     @property
     def span_ms(self) -> int:
@@ -64,7 +69,26 @@ def next_window(state: SyncState | None, now_ms: int, settings: Settings) -> Win
         return None
     if now_ms - start > max_ms:
         return Window(start, start + max_ms, "backfill")
-    return Window(start, now_ms, "incremental")
+    fresh = state.watermark_ms if state is not None and start < state.watermark_ms else None
+    return Window(start, now_ms, "incremental", fresh)
+
+
+# The spans of a split read meet with this much read twice, so an API that excluded both ends of a
+# span would still return the instant they meet (the contract does not say which ends it includes).
+SPLIT_JOIN_MS = 1_000
+
+
+def read_spans(window: Window, split: bool) -> list[tuple[int, int]]:
+    """The spans a window is read in, in order. Split: the fresh samples first, then the overlap.
+
+    The fresh span is what freshness waits for; read last, behind the overlap's re-read (11 times as
+    many samples at a 60 s poll and a 600 s overlap), it reached Kafka after the whole window. The
+    split costs a request, so it pays only for a window of more than one page (the caller decides).
+    """
+    fresh = window.fresh_ms
+    if not split or fresh is None or not window.start_ms < fresh < window.end_ms:
+        return [(window.start_ms, window.end_ms)]
+    return [(fresh, window.end_ms), (window.start_ms, min(fresh + SPLIT_JOIN_MS, window.end_ms))]
 
 
 def advance(state: SyncState | None, site: str, window: Window, sync_id: str, now_ms: int) -> SyncState:

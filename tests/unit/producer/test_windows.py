@@ -11,6 +11,7 @@ from streamer.producer.windows import (
     backfill_state,
     next_window,
     range_windows,
+    read_spans,
     window_count,
     window_now,
 )
@@ -42,9 +43,10 @@ def test_no_state_with_long_lookback_is_backfilled_in_max_windows() -> None:
 
 
 def test_incremental_window_starts_overlap_before_watermark() -> None:
-    """An up-to-date site re-reads overlap_s before its watermark and ends at now."""
+    """An up-to-date site re-reads overlap_s before its watermark and ends at now; the fresh samples
+    begin at the watermark."""
     window = next_window(state(NOW - 300_000), NOW, settings())
-    assert window == Window(NOW - 900_000, NOW, "incremental")
+    assert window == Window(NOW - 900_000, NOW, "incremental", fresh_ms=NOW - 300_000)
 
 
 def test_site_far_behind_gets_bounded_backfill_window() -> None:
@@ -128,4 +130,19 @@ def test_a_clock_ahead_never_puts_the_watermark_past_the_api() -> None:
     assert after.watermark_ms == api - 10_000
     later = api + 5 * 60_000
     second = next_window(after, window_now(ahead + 5 * 60_000, later, margin), settings())
-    assert second == Window(api - 10_000 - 600_000, later - 10_000, "incremental")
+    assert second == Window(api - 10_000 - 600_000, later - 10_000, "incremental", api - 10_000)
+
+
+def test_a_split_read_takes_the_fresh_span_first_and_the_spans_cover_the_window() -> None:
+    """Split, an incremental window is read fresh span first, then the overlap up to a second past the
+    watermark; not split, or without an overlap, it is one span."""
+    window = next_window(state(NOW - 60_000), NOW, settings())
+    assert window is not None and window.fresh_ms == NOW - 60_000
+    assert read_spans(window, split=True) == [(NOW - 60_000, NOW), (NOW - 660_000, NOW - 59_000)]
+    assert read_spans(window, split=False) == [(NOW - 660_000, NOW)]
+    for whole in (
+        next_window(None, NOW, settings()),  # the first window: nothing read before it
+        next_window(state(NOW - 5 * H), NOW, settings()),  # a backfill window
+        next_window(state(NOW - 60_000), NOW, settings(overlap_s=0)),
+    ):
+        assert whole is not None and read_spans(whole, split=True) == [(whole.start_ms, whole.end_ms)]
