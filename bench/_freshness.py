@@ -5,7 +5,7 @@ the first to carry (a time later than any seen before for its key: overlapping w
 ones). A sample is visible in ClickHouse once the processor group's committed offset passes its
 record: the processor commits an offset only after the record's rows were inserted (processor/acks.py),
 so the commit time is an upper bound of the insert's, by at most its commit interval (1 s) plus this
-tracker's polling (``poll_s``). The embedded stores are never opened while their workers run.
+tracker's polling (``poll_s``, 0.25 s). The embedded stores are never opened while their workers run.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _Pending = tuple[int, float, list[int]]  # offset, arrival (epoch s), first-seen
 class Freshness:
     """First-seen sample times per record, resolved to visibility when the group commits past them."""
 
-    def __init__(self, settings: Settings, since_ms: int, poll_s: float = 1.0) -> None:
+    def __init__(self, settings: Settings, since_ms: int, poll_s: float = 0.25) -> None:
         self._settings = settings
         self._since_ms = since_ms  # samples older than this (the catch-up) are not followed
         self._poll_s = poll_s

@@ -72,11 +72,13 @@ class Settings(BaseSettings):
     ace_max_list_pages: int = Field(
         1_000, ge=1, description="Cap of `pages` in a configured-points or sites listing."
     )
-    # The Date header has a 1 s resolution and a response is a fraction of a second old when read: 5 s
-    # covers both with room. A sample the API stores later than that is read again by the overlap. At
-    # 10 s, freshness at a 60 s poll had a p99 of 72 s (bench/portfolio.py), over its 70 s target.
+    # The margin only keeps windows out of the API's future: the Date header has a 1 s resolution and
+    # a response is a fraction of a second old when read, so 2 s covers both. A sample the API stores
+    # late is read again by the next windows' overlap whatever the margin, while every second of it is
+    # a second of freshness: at 10 s, a 60 s poll had a p99 of 72 s (bench/portfolio.py), over its
+    # 70 s target.
     ace_clock_margin_s: float = Field(
-        5.0, ge=0, description="Windows end this far before the API's clock (its Date header)."
+        2.0, ge=0, description="Windows end this far before the API's clock (its Date header)."
     )
     ace_timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request, body included.")
     ace_max_attempts: int = Field(3, ge=1, description="Attempts per request for transient errors.")
