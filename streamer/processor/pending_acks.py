@@ -43,13 +43,13 @@ class PendingAcks:
     def __init__(
         self,
         recompute: Callable[[Touched], Awaitable[None]],
-        ack: Callable[[Any], Awaitable[Any]],
+        release: Callable[[list[Any]], Awaitable[None]],
         *,
         max_rows: int,
         max_s: float,
     ) -> None:
         self._recompute = recompute
-        self._ack = ack
+        self._release = release  # acks a list of held deliveries, in order
         self.max_rows = max_rows
         self.max_s = max_s
         self._handles: list[Any] = []
@@ -91,5 +91,4 @@ class PendingAcks:
             self._handles, self._keys, self._rows, self._since = [], set(), 0, None
             if keys:
                 await self._recompute(Touched(frozenset(keys)))
-            for handle in handles:
-                await self._ack(handle)
+            await self._release(handles)

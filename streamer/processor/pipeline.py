@@ -258,10 +258,11 @@ class SamplesPipeline:
                 parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values))
         return parts
 
-    async def _release(self, held: tuple[Any, str, int, int]) -> None:
-        handle, topic, partition, offset = held
-        await self._ack(handle)
-        self.acked[(topic, partition)] = offset
+    async def _release(self, held: list[tuple[Any, str, int, int]]) -> None:
+        ack, acked = self._ack, self.acked
+        for handle, topic, partition, offset in held:
+            await ack(handle)
+            acked[(topic, partition)] = offset
 
     async def _recompute(self, touched: Touched) -> None:
         await retry_transient(
