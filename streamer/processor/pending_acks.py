@@ -43,24 +43,27 @@ class PendingAcks:
     def __init__(
         self,
         recompute: Callable[[Touched], Awaitable[None]],
-        release: Callable[[list[Any]], Awaitable[None]],
+        release: Callable[[list[Any], dict[Any, int]], Awaitable[None]],
         *,
         max_rows: int,
         max_s: float,
     ) -> None:
         self._recompute = recompute
-        self._release = release  # acks a list of held deliveries, in order
+        self._release = release  # acks a list of held deliveries in order, then records their marks
         self.max_rows = max_rows
         self.max_s = max_s
         self._handles: list[Any] = []
+        self._marks: dict[Any, int] = {}  # the last offset held per partition (the pipeline's lag)
         self._keys: set[Key] = set()
         self._rows = 0
         self._since: float | None = None  # monotonic time the oldest held delivery was held
         self._lock = asyncio.Lock()
         self.urgent = False  # the consumer waits for every ack (a stop, a rebalance): flush at once
 
-    def hold(self, handles: Sequence[Any], keys: Iterable[Key], rows: int) -> None:
-        """Hold ``handles`` (acked in this order by a later flush) and the ``keys`` of their rows."""
+    def hold(self, handles: Sequence[Any], keys: Iterable[Key], rows: int, marks: dict[Any, int]) -> None:
+        """Hold ``handles`` (acked in this order by a later flush), the ``keys`` of their rows and
+        their last offsets by partition (``marks``). No object per delivery is made: objects that
+        live until the flush would set off the cyclic GC, which rescans the batches in flight."""
         if not handles:
             return
         if self._since is None:
@@ -68,6 +71,7 @@ class PendingAcks:
         self._handles += handles
         self._keys.update(keys)
         self._rows += rows
+        self._marks.update(marks)
 
     @property
     def held(self) -> int:
@@ -85,10 +89,10 @@ class PendingAcks:
     async def flush(self) -> None:
         """Recompute the held keys' rollups once, then ack every held delivery in order."""
         async with self._lock:
-            handles, keys = self._handles, self._keys
+            handles, keys, marks = self._handles, self._keys, self._marks
             if not handles:
                 return
-            self._handles, self._keys, self._rows, self._since = [], set(), 0, None
+            self._handles, self._keys, self._marks, self._rows, self._since = [], set(), {}, 0, None
             if keys:
                 await self._recompute(Touched(frozenset(keys)))
-            await self._release(handles)
+            await self._release(handles, marks)

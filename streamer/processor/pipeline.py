@@ -213,8 +213,10 @@ class SamplesPipeline:
         )
         poison = {id(part) for part, _ in failed}
         outcome.inserted = sum(len(p.ts_ms) for p in parts if id(p) not in poison)
-        held = [(i.handle, i.source_topic, i.source_partition, i.source_offset) for i in staged.items]
-        self.pending.hold(held, staged.keys, outcome.inserted)
+        marks: dict[tuple[str, int], int] = {}
+        for item in staged.items:
+            marks[(item.source_topic, item.source_partition)] = item.source_offset
+        self.pending.hold([item.handle for item in staged.items], staged.keys, outcome.inserted, marks)
         if self.pending.due_in() == 0.0:
             await self.pending.flush()
         _record_metrics(outcome)
@@ -258,11 +260,11 @@ class SamplesPipeline:
                 parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values))
         return parts
 
-    async def _release(self, held: list[tuple[Any, str, int, int]]) -> None:
-        ack, acked = self._ack, self.acked
-        for handle, topic, partition, offset in held:
+    async def _release(self, handles: list[Any], marks: dict[tuple[str, int], int]) -> None:
+        ack = self._ack
+        for handle in handles:
             await ack(handle)
-            acked[(topic, partition)] = offset
+        self.acked.update(marks)
 
     async def _recompute(self, touched: Touched) -> None:
         await retry_transient(
