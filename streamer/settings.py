@@ -183,6 +183,14 @@ class Settings(BaseSettings):
     )
     batch_max_rows: int = Field(100_000, ge=1, description="Rows per ClickHouse insert at most.")
     batch_max_s: float = Field(1.0, gt=0, description="Seconds a batch waits to fill before it is inserted.")
+    rollup_flush_rows: int = Field(
+        400_000, ge=1, description="Inserted rows whose acks wait for one rollup recompute at most."
+    )
+    # Live, a batch rarely shares its hours with the next one, and its acks (the commit) wait this long:
+    # freshness pays for it. A backfill's batches of that second (two or three) still share one.
+    rollup_flush_s: float = Field(
+        1.0, gt=0, description="Seconds an inserted batch's acks wait for their rollup recompute at most."
+    )
     max_future_s: int = Field(
         86_400, ge=0, description="Samples later than now plus this are rejected (counted, to the DLQ)."
     )

@@ -169,6 +169,7 @@ def _add_samples_agent(app: SeamApp, runtime: ProcessorRuntime, settings: Settin
     async def run() -> None:
         await runtime.ensure_started()
         pipeline = runtime.samples_pipeline(faust_seam.ack_for(app))
+        faust_seam.on_drain(app, pipeline.drain, pipeline.drained)  # held acks go before a stop or rebalance
         buffer: BatchBuffer[Delivery, Item] = BatchBuffer(
             lambda delivery: pipeline.prepare(item_of(delivery)),
             max_rows=settings.batch_max_rows,

@@ -125,6 +125,7 @@ class Staged:
     letters: list[DeadLetter] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     columns: Columns | None = None
+    keys: set[tuple[str, str, int]] = field(default_factory=set)  # (site, point, hour) of the rows
 
 
 def columns(parts: Sequence[Part]) -> Columns:

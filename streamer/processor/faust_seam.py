@@ -73,6 +73,7 @@ _METHODS: tuple[tuple[type[Any], str, tuple[str, ...]], ...] = (
     (faust_aiokafka.Consumer, "ack", ("self", "message")),
     (faust_aiokafka.Consumer, "_new_offset", ("self", "tp")),
     (faust_aiokafka.Consumer, "_add_gap", ("self", "tp", "offset_from", "offset_to")),
+    (faust_aiokafka.Consumer, "wait_empty", ("self",)),
     (faust.App, "_new_transport", ("self",)),
     (faust.App, "on_webserver_init", ("self", "web")),
     (Monitor, "on_message_in", ("self", "tp", "offset", "message")),
@@ -217,6 +218,19 @@ class SeamConsumer(faust_aiokafka.Consumer):
             raise
         return await super().wait_first(Continued(first, pending), *coros[1:], timeout=timeout)
 
+    async def wait_empty(self) -> None:
+        """faust waits here, its flow stopped, until every tracked message is acked (before a stop,
+        and before a rebalance gives partitions away): the pipelines first release what they hold,
+        and release at once what they load meanwhile, until faust's wait ends."""
+        drains = cast(SeamApp, self.app).drains
+        try:
+            for begin, _ in drains:
+                await begin()
+            await super().wait_empty()
+        finally:
+            for _, end in drains:
+                end()
+
     def _inline_allowed(self) -> bool:
         stopped = self._stopped.is_set() or self._crashed.is_set()
         return not (self.suspend_flow.is_set() or stopped)
@@ -261,6 +275,7 @@ class SeamApp(faust.App):
         super().__init__(*args, **kwargs)
         self.web_init_hooks = web_init_hooks
         self.inlets: dict[str, Inlet] = {}
+        self.drains: list[tuple[Callable[[], Awaitable[None]], Callable[[], None]]] = []
         self.ack_gate = AckGate(lambda: self.consumer_generation_id)
 
     def _new_transport(self) -> Any:
@@ -334,6 +349,12 @@ def ack_for(app: SeamApp) -> Ack:
         return bool(consumer.ack(cast(Message, delivery.token)))
 
     return app.ack_gate.releaser(ack)
+
+
+def on_drain(app: SeamApp, begin: Callable[[], Awaitable[None]], end: Callable[[], None]) -> None:
+    """``begin()`` when the consumer waits for every delivery to be acked (a stop or a revocation, its
+    flow stopped), ``end()`` when that wait is over (``SeamConsumer.wait_empty``)."""
+    app.drains.append((begin, end))
 
 
 def add_timer(app: SeamApp, interval_s: float, tick: Callable[[], Awaitable[None]]) -> None:

@@ -144,12 +144,13 @@ async def settle(
     letters: Sequence[DeadLetter],
     token: str,
     dlq: DlqWriter,
-    ack: Callable[[Any], Awaitable[Any]],
+    ack: Callable[[Any], Awaitable[Any]] | None,
     insert_all: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[list[tuple[Q, SinkPermanentError]], int]:
     """The tail of a batch: insert ``parts`` (``insert_all()`` if given, else ``insert(parts)``),
     bisect the poison ones out, deliver ``letters`` and theirs to the DLQ durably, then ack every
-    item in order (handles). Returns the poison parts and the dead letters sent."""
+    item in order (handles; ``ack=None``: the caller acks them itself, later). Returns the poison
+    parts and the dead letters sent."""
     failed: list[tuple[Q, SinkPermanentError]] = []
     if parts:
         try:
@@ -158,6 +159,7 @@ async def settle(
             failed = await bisect_load(parts, insert, failed_with=exc)
     sent = [*letters, *(dead_letter(part.item, exc, STAGE_INSERT, token) for part, exc in failed)]
     await dlq.send(sent)
-    for item in items:
-        await ack(item.handle)
+    if ack is not None:
+        for item in items:
+            await ack(item.handle)
     return failed, len(sent)

@@ -6,15 +6,21 @@
 2. judge each record (not configured / disabled → dropped and counted), normalise it (rejects counted
    by reason, one sample at a time); a record that breaks the schema becomes a dead letter, and so do
    a record's samples dated after now + max_future_s (a letter holding only those samples);
-3. insert the rows (transient errors: retry forever; permanent: bisect by record, poison → DLQ);
+3. insert the raw rows (transient errors: retry forever; permanent: bisect by record, poison → DLQ);
 4. deliver the dead letters durably;
-5. ack EVERY delivery, dropped ones included, in order. Only then may their offsets be committed.
+5. hold EVERY delivery, dropped ones included, in order, with the (site, point, hour) keys its batch
+   touched (``pending_acks``); a flush recomputes the rollups of the held batches' keys once, then
+   acks what it held, in order. Only then may their offsets be committed.
 
-3 to 5 are ``insert_batches.settle``, the tail ``ace.sync_runs`` batches share.
+3 and 4 are ``insert_batches.settle``, the tail ``ace.sync_runs`` batches share (they are acked at
+once: no rollups). ``run`` flushes when the held rows reach ``rollup_flush_rows``, when the oldest
+held delivery has waited ``rollup_flush_s`` (also when no batch comes), at the end of its input and
+and after every load while the consumer waits for every ack (``drain``: a stop, a rebalance);
+``handle`` flushes before it returns.
 
-A crash anywhere before 5 leaves the offsets uncommitted: the batch is consumed again after the
-restart, and re-inserting rows is harmless (ReplacingMergeTree key, and the deduplication token for an
-identical retry).
+A crash anywhere before the flush's acks leaves the offsets uncommitted: the batches are consumed
+again after the restart, re-inserting rows is harmless (ReplacingMergeTree key, and the deduplication
+token for an identical retry), and the replay's flush recomputes their rollups.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -40,8 +47,10 @@ from streamer.processor.batch_items import (
 from streamer.processor.dlq import STAGE_DECODE, DeadLetter, DlqWriter
 from streamer.processor.insert_batches import batch_token, retry_transient, settle
 from streamer.processor.normalise import RawRecord, decode_samples_record, normalise_samples
+from streamer.processor.pending_acks import PendingAcks
 from streamer.processor.points_table import PointsTable
 from streamer.settings import Settings
+from streamer.sink.rollups import Touched, touched_runs
 from streamer.sink.rows import PointRow
 from streamer.times import TimeCache
 
@@ -51,9 +60,11 @@ log = logging.getLogger(__name__)
 class SamplesSink(Protocol):
     """The part of ``streamer.sink.writer.Sink`` the samples pipeline uses (sync: run in a thread)."""
 
-    def insert_samples(
+    def store_samples(
         self, sites: list[str], points: list[str], ts_ms: list[int], values: list[float], token: str
     ) -> Any: ...
+
+    def recompute_rollups(self, touched: Touched) -> Any: ...
 
     def insert_points(self, rows: list[PointRow]) -> Any: ...
 
@@ -77,6 +88,12 @@ class SamplesPipeline:
         self._cache = TimeCache()
         self._points_lock = asyncio.Lock()
         self.acked: dict[tuple[str, int], int] = {}  # last acked offset per partition (for lag)
+        self.pending = PendingAcks(
+            self._recompute,
+            self._release,
+            max_rows=settings.rollup_flush_rows,
+            max_s=settings.rollup_flush_s,
+        )
 
     def prepare(self, item: Item) -> tuple[Item, int]:
         """Decode a polled record and, if its point looks collected now, normalise it; rows it holds.
@@ -115,26 +132,60 @@ class SamplesPipeline:
 
     async def handle(self, items: Sequence[Item]) -> BatchOutcome:
         """Process one batch; returns only after every item is loaded or dead-lettered, and acked."""
-        return await self.load(await self.stage(items))
+        outcome = await self.load(await self.stage(items))
+        await self.pending.flush()
+        return outcome
 
     async def run(self, batches: AsyncIterator[list[Item]]) -> None:
         """Handle every batch, staging batch N+1 while batch N is being inserted.
 
-        Loads run one at a time and in order, so events are still acked in order; a failed load
-        raises here (at the latest when the next batch is staged).
+        Loads run one at a time and in order, and flushes ack what they hold in order, so events are
+        still acked in order; a failed load raises here (at the latest when the next batch is staged).
+        While no batch comes, held acks are flushed once due (``pending_acks``).
         """
         loading: asyncio.Future[BatchOutcome] | None = None
+        upcoming: asyncio.Future[list[Item]] = asyncio.ensure_future(anext(batches))
         try:
-            async for items in batches:
+            while True:
+                waiting: set[asyncio.Future[Any]] = {upcoming} if loading is None else {upcoming, loading}
+                await asyncio.wait(waiting, timeout=self.pending.due_in(), return_when=FIRST_COMPLETED)
+                if loading is not None and loading.done():
+                    loading.result()  # a failed load raises here
+                    loading = None
+                if not upcoming.done():  # no batch yet: flush what is held once it is due
+                    if self.pending.due_in() == 0.0:
+                        await self.pending.flush()
+                    continue
+                try:
+                    items = upcoming.result()
+                except StopAsyncIteration:
+                    break
+                upcoming = asyncio.ensure_future(anext(batches))
                 staged = await self.stage(items)
                 if loading is not None:
                     await loading
                 loading = asyncio.ensure_future(self.load(staged))
             if loading is not None:
                 await loading
+            await self.pending.flush()
         finally:
-            if loading is not None and not loading.done():
-                loading.cancel()
+            for task in (loading, upcoming):
+                if task is not None and not task.done():
+                    task.cancel()
+
+    async def flush_pending(self) -> None:
+        """Recompute the rollups of what is held and ack it."""
+        await self.pending.flush()
+
+    async def drain(self) -> None:
+        """The consumer waits for every ack (a stop, a rebalance): flush now, and after every load
+        until ``drained``."""
+        self.pending.urgent = True
+        await self.pending.flush()
+
+    def drained(self) -> None:
+        """The consumer's wait for every ack is over: flush by the bounds again."""
+        self.pending.urgent = False
 
     async def stage(self, items: Sequence[Item]) -> Staged:
         """Catch the points table up, judge and normalise, build the insert columns."""
@@ -143,10 +194,12 @@ class SamplesPipeline:
         staged = Staged(items, BatchOutcome(records=len(items)), batch_token("samples", items), started)
         staged.parts = self._judge_and_normalise(items, staged.outcome, staged.letters, staged.token)
         staged.columns = columns(staged.parts)
+        staged.keys = touched_runs((part.site, part.point, part.ts_ms) for part in staged.parts)
         return staged
 
     async def load(self, staged: Staged) -> BatchOutcome:
-        """Insert (bisecting poison records out), dead-letter, then ack every event in order."""
+        """Insert (bisecting poison records out), dead-letter, then hold every event in order until a
+        flush has recomputed the rollups of the batch's keys (at once if the held rows are due)."""
         parts, outcome = staged.parts, staged.outcome
         failed, outcome.dead_letters = await settle(
             staged.items,
@@ -155,13 +208,17 @@ class SamplesPipeline:
             letters=staged.letters,
             token=staged.token,
             dlq=self._dlq,
-            ack=self._ack,
+            ack=None,
             insert_all=lambda: self._insert(parts, staged.columns),
         )
         poison = {id(part) for part, _ in failed}
         outcome.inserted = sum(len(p.ts_ms) for p in parts if id(p) not in poison)
+        marks: dict[tuple[str, int], int] = {}
         for item in staged.items:
-            self.acked[(item.source_topic, item.source_partition)] = item.source_offset
+            marks[(item.source_topic, item.source_partition)] = item.source_offset
+        self.pending.hold([item.handle for item in staged.items], staged.keys, outcome.inserted, marks)
+        if self.pending.due_in() == 0.0:
+            await self.pending.flush()
         _record_metrics(outcome)
         log.debug(
             "batch: %d records, %d samples, %d inserted, %d dead letters in %.3fs",
@@ -203,11 +260,24 @@ class SamplesPipeline:
                 parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values))
         return parts
 
+    async def _release(self, handles: list[Any], marks: dict[tuple[str, int], int]) -> None:
+        ack = self._ack
+        for handle in handles:
+            await ack(handle)
+        self.acked.update(marks)
+
+    async def _recompute(self, touched: Touched) -> None:
+        await retry_transient(
+            lambda: asyncio.to_thread(self._sink.recompute_rollups, touched),
+            max_backoff_s=self._settings.sink_retry_max_backoff_s,
+            what=f"rollup recompute of {len(touched.keys)} keys",
+        )
+
     async def _insert(self, parts: Sequence[Part], cols: Columns | None = None) -> None:
         sites, points, ts_ms, values = cols or columns(parts)
         token = batch_token("samples", parts)
         await retry_transient(
-            lambda: asyncio.to_thread(self._sink.insert_samples, sites, points, ts_ms, values, token),
+            lambda: asyncio.to_thread(self._sink.store_samples, sites, points, ts_ms, values, token),
             max_backoff_s=self._settings.sink_retry_max_backoff_s,
             what=f"insert {len(ts_ms)} samples",
         )

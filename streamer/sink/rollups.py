@@ -19,7 +19,7 @@ it folds now64() into a constant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -90,6 +90,22 @@ def touched_hours(sites: Sequence[str], points: Sequence[str], ts_ms: Sequence[i
     """The (site, point, hour) keys of a batch's rows (C-level passes over the columns, no per-row step)."""
     hours = map(HOUR_MS.__rfloordiv__, ts_ms)
     return Touched(frozenset(zip(sites, points, map(HOUR_S.__mul__, hours), strict=False)))
+
+
+def touched_runs(runs: Iterable[tuple[str, str, Sequence[int]]]) -> set[tuple[str, str, int]]:
+    """The (site, point, hour) keys of runs of rows that share a site and point (a record's rows):
+    ``touched_hours``' keys, with two C-level passes (min, max) per run instead of a step per row."""
+    keys: set[tuple[str, str, int]] = set()
+    add = keys.add
+    for site, point, ts_ms in runs:
+        if not ts_ms:
+            continue
+        first = min(ts_ms) // HOUR_MS
+        if first == max(ts_ms) // HOUR_MS:
+            add((site, point, first * HOUR_S))
+        else:
+            keys.update((site, point, hour * HOUR_S) for hour in set(map(HOUR_MS.__rfloordiv__, ts_ms)))
+    return keys
 
 
 def recompute_params(touched: Touched, version: int) -> dict[str, Any]:

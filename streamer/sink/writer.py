@@ -83,17 +83,34 @@ class Sink:
         values: Sequence[float],
         token: str,
     ) -> int:
-        """Insert one batch of normalised samples (epoch-ms timestamps); returns the rows written.
+        """Insert one batch of normalised samples (epoch-ms timestamps), then recompute the hourly
+        rollup rows of the points and hours it touched; returns the rows written.
+
+        ``token``: see ``store_samples``. The recompute runs also when the insert was dropped as a
+        retry: the attempt that stored the rows may have failed (or crashed) before its recompute. A
+        failed recompute is transient whatever the error, since the rows themselves are stored: the
+        caller retries the call, the insert is dropped by its token, and the recompute runs again.
+        """
+        n = self.store_samples(sites, points, ts_ms, values, token)
+        if n:
+            self.recompute_rollups(rollups.touched_hours(sites, points, ts_ms))
+        return n
+
+    def store_samples(
+        self,
+        sites: Sequence[str],
+        points: Sequence[str],
+        ts_ms: Sequence[int],
+        values: Sequence[float],
+        token: str,
+    ) -> int:
+        """Insert one batch of normalised samples into ``timeseries_raw`` only; returns the rows written.
 
         ``token`` must identify the batch's *content* (e.g. its source offsets): an insert whose token
         was seen in the last 1000 blocks is skipped, which makes retrying a failed insert harmless.
-        A bisected half of a batch therefore needs its own token.
-
-        Then the hourly rollup rows of the points and hours the batch touched are recomputed from
-        ``timeseries_raw FINAL``, also when the insert was dropped as a retry: the attempt that
-        stored the rows may have failed (or crashed) before its recompute. A failed recompute is
-        transient whatever the error, since the rows themselves are stored: the caller retries the
-        call, the insert is dropped by its token, and the recompute runs again.
+        A bisected half of a batch therefore needs its own token. The rollups are NOT recomputed:
+        the caller owes ``recompute_rollups`` of the rows' keys (``rollups.touched_hours``) before it
+        treats them as settled (the processor: before it acks their records, ``pending_acks``).
         """
         n = len(ts_ms)
         if not len(sites) == len(points) == len(values) == n:
@@ -104,10 +121,8 @@ class Sink:
         if n == 0:
             return 0
         data = [sites, points, ts_ms, values]
-        touched = rollups.touched_hours(sites, points, ts_ms)
         self._insert(tables.TIMESERIES_RAW, data, tables.SAMPLE_COLUMNS, tables.SAMPLE_TYPES, n, token)
         BATCH_ROWS.observe(n)
-        self.recompute_rollups(touched)
         return n
 
     def recompute_rollups(self, touched: rollups.Touched) -> None:

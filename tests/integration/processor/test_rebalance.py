@@ -43,8 +43,11 @@ async def test_workers_joining_and_leaving_mid_stream_lose_nothing(
 ) -> None:
     """Worker B joins and leaves twice while A consumes a backlog in small batches; every rebalance
     happens before the end, and the union of both stores is exactly expected() (count, sum, checksum)."""
-    a = processor_settings(kafka_settings, data_dir=tmp_path / "a", batch_max_rows=400)
-    b = processor_settings(kafka_settings, data_dir=tmp_path / "b", batch_max_rows=400)
+    # each batch's acks flushed after its own recompute, as when every batch recomputed: the backlog
+    # then lasts past both rebalances (held acks would consume it faster)
+    small = {"batch_max_rows": 400, "rollup_flush_rows": 400}
+    a = processor_settings(kafka_settings, data_dir=tmp_path / "a", **small)
+    b = processor_settings(kafka_settings, data_dir=tmp_path / "b", **small)
     await prepare(a)
     await prepare(b)
     await produce(a, a.topic_points, point_records(CONFIG))

@@ -17,6 +17,7 @@ from streamer.processor.dlq import DlqWriter
 from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import FlushRows, PointsTable
 from streamer.settings import Settings
+from streamer.sink.rollups import Touched
 
 T = "2024-01-01T00:0{}:00Z"
 T0 = 1_704_067_200_000
@@ -32,8 +33,9 @@ class FakeSink:
         self.rows: list[tuple[str, str, int, float]] = []
         self.tokens: list[str] = []
         self.points: list[Any] = []
+        self.recomputed: list[frozenset[tuple[str, str, int]]] = []
 
-    def insert_samples(
+    def store_samples(
         self, sites: list[str], points: list[str], ts: list[int], values: list[float], token: str
     ) -> int:
         self.tokens.append(token)
@@ -45,6 +47,10 @@ class FakeSink:
         self.rows += zip(sites, points, ts, values, strict=True)
         self.log.append(f"insert:{len(ts)}")
         return len(ts)
+
+    def recompute_rollups(self, touched: Touched) -> None:
+        self.recomputed.append(touched.keys)
+        self.log.append(f"recompute:{len(touched.keys)}")
 
     def insert_points(self, rows: list[Any]) -> int:
         self.points += rows
@@ -265,10 +271,10 @@ async def test_run_stages_the_next_batch_while_the_previous_inserts(
     log: list[str] = []
 
     class SlowSink(FakeSink):
-        def insert_samples(self, *args: Any) -> int:
+        def store_samples(self, *args: Any) -> int:
             log.append("insert-start")
             time.sleep(0.05)
-            return super().insert_samples(*args)
+            return super().store_samples(*args)
 
     class LoggingTable(FakeTable):
         async def catch_up(self, flush: FlushRows | None = None) -> int:
@@ -293,7 +299,8 @@ async def test_run_raises_when_a_load_fails_and_acks_nothing_after(
 ) -> None:
     """A batch whose dead letters cannot be written stops run(); later batches are not acked."""
     log: list[str] = []
-    pipeline = make(base_settings, table, FakeSink(log), FakeProducer(log, fail=True), log)
+    settings = base_settings.model_copy(update={"rollup_flush_rows": 1})  # each batch flushed at once
+    pipeline = make(settings, table, FakeSink(log), FakeProducer(log, fail=True), log)
     batches = [
         [pipeline.prepare(item(1, samples("s", "s/a", (T.format(0), 1))))[0]],
         [pipeline.prepare(item(2, b"{bad"))[0]],
@@ -302,3 +309,102 @@ async def test_run_raises_when_a_load_fails_and_acks_nothing_after(
     with pytest.raises(DlqWriteError):
         await pipeline.run(aiter_batches(batches))
     assert [e for e in log if e.startswith("ack:")] == ["ack:1"]
+
+
+async def test_run_recomputes_the_rollups_of_held_batches_once_before_acking_them(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """Below the rows bound, run() acks three batches only after one recompute of their keys' union."""
+    log: list[str] = []
+    sink = FakeSink(log)
+    pipeline = make(base_settings, table, sink, FakeProducer(log), log)
+    batches = [
+        [pipeline.prepare(item(10 * b, samples("s", point, (T.format(b), 1.0))))[0]]
+        for b, point in enumerate(("s/a", "s/b", "s/a"))
+    ]
+    await pipeline.run(aiter_batches(batches))
+    assert log == ["insert:1", "insert:1", "insert:1", "recompute:2", "ack:0", "ack:10", "ack:20"]
+    assert sink.recomputed == [frozenset({("s", "s/a", T0 // 1000), ("s", "s/b", T0 // 1000)})]
+
+
+async def test_run_flushes_once_the_held_rows_reach_the_bound(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """At rollup_flush_rows held rows the batch's keys are recomputed and its events acked at once."""
+    log: list[str] = []
+    settings = base_settings.model_copy(update={"rollup_flush_rows": 2})
+    pipeline = make(settings, table, FakeSink(log), FakeProducer(log), log)
+    pairs = [(T.format(0), 1.0), (T.format(1), 2.0)]
+    batches = [[pipeline.prepare(item(b, samples("s", "s/a", *pairs[: b + 1])))[0]] for b in range(3)]
+    await pipeline.run(aiter_batches(batches))
+    # 1 row held; 1 + 2 rows reach the bound: recompute, ack both; the last batch's 2 rows alone
+    assert log == [
+        "insert:1",
+        "insert:2",
+        "recompute:1",
+        "ack:0",
+        "ack:1",
+        "insert:2",
+        "recompute:1",
+        "ack:2",
+    ]
+
+
+async def test_held_acks_are_flushed_after_the_time_bound_while_no_batch_comes(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """A batch's events held while the input is idle are recomputed and acked within rollup_flush_s."""
+    log: list[str] = []
+    settings = base_settings.model_copy(update={"rollup_flush_s": 0.2})
+    pipeline = make(settings, table, FakeSink(log), FakeProducer(log), log)
+    idle = asyncio.Event()
+
+    async def batches() -> Any:
+        yield [pipeline.prepare(item(1, samples("s", "s/a", (T.format(0), 1.0))))[0]]
+        await idle.wait()  # the input goes idle, without ending
+
+    running = asyncio.ensure_future(pipeline.run(batches()))
+    try:
+        for _ in range(100):
+            if "ack:1" in log:
+                break
+            await asyncio.sleep(0.02)
+        assert log == ["insert:1", "recompute:1", "ack:1"]
+        assert not running.done()
+    finally:
+        running.cancel()
+
+
+async def test_a_failing_recompute_is_retried_and_nothing_is_acked_before_it_succeeds(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """A transient recompute failure retries the recompute alone (no second insert); acks come after."""
+    log: list[str] = []
+
+    class FlakyRollups(FakeSink):
+        failures = 2
+
+        def recompute_rollups(self, touched: Touched) -> None:
+            if self.failures:
+                self.failures -= 1
+                log.append("recompute-failed")
+                raise SinkTransientError("engine busy")
+            super().recompute_rollups(touched)
+
+    pipeline = make(base_settings, table, FlakyRollups(log), FakeProducer(log), log)
+    await handle(pipeline, [item(5, samples("s", "s/a", (T.format(0), 1.0)))])
+    assert log == ["insert:1", "recompute-failed", "recompute-failed", "recompute:1", "ack:5"]
+
+
+async def test_flush_pending_acks_what_a_stopping_worker_holds(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """flush_pending (the worker stopping) recomputes and acks what is held; nothing stays held."""
+    log: list[str] = []
+    pipeline = make(base_settings, table, FakeSink(log), FakeProducer(log), log)
+    await pipeline.load(
+        await pipeline.stage([pipeline.prepare(item(7, samples("s", "s/b", (T.format(3), 2))))[0]])
+    )
+    assert log == ["insert:1"] and pipeline.pending.held == 1
+    await pipeline.flush_pending()
+    assert log == ["insert:1", "recompute:1", "ack:7"] and pipeline.pending.held == 0

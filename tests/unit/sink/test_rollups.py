@@ -31,3 +31,18 @@ def test_a_batch_mixing_hours_recomputes_each_hour_for_its_own_points_only() -> 
     where = rollups.keys_filter(touched)
     assert where.count("toStartOfHour(ts) = ") == 2
     assert "{h1:UInt32}" in where and "{p1:Array(String)}" in where and "{h2:" not in where
+
+
+def test_touched_runs_names_the_keys_touched_hours_names() -> None:
+    """Per-record min/max passes give exactly the row-by-row keys, records spanning hours included."""
+    hour = rollups.HOUR_MS
+    runs = [
+        ("s", "a", [5, 7, hour - 1]),
+        ("s", "b", [hour, 3 * hour + 1, 2 * hour + 5, 5 * hour]),  # 1, 2, 3 and 5, not 4
+        ("t", "a", [2 * hour]),
+        ("t", "c", []),
+    ]
+    sites = [site for site, _, ts in runs for _ in ts]
+    points = [point for _, point, ts in runs for _ in ts]
+    stamps = [t for _, _, ts in runs for t in ts]
+    assert rollups.touched_runs(runs) == rollups.touched_hours(sites, points, stamps).keys
