@@ -16,6 +16,7 @@
 
     .venv/bin/python bench/portfolio.py [--sites 1000 --points 200] [--steady 600] [--lookback 3600]
         [--poll 60] [--margin S] [--bootstrap 127.0.0.1:19192]
+With ``BENCH_MEMWATCH=DIR`` every child runs under bench/_memwatch.py (where its memory goes, over time).
 The machine's other load counts in every wall-clock figure; CPU-s and RSS are per process.
 """
 
@@ -94,9 +95,12 @@ def _settings(args: argparse.Namespace, workdir: Path, sim_port: int) -> Setting
 
 
 def _spawn(settings: Settings, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # BENCH_MEMWATCH=DIR: each child under bench/_memwatch.py, writing DIR/<its log's name>.jsonl.
+    watch = os.environ.get("BENCH_MEMWATCH")
+    wrap = [str(ROOT / "bench" / "_memwatch.py"), str(Path(watch) / f"{log.stem}.jsonl")] if watch else []
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streamer.cli", *args],
+            [sys.executable, *wrap, "-m", "streamer.cli", *args],
             env=h.child_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import clickhouse_connect
@@ -50,6 +51,18 @@ EMBEDDED_ENGINE_OPTIONS: dict[str, str] = {
     "query_condition_cache_size": str(16 << 20),
     "compiled_expression_cache_size": str(16 << 20),
 }
+# MergeTree settings of the embedded engine, in a config file it reads at start (chdb passes no
+# merge_tree.* option from its connection string; a server has its own config). Outdated parts (what
+# merges and inserts leave behind) are removed by a cleanup pass that sleeps up to 300 s when it found
+# little, then removes over a hundred at once, and above concurrent_part_removal_threshold (100) it
+# hands them to a pool of 128 threads, kept idle in the process for good: the portfolio's processors
+# gained ~130 threads and ~30 MB of RSS in one step minutes into their steady state (bench/portfolio.py).
+# Here a pass every 30-40 s, removing its few dozen local directories on its own thread.
+EMBEDDED_MERGE_TREE_SETTINGS: dict[str, str] = {
+    "concurrent_part_removal_threshold": "1000000",
+    "max_cleanup_delay_period": "30",
+}
+ENGINE_CONFIG_FILE = "streamer-engine.xml"  # in the engine's directory, rewritten at every start
 _shared: dict[tuple[str, str], _Lease] = {}
 _shared_lock = threading.Lock()
 
@@ -136,10 +149,20 @@ def _require_embedded_engine() -> None:
         ) from exc
 
 
+def engine_config(path: str) -> Path:
+    """Write the embedded engine's config file (``EMBEDDED_MERGE_TREE_SETTINGS``) under ``path``."""
+    settings = "".join(f"<{k}>{v}</{k}>" for k, v in EMBEDDED_MERGE_TREE_SETTINGS.items())
+    config = Path(path) / ENGINE_CONFIG_FILE
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"<clickhouse><merge_tree>{settings}</merge_tree></clickhouse>\n")
+    return config
+
+
 def _chdb_client(path: str, database: str) -> Client:
     _require_embedded_engine()
+    options = {**EMBEDDED_ENGINE_OPTIONS, "config-file": str(engine_config(path))}
     try:
-        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", chdb_options=EMBEDDED_ENGINE_OPTIONS)
+        client = clickhouse_connect.get_client(dsn=f"chdb://{path}", chdb_options=options)
     except Exception as exc:
         if "already initialized with path" in str(exc):
             # Within one process the engine cannot switch directories: a setup error, not an outage.

@@ -1,0 +1,110 @@
+"""Where a benchmark child's memory goes, over time: ``python bench/_memwatch.py OUT -m streamer.cli ...``.
+
+Runs the module as ``python -m`` would, with a daemon thread that appends a JSON line to ``OUT`` every
+``BENCH_MEMWATCH_EVERY`` seconds (default 30): RSS split into anonymous and file-backed
+(/proc/self/status), glibc's heap (``mallinfo2``: in use, free, mmapped), Python's allocated blocks,
+the live objects by type (the 25 most numerous, from ``gc.get_objects``) and, with
+``BENCH_MEMWATCH_TRACE=1``, tracemalloc's biggest growths by line since the first snapshot
+(slows the child several times: for finding a leak, not for figures). bench/portfolio.py wraps its
+children with it when ``BENCH_MEMWATCH`` names a directory. Debugging only, Linux only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import runpy
+import sys
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _mallinfo() -> dict[str, float]:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    mb = 1 << 20
+    return {
+        "malloc_arena": info.arena / mb,
+        "malloc_inuse": info.uordblks / mb,
+        "malloc_free": info.fordblks / mb,
+        "malloc_mmap": info.hblkhd / mb,
+    }
+
+
+def _status() -> dict[str, float]:
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key = line.split(":", 1)[0]
+        if key in ("VmRSS", "RssAnon", "RssFile", "Threads"):
+            value = int(line.split()[1])
+            out[key] = value if key == "Threads" else value / 1024
+    return out
+
+
+def _types(top: int = 25) -> dict[str, int]:
+    counts = Counter(type(o).__name__ for o in gc.get_objects())
+    return dict(counts.most_common(top))
+
+
+def _watch(out: Path, every: float, trace: bool) -> None:
+    first = tracemalloc.take_snapshot() if trace else None
+    started = time.monotonic()
+    while True:
+        time.sleep(every)
+        record: dict[str, Any] = {"t": round(time.monotonic() - started, 1), "wall": time.time()}
+        record.update(_status())
+        record.update(_mallinfo())
+        record["blocks"] = sys.getallocatedblocks()
+        record["gc_objects"] = len(gc.get_objects())
+        record["types"] = _types()
+        if first is not None:
+            stats = tracemalloc.take_snapshot().compare_to(first, "lineno")
+            record["growth"] = [
+                [str(s.traceback[0]), round(s.size_diff / 1024), s.count_diff] for s in stats[:15]
+            ]
+        with out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def main() -> None:
+    out, flag, module, *rest = sys.argv[1:]
+    assert flag == "-m", "usage: _memwatch.py OUT -m MODULE [ARGS]"
+    trace = os.environ.get("BENCH_MEMWATCH_TRACE") == "1"
+    if trace:
+        tracemalloc.start(1)
+    every = float(os.environ.get("BENCH_MEMWATCH_EVERY", "30"))
+    threading.Thread(target=_watch, args=(Path(out), every, trace), daemon=True).start()
+    sys.argv = [module, *rest]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
