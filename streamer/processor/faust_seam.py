@@ -39,6 +39,10 @@ worker is stopping, crashed or its flow suspended, faust's path is taken from th
 
 4. ``QuietMonitor``: faust's default Monitor updates counters four times per message for faust's own
 stats views, which nothing here reads (the processor's figures are streamer.metrics, on /metrics).
+It keeps one: faust's liveness check (``verify_event_path``, every few seconds) logs the ERROR
+"Stream has not started processing" for a partition with unread data whose stream took no event for
+``stream_processing_timeout`` (300 s), and the inlets bypass the streams. ``getmany`` therefore stamps
+``stream_inbound_time`` of each partition it delivers to an inlet, as a stream's first step would.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from importlib.metadata import version
+from time import monotonic
 from typing import Any, ClassVar, cast
 
 import faust
@@ -172,6 +177,8 @@ class SeamConsumer(faust_aiokafka.Consumer):
         """faust's messages, less those of topics with an inlet: those are offered to the inlet."""
         inlets = cast(SeamApp, self.app).inlets
         read_offset = self._read_offset
+        inbound = cast(QuietMonitor, self.app.monitor).stream_inbound_time
+        now = monotonic()
         since_yield = 0
         async for tp, message in super().getmany(timeout):
             inlet = inlets.get(tp.topic)
@@ -188,6 +195,7 @@ class SeamConsumer(faust_aiokafka.Consumer):
                 return  # the flow was suspended or the worker stops: re-read from the commit
             self.track_message(message)
             read_offset[tp] = message.offset
+            inbound[tp] = now
             since_yield += 1
             if since_yield >= YIELD_EVERY:
                 since_yield = 0
@@ -251,6 +259,13 @@ def _close(coros: tuple[Any, ...]) -> None:
 
 class QuietMonitor(Monitor):
     """faust's Monitor without its per-message bookkeeping (see the module docstring)."""
+
+    stream_inbound_time: dict[Any, float]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(getattr(self, "stream_inbound_time", None), dict):
+            raise _unsupported("a Monitor has no stream_inbound_time")
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
@@ -342,3 +343,17 @@ def test_the_tested_faust_range_is_the_one_pinned() -> None:
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     assert f"faust-streaming{faust_seam.TESTED_FAUST}" in pyproject["project"]["dependencies"]
     assert Version(version("faust-streaming")) in SpecifierSet(faust_seam.TESTED_FAUST)
+
+
+async def test_a_delivery_to_an_inlet_stamps_its_partition_as_a_stream_would(
+    consumer: Any, monkeypatch: Any
+) -> None:
+    """faust's liveness check reads stream_inbound_time: each partition offered to an inlet is stamped,
+    so no "Stream has not started processing" error is logged for the partitions the inlets consume."""
+    consumer.app.inlets["samples"] = _Inlet()
+    _fetched(monkeypatch, [_message("samples", 0), _message("samples", 0, partition=3), _message("x", 1)])
+    before = time.monotonic()
+    assert [m.offset async for _, m in consumer.getmany(timeout=1.0)] == [1]
+    inbound = consumer.app.monitor.stream_inbound_time
+    assert set(inbound) == {TP("samples", 0), TP("samples", 3)}
+    assert all(before <= stamped <= time.monotonic() for stamped in inbound.values())
