@@ -143,9 +143,10 @@ class Settings(BaseSettings):
     weather_enabled: bool = Field(
         True, description="Fetch weather as weather.* points each incremental cycle."
     )
-    # A cycle must fit in the poll interval: at 4, a worker of 500 sites of 200 points only just kept
-    # up on an idle machine (a site's windows every p99 63 s at a 60 s poll, bench/portfolio.py), and
-    # fell minutes behind on a loaded one. The sites wait on the API, not on the CPU.
+    # A cycle must fit in the poll interval, and the sites wait on the API, not on the CPU: the headroom
+    # is for an API slower than the simulator. On an idle machine a worker of 500 sites of 200 points
+    # kept up at 4 and at 8 alike (a site's windows every p99 63.1 and 64.9 s at a 60 s poll,
+    # bench/portfolio.py); on a loaded one, at 4, its cycles took 2-3 minutes.
     producer_site_concurrency: int = Field(8, ge=1, description="Sites synced at the same time.")
     producer_metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0: off.")
     producer_metrics_host: str = Field(
