@@ -37,7 +37,13 @@ without yielding, that is the result ``wait_first`` would have returned; if it y
 coroutine, suspended where it is, goes through faust's own ``wait_first`` (``Continued``). When the
 worker is stopping, crashed or its flow suspended, faust's path is taken from the start.
 
-4. ``QuietMonitor``: faust's default Monitor updates counters four times per message for faust's own
+4. ``SeamProducer``: faust starts its own aiokafka producer, which the processor never sends through
+(faust declares topics with it). A producer that has sent nothing asks the broker for every topic's
+metadata at each refresh (``metadata_max_age``, 5 min) and keeps it: on a shared broker of thousands
+of topics, a new copy of ~10,000 partitions' objects every 5 minutes, a steady RSS climb of a live
+worker. It is started tracking only the app's topics (``SeamApp.own_topics``).
+
+5. ``QuietMonitor``: faust's default Monitor updates counters four times per message for faust's own
 stats views, which nothing here reads (the processor's figures are streamer.metrics, on /metrics).
 It keeps one: faust's liveness check (``verify_event_path``, every few seconds) logs the ERROR
 "Stream has not started processing" for a partition with unread data whose stream took no event for
@@ -79,6 +85,7 @@ _METHODS: tuple[tuple[type[Any], str, tuple[str, ...]], ...] = (
     (faust_aiokafka.Consumer, "_new_offset", ("self", "tp")),
     (faust_aiokafka.Consumer, "_add_gap", ("self", "tp", "offset_from", "offset_to")),
     (faust_aiokafka.Consumer, "wait_empty", ("self",)),
+    (faust_aiokafka.Producer, "on_start", ("self",)),
     (faust.App, "_new_transport", ("self",)),
     (faust.App, "on_webserver_init", ("self", "web")),
     (Monitor, "on_message_in", ("self", "tp", "offset", "message")),
@@ -86,7 +93,11 @@ _METHODS: tuple[tuple[type[Any], str, tuple[str, ...]], ...] = (
     (Monitor, "on_stream_event_out", ("self", "tp", "offset", "stream", "event", "state")),
     (Monitor, "on_message_out", ("self", "tp", "offset", "message")),
 )
-_CLASS_ATTRIBUTES: tuple[tuple[type[Any], str], ...] = ((faust_aiokafka.Transport, "Consumer"),)
+_CLASS_ATTRIBUTES: tuple[tuple[type[Any], str], ...] = (
+    (faust_aiokafka.Transport, "Consumer"),
+    (faust_aiokafka.Transport, "Producer"),
+    (faust_aiokafka.Producer, "_producer"),
+)
 # Set by faust's (and mode's) __init__ on every consumer: checked on ours once built.
 _CONSUMER_ATTRIBUTES = ("_read_offset", "_stopped", "_crashed", "suspend_flow")
 
@@ -244,10 +255,24 @@ class SeamConsumer(faust_aiokafka.Consumer):
         return not (self.suspend_flow.is_set() or stopped)
 
 
+class SeamProducer(faust_aiokafka.Producer):
+    """faust's aiokafka producer, tracking the metadata of the app's topics only (module docstring)."""
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        producer = self._producer
+        if producer is None:
+            raise _unsupported("a started Producer has no aiokafka producer")
+        topics = sorted(cast(SeamApp, self.app).own_topics)
+        if topics:  # none names every topic, as aiokafka's default; a send adds its topic to them
+            await producer.client.set_topics(topics)
+
+
 class SeamTransport(faust_aiokafka.Transport):
-    """faust's aiokafka transport with ``SeamConsumer``."""
+    """faust's aiokafka transport with ``SeamConsumer`` and ``SeamProducer``."""
 
     Consumer: ClassVar[type[Any]] = SeamConsumer
+    Producer: ClassVar[type[Any]] = SeamProducer
 
 
 def _close(coros: tuple[Any, ...]) -> None:
@@ -292,6 +317,11 @@ class SeamApp(faust.App):
         self.inlets: dict[str, Inlet] = {}
         self.drains: list[tuple[Callable[[], Awaitable[None]], Callable[[], None]]] = []
         self.ack_gate = AckGate(lambda: self.consumer_generation_id)
+
+    @property
+    def own_topics(self) -> set[str]:
+        """The topics the app's agents consume (what faust declares through its producer)."""
+        return set(self.inlets)
 
     def _new_transport(self) -> Any:
         return SeamTransport(self.conf.broker_consumer, self)
