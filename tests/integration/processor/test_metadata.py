@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from streamer.kafka import ensure_topics
 from streamer.processor.app import create_app
 from streamer.processor.dlq import DlqWriter
+from streamer.processor.faust_seam import SeamProducer
 from streamer.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -38,7 +41,9 @@ async def test_fausts_own_producer_refreshes_only_the_processors_topics_metadata
     producer = app.producer
     await producer.start()
     try:
-        client = producer._producer.client
+        started = cast(SeamProducer, producer)._producer
+        assert started is not None
+        client = started.client
         await client.force_metadata_update()
         topics = client.cluster.topics()
     finally:
