@@ -13,6 +13,7 @@ from streamer.errors import FutureSampleError, RecordDecodeError
 from streamer.processor.dlq import STAGE_NORMALISE, DeadLetter
 from streamer.processor.normalise import Normalised, RawRecord
 from streamer.processor.port import Delivery
+from streamer.sink.native import Run
 
 
 @dataclass(slots=True)
@@ -111,9 +112,6 @@ class BatchOutcome:
     dead_letters: int = 0
 
 
-Columns = tuple[list[str], list[str], list[int], list[float]]
-
-
 @dataclass(slots=True)
 class Staged:
     """A batch judged and normalised, ready to load."""
@@ -124,23 +122,13 @@ class Staged:
     started: float
     letters: list[DeadLetter] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
-    columns: Columns | None = None
+    runs: list[Run] = field(default_factory=list)
     keys: set[tuple[str, str, int]] = field(default_factory=set)  # (site, point, hour) of the rows
 
 
-def columns(parts: Sequence[Part]) -> Columns:
-    """The insert columns of ``parts``, concatenated in order."""
-    sites: list[str] = []
-    points: list[str] = []
-    ts_ms: list[int] = []
-    values: list[float] = []
-    for part in parts:
-        n = len(part.ts_ms)
-        sites += [part.site] * n
-        points += [part.point] * n
-        ts_ms += part.ts_ms
-        values += part.values
-    return sites, points, ts_ms, values
+def runs(parts: Sequence[Part]) -> list[Run]:
+    """The insert's runs of ``parts``: each part's rows with its site and point, in order."""
+    return [(part.site, part.point, part.ts_ms, part.values) for part in parts]
 
 
 def dead_letter(item: Item, exc: Exception, stage: str, token: str) -> DeadLetter:

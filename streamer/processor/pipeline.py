@@ -36,13 +36,12 @@ from streamer.errors import RecordDecodeError, SinkPermanentError
 from streamer.metrics import FRESHNESS_SECONDS, SAMPLES_CONSUMED, SAMPLES_DROPPED, SAMPLES_REJECTED
 from streamer.processor.batch_items import (
     BatchOutcome,
-    Columns,
     Item,
     Part,
     Staged,
-    columns,
     dead_letter,
     future_letter,
+    runs,
 )
 from streamer.processor.dlq import STAGE_DECODE, DeadLetter, DlqWriter
 from streamer.processor.insert_batches import batch_token, retry_transient, settle
@@ -50,6 +49,7 @@ from streamer.processor.normalise import RawRecord, decode_samples_record, norma
 from streamer.processor.pending_acks import PendingAcks
 from streamer.processor.points_table import PointsTable
 from streamer.settings import Settings
+from streamer.sink.native import Run
 from streamer.sink.rollups import Touched, touched_runs
 from streamer.sink.rows import PointRow
 from streamer.times import TimeCache
@@ -60,9 +60,7 @@ log = logging.getLogger(__name__)
 class SamplesSink(Protocol):
     """The part of ``streamer.sink.writer.Sink`` the samples pipeline uses (sync: run in a thread)."""
 
-    def store_samples(
-        self, sites: list[str], points: list[str], ts_ms: list[int], values: list[float], token: str
-    ) -> Any: ...
+    def store_samples(self, runs: Sequence[Run], token: str) -> Any: ...
 
     def recompute_rollups(self, touched: Touched) -> Any: ...
 
@@ -193,7 +191,7 @@ class SamplesPipeline:
         await self.refresh_points()
         staged = Staged(items, BatchOutcome(records=len(items)), batch_token("samples", items), started)
         staged.parts = self._judge_and_normalise(items, staged.outcome, staged.letters, staged.token)
-        staged.columns = columns(staged.parts)
+        staged.runs = runs(staged.parts)
         staged.keys = touched_runs((part.site, part.point, part.ts_ms) for part in staged.parts)
         return staged
 
@@ -209,7 +207,7 @@ class SamplesPipeline:
             token=staged.token,
             dlq=self._dlq,
             ack=None,
-            insert_all=lambda: self._insert(parts, staged.columns),
+            insert_all=lambda: self._insert(parts, staged.runs),
         )
         poison = {id(part) for part, _ in failed}
         outcome.inserted = sum(len(p.ts_ms) for p in parts if id(p) not in poison)
@@ -273,13 +271,13 @@ class SamplesPipeline:
             what=f"rollup recompute of {len(touched.keys)} keys",
         )
 
-    async def _insert(self, parts: Sequence[Part], cols: Columns | None = None) -> None:
-        sites, points, ts_ms, values = cols or columns(parts)
+    async def _insert(self, parts: Sequence[Part], batch: list[Run] | None = None) -> None:
+        batch = runs(parts) if batch is None else batch
         token = batch_token("samples", parts)
         await retry_transient(
-            lambda: asyncio.to_thread(self._sink.store_samples, sites, points, ts_ms, values, token),
+            lambda: asyncio.to_thread(self._sink.store_samples, batch, token),
             max_backoff_s=self._settings.sink_retry_max_backoff_s,
-            what=f"insert {len(ts_ms)} samples",
+            what=f"insert {sum(len(p.ts_ms) for p in parts)} samples",
         )
         for age_s in freshness_seconds(parts, time.time() * 1000):
             FRESHNESS_SECONDS.observe(age_s)

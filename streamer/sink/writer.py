@@ -25,7 +25,7 @@ from streamer.errors import SinkPermanentError, SinkTransientError, StreamerErro
 from streamer.metrics import BATCH_ROWS, INSERT_SECONDS, ROWS_INSERTED
 from streamer.models import SyncRun
 from streamer.settings import Settings
-from streamer.sink import migrations, rollups, tables
+from streamer.sink import migrations, native, rollups, tables
 from streamer.sink.client import acquire_client, describe_target, release_client
 from streamer.sink.errors import translate
 from streamer.sink.rows import PointRow, point_columns, sync_run_columns
@@ -83,34 +83,13 @@ class Sink:
         values: Sequence[float],
         token: str,
     ) -> int:
-        """Insert one batch of normalised samples (epoch-ms timestamps), then recompute the hourly
-        rollup rows of the points and hours it touched; returns the rows written.
+        """Insert one batch of normalised samples as columns (epoch-ms timestamps), then recompute the
+        hourly rollup rows of the points and hours it touched; returns the rows written.
 
         ``token``: see ``store_samples``. The recompute runs also when the insert was dropped as a
         retry: the attempt that stored the rows may have failed (or crashed) before its recompute. A
         failed recompute is transient whatever the error, since the rows themselves are stored: the
         caller retries the call, the insert is dropped by its token, and the recompute runs again.
-        """
-        n = self.store_samples(sites, points, ts_ms, values, token)
-        if n:
-            self.recompute_rollups(rollups.touched_hours(sites, points, ts_ms))
-        return n
-
-    def store_samples(
-        self,
-        sites: Sequence[str],
-        points: Sequence[str],
-        ts_ms: Sequence[int],
-        values: Sequence[float],
-        token: str,
-    ) -> int:
-        """Insert one batch of normalised samples into ``timeseries_raw`` only; returns the rows written.
-
-        ``token`` must identify the batch's *content* (e.g. its source offsets): an insert whose token
-        was seen in the last 1000 blocks is skipped, which makes retrying a failed insert harmless.
-        A bisected half of a batch therefore needs its own token. The rollups are NOT recomputed:
-        the caller owes ``recompute_rollups`` of the rows' keys (``rollups.touched_hours``) before it
-        treats them as settled (the processor: before it acks their records, ``pending_acks``).
         """
         n = len(ts_ms)
         if not len(sites) == len(points) == len(values) == n:
@@ -118,10 +97,33 @@ class Sink:
                 f"sample columns differ in length: sites={len(sites)} points={len(points)} "
                 f"ts_ms={n} values={len(values)}"
             )
+        stored = self.store_samples(native.runs_of(sites, points, ts_ms, values), token)
+        if stored:
+            self.recompute_rollups(rollups.touched_hours(sites, points, ts_ms))
+        return stored
+
+    def store_samples(self, runs: Sequence[native.Run], token: str) -> int:
+        """Insert runs of normalised samples (a run: one site and point's times and values) into
+        ``timeseries_raw`` only; returns the rows written.
+
+        ``token`` must identify the batch's *content* (e.g. its source offsets): an insert whose token
+        was seen in the last 1000 blocks is skipped, which makes retrying a failed insert harmless.
+        A bisected half of a batch therefore needs its own token. The rollups are NOT recomputed:
+        the caller owes ``recompute_rollups`` of the rows' keys (``rollups.touched_runs``) before it
+        treats them as settled (the processor: before it acks their records, ``pending_acks``).
+        """
+        block, n = native.samples_block(runs)
         if n == 0:
             return 0
-        data = [sites, points, ts_ms, values]
-        self._insert(tables.TIMESERIES_RAW, data, tables.SAMPLE_COLUMNS, tables.SAMPLE_TYPES, n, token)
+        client = self._get_client()
+        started = time.perf_counter()
+        try:
+            client.raw_insert(
+                tables.TIMESERIES_RAW, native.COLUMNS, block, settings=_insert_settings(token), fmt="Native"
+            )
+        except Exception as exc:
+            raise translate(exc, f"insert of {n} rows into {tables.TIMESERIES_RAW}", self._secrets) from exc
+        self._inserted(tables.TIMESERIES_RAW, n, time.perf_counter() - started)
         BATCH_ROWS.observe(n)
         return n
 
@@ -212,10 +214,8 @@ class Sink:
         columns: Sequence[str],
         types: Sequence[str],
         rows: int,
-        token: str | None = None,
     ) -> None:
         client = self._get_client()
-        settings = _insert_settings(token)
         started = time.perf_counter()
         # clickhouse-connect's InsertContext refers to itself (a bound method kept as an attribute), so
         # only the cyclic GC frees it, and with it the batch's columns: an outer list of our own,
@@ -229,13 +229,14 @@ class Sink:
                 column_names=columns,
                 column_type_names=types,
                 column_oriented=True,
-                settings=settings,
             )
         except Exception as exc:
             raise translate(exc, f"insert of {rows} rows into {table}", self._secrets) from exc
         finally:
             held.clear()
-        elapsed = time.perf_counter() - started
+        self._inserted(table, rows, time.perf_counter() - started)
+
+    def _inserted(self, table: str, rows: int, elapsed: float) -> None:
         INSERT_SECONDS.observe(elapsed)
         ROWS_INSERTED.labels(table=table).inc(rows)
         log.debug("inserted %d rows into %s in %.3fs", rows, table, elapsed)

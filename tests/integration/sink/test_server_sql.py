@@ -173,7 +173,7 @@ def test_http_path_sends_the_statements_the_embedded_engine_runs(runs: Runs) -> 
     ):
         assert any(needle in s for s in statements), needle
     inserts = {
-        s for s in statements if s.startswith("INSERT INTO `timeseries_raw` (`site`, `point`, `ts`, `value`)")
+        s for s in statements if s.startswith("INSERT INTO timeseries_raw (`site`, `point`, `ts`, `value`)")
     }
     assert inserts, "the sink's sample inserts are missing"
     assert runs.http.answers == runs.embedded.answers

@@ -65,6 +65,15 @@ def _record_chdb(log: Any) -> None:
         "execute_data_insert",
         lambda ctx, runtime, body, retry: write(_insert_statement(ctx), {}, runtime.settings, True),
     )
+    wrap(
+        "execute_raw_insert",
+        lambda table, names, block, fmt, compression, runtime, ts: write(
+            f"INSERT INTO {table} ({', '.join(quote_identifier(c) for c in names)}) FORMAT {fmt}",
+            {},
+            runtime.settings,
+            True,
+        ),
+    )
     wrap("execute_raw_query", lambda sql, binds, ext, runtime, ts: write(sql, binds, runtime.settings, False))
     wrap("set_client_setting", lambda key, value: log.write(json.dumps({"set": [key, str(value)]}) + "\n"))
     # Caller SQL runs on a chdb connection of its own (query/readonly.py): its statements count too,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from streamer.processor.dlq import DlqWriter
 from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import FlushRows, PointsTable
 from streamer.settings import Settings
+from streamer.sink.native import Run
 from streamer.sink.rollups import Touched
 
 T = "2024-01-01T00:0{}:00Z"
@@ -35,18 +37,17 @@ class FakeSink:
         self.points: list[Any] = []
         self.recomputed: list[frozenset[tuple[str, str, int]]] = []
 
-    def store_samples(
-        self, sites: list[str], points: list[str], ts: list[int], values: list[float], token: str
-    ) -> int:
+    def store_samples(self, runs: Sequence[Run], token: str) -> int:
         self.tokens.append(token)
         if self.transient:
             self.transient -= 1
             raise SinkTransientError("ClickHouse unreachable")
-        if self.poison in points:
+        if any(point == self.poison for _, point, _, _ in runs):
             raise SinkPermanentError("value out of range")
-        self.rows += zip(sites, points, ts, values, strict=True)
-        self.log.append(f"insert:{len(ts)}")
-        return len(ts)
+        rows = [(s, p, t, v) for s, p, ts, vs in runs for t, v in zip(ts, vs, strict=True)]
+        self.rows += rows
+        self.log.append(f"insert:{len(rows)}")
+        return len(rows)
 
     def recompute_rollups(self, touched: Touched) -> None:
         self.recomputed.append(touched.keys)
