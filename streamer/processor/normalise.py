@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import compress
+from math import isfinite
+from operator import not_
 from typing import Any
 
 import orjson
@@ -101,35 +104,29 @@ def decode_samples_record(raw: bytes | None) -> RawRecord:
     return RawRecord(site, point, samples, len(samples))
 
 
-def number_of(text: str) -> float:
-    """The float of a numeric string by the strict rule (module doc); ``ValueError`` otherwise.
-
-    For ASCII strings without underscores, ``float`` accepts what ``parseFloat`` reads whole, but for
-    the odd whitespace ruled out here and the spellings of NaN and infinity, which are rejected anyway.
-    """
-    if "_" in text or not text.isascii() or (not text.isprintable() and _ODD_SPACE.search(text)):
-        raise ValueError(f"not a number: {text[:40]!r}")
-    return float(text)
-
-
 def normalise_samples(samples: list[Any], cache: TimeCache, max_ms: int = _MAX_MS - 1) -> Normalised:
     """Validate and convert ``[time, value]`` pairs; rejects are counted by reason, never raised.
 
     ``max_ms``: the latest instant accepted (now + ``max_future_s``); later samples are rejected as
     ``future`` and returned raw in ``future``.
 
-    Fast path first: two comprehensions for times whose head and tail are memoised and all within
-    range, and for values that are all finite numbers; a record that does not qualify goes through
-    per-sample loops, which count every reject by reason.
+    Fast path first: a comprehension for times whose head and tail are memoised and all within range,
+    one for values (floats as they are, other numbers through ``float``, strings by the strict rule,
+    anything else the ``_INVALID`` NaN); if all are finite, done, else the finite ones are kept and
+    only the others are judged, one by one, for their reason (C-level passes: ``isfinite``,
+    ``compress``). A record that does not qualify (a time not memoised, out of range or future, a
+    sample that is not a pair) goes through per-sample loops, which count every reject by reason.
     """
     ts_ms = _memoised_times(samples, cache, min(max_ms, _MAX_MS - 1))
     if ts_ms is None:
-        ts_ms = _times_each(samples, cache)
-    else:
-        values = _finite_values(samples)
-        if values is not None:
-            return Normalised(ts_ms, values, {})
-    return _values_each(ts_ms, samples, max_ms)
+        return _values_each(_times_each(samples, cache), samples, max_ms)
+    values = _values(samples)
+    if values is None:
+        return _values_each(ts_ms, samples, max_ms)
+    total = sum(values)
+    if total - total == 0.0:  # x - x is 0.0 only for finite x
+        return Normalised(ts_ms, values, {})
+    return _finite_only(ts_ms, values, samples)
 
 
 def _memoised_times(samples: list[Any], cache: TimeCache, max_ms: int) -> list[int] | None:
@@ -143,18 +140,66 @@ def _memoised_times(samples: list[Any], cache: TimeCache, max_ms: int) -> list[i
     return ts_ms
 
 
-def _finite_values(samples: list[Any]) -> list[float] | None:
-    float_, str_, strict = float, str, number_of
+# What a value that is no number becomes on the fast path: a NaN told apart from a NaN value by identity.
+_INVALID = float("nan")
+
+
+def _values(samples: list[Any]) -> list[float] | None:
+    """Each value as a float (``_INVALID`` if it is no number); None if a sample is not a pair.
+
+    ``p[1]`` rather than unpacking: an object of two keys unpacks like a pair (its keys) but has no
+    item 1 (JSON keys are strings), and ``_memoised_times`` already refused anything but two items.
+    """
+    float_, bool_, int_, str_, text, invalid = float, bool, int, str, _text_value, _INVALID
     try:
-        # numbers and booleans through float(), strings by the strict rule
-        values = [
-            v if v.__class__ is float_ else float_(v) if v.__class__ is not str_ else strict(v)
-            for _, v in samples
+        return [
+            v
+            if (k := (v := p[1]).__class__) is float_
+            else float_(v)
+            if k is bool_ or k is int_
+            else text(v)
+            if k is str_
+            else invalid
+            for p in samples
         ]
-    except (TypeError, ValueError, OverflowError):
+    except (KeyError, IndexError, TypeError, OverflowError):
         return None
-    total = sum(values)
-    return values if total - total == 0.0 else None  # x - x is 0.0 only for finite x
+
+
+def _text_value(raw: str) -> float:
+    """The float of a numeric string by the strict rule (module doc); ``_INVALID`` otherwise.
+
+    For ASCII strings without underscores, ``float`` accepts what ``parseFloat`` reads whole, but for
+    the odd whitespace ruled out here and the spellings of NaN and infinity, which are rejected anyway.
+    """
+    if "_" in raw or not raw.isascii() or (not raw.isprintable() and _ODD_SPACE.search(raw)):
+        return _INVALID
+    try:
+        return float(raw)
+    except ValueError:
+        return _INVALID
+
+
+def _finite_only(ts_ms: list[int], values: list[float], samples: list[Any]) -> Normalised:
+    """The finite values and their times; each other value counted by its reason."""
+    keep = list(map(isfinite, values))
+    out = Normalised(list(compress(ts_ms, keep)), list(compress(values, keep)))
+    rejected = out.rejected
+    for i in compress(range(len(keep)), map(not_, keep)):
+        value = values[i]
+        if value is _INVALID:
+            raw = samples[i][1]
+            reason = (
+                REJECT_NULL
+                if raw is None
+                else REJECT_NON_NUMERIC
+                if raw.__class__ is str
+                else REJECT_NOT_SCALAR
+            )
+        else:
+            reason = REJECT_NAN if value != value else REJECT_INF
+        rejected[reason] = rejected.get(reason, 0) + 1
+    return out
 
 
 def _times_each(samples: list[Any], cache: TimeCache) -> list[int]:

@@ -107,9 +107,10 @@ class SamplesPipeline:
             return item, 1
         if self._table.judge(record.site, record.point) is None:
             self._normalise(item, record)
-            # The decoded pairs (a small list each) would stay alive until the batch is inserted, and
-            # every young-generation GC pass would rescan them: a sixth of the event loop's CPU.
-            item.record = record.released()
+        # The decoded pairs (a small list each) would stay alive until the batch is inserted, and
+        # every young-generation GC pass would rescan them: a sixth of the event loop's CPU. Those of
+        # a point that looks dropped go too: if the batch's verdict differs, they are decoded again.
+        item.record = record.released()
         return item, record.count
 
     def _normalise(self, item: Item, record: RawRecord) -> None:
@@ -247,7 +248,10 @@ class SamplesPipeline:
                 dropped[reason] = dropped.get(reason, 0) + record.count
                 continue
             if item.normalised is None:
+                if record.count and not record.samples:  # released at poll time as dropped
+                    record = decode_samples_record(item.value)
                 self._normalise(item, record)
+                item.record = record.released()
             norm = item.normalised
             assert norm is not None  # set by _normalise
             for why, count in norm.rejected.items():

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamer.errors import RecordDecodeError
 from streamer.processor.normalise import (
@@ -226,3 +230,121 @@ def test_weather_points_are_always_kept() -> None:
     """weather.* points are synthesised by the producer and always collected."""
     assert is_always_kept("weather.temperature")
     assert not is_always_kept("ahu_1/weather.temperature")
+
+
+_NUMBER = re.compile(
+    r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE
+)
+_STRIPPED = " \t\n\r"
+
+
+def _reference_value(raw: Any) -> tuple[str | None, float | None]:
+    """(reason, value) of one raw value by the rules of ace-api.md, one sample at a time."""
+    if raw is None:
+        return "null", None
+    if isinstance(raw, bool):
+        return None, float(raw)
+    if isinstance(raw, int):
+        return None, float(raw) if abs(raw) < 2**1024 else math.inf * (1 if raw > 0 else -1)
+    if isinstance(raw, float):
+        return None, raw
+    if isinstance(raw, str):
+        if not _NUMBER.fullmatch(raw.strip(_STRIPPED)):
+            return "non_numeric", None
+        return None, float(raw)
+    return "not_scalar", None
+
+
+def _reference(samples: list[Any], max_ms: int) -> tuple[list[int], list[float], dict[str, int], list[Any]]:
+    """normalise_samples' answer, computed naively: each sample judged alone with the one parser."""
+    ts_ms: list[int] = []
+    values: list[float] = []
+    rejected: dict[str, int] = {}
+    future: list[Any] = []
+    for pair in samples:
+        reason = None
+        if not (isinstance(pair, list) and len(pair) == 2):
+            reason = "malformed"
+        else:
+            ms = parse_time_ms(pair[0]) if isinstance(pair[0], str) else None
+            why, value = _reference_value(pair[1])
+            if ms is None:
+                reason = "bad_time"
+            elif why is not None or value is None:
+                reason = why
+            elif math.isnan(value):
+                reason = "nan"
+            elif math.isinf(value):
+                reason = "inf"
+            elif ms > max_ms:
+                reason = "future"
+                future.append(pair)
+            else:
+                ts_ms.append(ms)
+                values.append(value)
+        if reason is not None:
+            rejected[reason] = rejected.get(reason, 0) + 1
+    return ts_ms, values, rejected, future
+
+
+_TIMES = st.one_of(
+    st.sampled_from(
+        [
+            "2024-01-01T00:00:43Z",
+            "2024-01-01T00:01:43.000Z",
+            "2023-12-31T19:04:43-05:00",
+            "2024-01-01T02:08:43.000+02:00",
+            "2024-01-01T00:07:43.000000+00:00",
+            "2024-01-01 00:09:43",
+            "2299-12-31T23:59:59.999Z",
+            "2300-01-01T00:00:00Z",
+            "1899-12-31T23:59:59Z",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T00:00",
+            "garbage",
+            "",
+        ]
+    ),
+    st.text(max_size=24),
+)
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**1100), max_value=2**1100),
+    st.floats(),
+    st.sampled_from(["12", "-1.5e3", " 1e3\t", "nan", "-Infinity", "1e400", "1_000", "n/a", "\u0661", ""]),
+    st.text(max_size=6),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2),
+)
+_PAIRS = st.tuples(_TIMES, _VALUES).map(list)
+_NOT_PAIRS = st.one_of(
+    st.text(max_size=3),
+    st.integers(),
+    st.none(),
+    st.lists(_TIMES, max_size=3),
+    st.dictionaries(_TIMES, _VALUES, min_size=2, max_size=2),  # unpacks in two, like a pair
+    st.tuples(st.integers(), _VALUES).map(list),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(samples=st.lists(st.one_of(_PAIRS, _PAIRS, _PAIRS, _NOT_PAIRS), max_size=12), future=st.booleans())
+def test_normalise_agrees_with_judging_each_sample_alone(samples: list[Any], future: bool) -> None:
+    """Fast paths or not, cold or memoised times: every sample kept or rejected as a naive judge of
+    that sample alone would (times by the one parser, values by the strict rule)."""
+    max_ms = T0 + 60_000 if future else 10**13
+    cache = TimeCache()
+    for _ in range(2):  # cold, then with every time memoised (the comprehensions' path)
+        out = normalise_samples(samples, cache, max_ms=max_ms)
+        assert (out.ts_ms, out.values, out.rejected, out.future) == _reference(samples, max_ms)
+        assert all(type(v) is float for v in out.values)
+
+
+def test_an_object_of_two_keys_is_malformed_also_when_its_keys_look_like_a_sample() -> None:
+    """{time: …, "12": …} unpacks in two like a pair; it is malformed, memoised times or not."""
+    samples: list[Any] = [["2024-01-01T00:00:43Z", 1.0], {"2024-01-01T00:00:43Z": 1, "12": 2}]
+    cache = TimeCache()
+    for _ in range(2):
+        out = normalise_samples(samples, cache)
+        assert (out.ts_ms, out.values, out.rejected) == ([T0 + 43_000], [1.0], {"malformed": 1})

@@ -245,7 +245,7 @@ async def test_points_changed_between_poll_and_batch_are_judged_at_batch_time(
 async def test_prepare_releases_the_pairs_it_normalised_and_the_batch_still_counts_them(
     base_settings: Settings, table: FakeTable
 ) -> None:
-    """A record normalised at poll time keeps no decoded pairs; one skipped then keeps them for later."""
+    """Prepared records keep no decoded pairs, normalised or not; one skipped then is decoded again."""
     log: list[str] = []
     sink = FakeSink(log)
     pipeline = make(base_settings, table, sink, FakeProducer(log), log)
@@ -253,7 +253,7 @@ async def test_prepare_releases_the_pairs_it_normalised_and_the_batch_still_coun
     late = pipeline.prepare(item(2, samples("s", "s/late", (T.format(0), 2))))
     assert early[1] == 2 and late[1] == 1
     assert early[0].record is not None and early[0].record.samples == []
-    assert late[0].record is not None and late[0].record.samples == [[T.format(0), 2]]
+    assert late[0].record is not None and late[0].record.samples == [] and late[0].normalised is None
     table.apply([points_record(6, "s", "s/late", {})])
     outcome = await pipeline.handle([early[0], late[0]])
     assert outcome.samples == 3 and outcome.rejected == {"non_numeric": 1}
