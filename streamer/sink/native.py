@@ -3,7 +3,7 @@
 The processor's rows come in runs: a record's valid samples share its site and point. Built per row
 (clickhouse-connect's ``insert`` of Python lists), the site's ``LowCardinality`` dictionary takes a
 Python step per row and the point column an encode per row; built per run, each is one ``bytes``
-repeated ``n`` times, and the times and values one C-level conversion each (``array``). The runs are
+repeated ``n`` times, and the times and values one C-level conversion each (``struct``). The runs are
 written sorted by (site, point), stably (a point's runs keep their order, so its rows stay in the
 order they came): a block already in the table's key order is not sorted again by the engine
 (``MergeTreeDataWriterBlocksAlreadySorted``), and the row a key's duplicates keep is unchanged.
@@ -21,12 +21,12 @@ from operator import itemgetter
 from typing import Final
 
 from streamer.errors import SinkPermanentError
+from streamer.sink import tables
 
 # (site, point, epoch-ms times, values): one record's valid rows
 Run = tuple[str, str, Sequence[int], Sequence[float]]
 
-COLUMNS: Final = ("site", "point", "ts", "value")
-_TYPES: Final = ("LowCardinality(String)", "String", "DateTime64(3, 'UTC')", "Float64")
+COLUMNS: Final = tables.SAMPLE_COLUMNS
 _LOW_CARD_VERSION: Final = struct.pack("<Q", 1)  # SharedDictionariesWithAdditionalKeys
 _LOW_CARD_FLAGS: Final = (1 << 9) | (1 << 10)  # has additional keys, needs a dictionary update
 _site_key = itemgetter(0, 1)
@@ -49,7 +49,9 @@ def _string(text: str) -> bytes:
     return leb128(len(raw)) + raw
 
 
-_HEADERS: Final = tuple(_string(name) + _string(kind) for name, kind in zip(COLUMNS, _TYPES, strict=True))
+_HEADERS: Final = tuple(
+    _string(name) + _string(kind) for name, kind in zip(COLUMNS, tables.SAMPLE_TYPES, strict=True)
+)
 
 
 def samples_block(runs: Iterable[Run]) -> tuple[bytes, int]:

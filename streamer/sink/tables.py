@@ -24,8 +24,8 @@ ROLLUP_VIEWS: Final = {"5m": "rollup_5m_v", "1h": "rollup_1h_v"}
 ROLLUP_BUCKET_MS: Final = {"5m": 300_000, "1h": 3_600_000}
 
 SAMPLE_COLUMNS: Final = ("site", "point", "ts", "value")
-# Passing the types skips a DESCRIBE round trip per insert. ts travels as epoch-ms integers: the
-# fastest path measured (bench/sink.py), no datetime objects built.
+# The samples insert's Native block (sink/native.py) names these types: no DESCRIBE round trip per
+# insert; ts travels as epoch-ms integers (Int64 is DateTime64(3)'s Native form), no datetimes built.
 SAMPLE_TYPES: Final = ("LowCardinality(String)", "String", "DateTime64(3, 'UTC')", "Float64")
 
 POINT_COLUMNS: Final = (
