@@ -187,7 +187,7 @@ class SamplesPipeline:
         self.pending.urgent = False
 
     async def stage(self, items: Sequence[Item]) -> Staged:
-        """Catch the points table up, judge and normalise, build the insert columns."""
+        """Catch the points table up, judge and normalise, list the insert's runs (a record's rows each)."""
         started = time.perf_counter()
         await self.refresh_points()
         staged = Staged(items, BatchOutcome(records=len(items)), batch_token("samples", items), started)
