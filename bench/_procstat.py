@@ -86,18 +86,23 @@ class Series:
         return inside[-1][1] - inside[0][1] if len(inside) > 1 else 0.0
 
     def rss_report(self, start: float, end: float) -> dict[str, float]:
-        """Peak and final RSS of the whole run; over [start, end]: slope (MB/min), first and last minute."""
+        """Peak and final RSS of the whole run; over [start, end]: slope (MB/min), first and last minute's
+        mean, and the lowest RSS of the first and last two minutes (``floor_first``, ``floor_last``):
+        a live worker's RSS swings by tens of MB with the batches in flight, and a leak raises the
+        floor under those swings as well as the slope."""
         rss = [p[2] for p in self.points]
         inside = [(t, r) for t, _, r in self.points if start <= t <= end]
         report = {"peak": max(rss, default=0.0), "final": rss[-1] if rss else 0.0}
         if len(inside) < 3:
-            return {**report, "slope": 0.0, "first": 0.0, "last": 0.0}
+            return {**report, "slope": 0.0, "first": 0.0, "last": 0.0, "floor_first": 0.0, "floor_last": 0.0}
         first = [r for t, r in inside if t < start + 60]
         last = [r for t, r in inside if t > end - 60]
         return {
             **report,
             "slope": _slope(inside) * 60,
             "first": sum(first) / len(first),
+            "floor_first": min(r for t, r in inside if t < start + 120),
+            "floor_last": min(r for t, r in inside if t > end - 120),
             "last": sum(last) / len(last),
         }
 

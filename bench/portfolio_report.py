@@ -118,14 +118,15 @@ def _processes(result: dict[str, Any], million: float) -> list[str]:
     t0, t1, *_ = result["steady"]
     lines = [
         f"{'process':11} {'CPU-s':>8} {'CPU-s/M':>8} {'peak MB':>8} {'final MB':>8} "
-        f"{'1st min':>8} {'last min':>8} {'MB/min':>7}"
+        f"{'1st min':>8} {'last min':>8} {'MB/min':>7} {'floor 1st/last 2 min':>21}"
     ]
     for series in result["series"]:
         cpu = series.cpu_between(t0, t1)
         r = series.rss_report(t0, t1)
         lines.append(
             f"{series.name:11} {cpu:8.1f} {cpu / million:8.2f} {r['peak']:8.0f} {r['final']:8.0f} "
-            f"{r['first']:8.0f} {r['last']:8.0f} {r['slope']:+7.2f}"
+            f"{r['first']:8.0f} {r['last']:8.0f} {r['slope']:+7.2f} "
+            f"{r['floor_first']:10.0f} {r['floor_last']:10.0f}"
         )
     return lines
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import sys
+from collections.abc import Callable
 
 # Decoding one Kafka record allocates thousands of small lists (one per [time, value] pair), so
 # CPython's default gen-0 threshold of 700 runs a collection several times per record and, every
@@ -32,3 +34,24 @@ SWITCH_INTERVAL_S = 0.0005
 def shorten_gil_switch() -> None:
     """Hand the GIL between threads every ``SWITCH_INTERVAL_S`` instead of every 5 ms."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc (musl has none): nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def trim_heap() -> bool:
+    """Give the C heap's free pages back to the system after a peak (glibc keeps them otherwise: a
+    producer that recovered every site's state at start-up, or took over half the sites, stayed at
+    that peak's RSS for good). False where the C library has no ``malloc_trim``."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True

@@ -29,6 +29,7 @@ from streamer.processor.pipeline import SamplesPipeline, insert_points
 from streamer.processor.points_table import PointsTable
 from streamer.processor.port import Ack, Delivery
 from streamer.processor.sync_runs import SyncRunsPipeline
+from streamer.runtime import trim_heap
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
 from streamer.webguard import Policy, check_bind, install
@@ -36,6 +37,9 @@ from streamer.webguard import Policy, check_bind, install
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_S = 2.0
+# glibc keeps the pages of freed C-heap chunks (Kafka fetch buffers, record bytes, insert columns)
+# in the process: the free part of its heap grew from 15 to 30 MB over 15 minutes of a live worker.
+HEAP_TRIM_INTERVAL_S = 60.0
 WEB_HOST_SETTING = "STREAMER_PROCESSOR_WEB_HOST"
 SYNC_RUNS_BATCH = 500
 
@@ -127,6 +131,7 @@ def create_app(
         await _refresh(app, runtime)
 
     faust_seam.add_timer(app, REFRESH_INTERVAL_S, refresh)
+    faust_seam.add_timer(app, HEAP_TRIM_INTERVAL_S, _trim_heap)
     faust_seam.on_stop(app, runtime.stop)
     return ProcessorApp(app, runtime)
 
@@ -199,6 +204,10 @@ def _add_sync_runs_agent(app: SeamApp, runtime: ProcessorRuntime, settings: Sett
     faust_seam.add_inlet_agent(
         app, "sync_runs", settings.topic_sync_runs, settings.sync_partitions, inlet, run
     )
+
+
+async def _trim_heap() -> None:
+    trim_heap()
 
 
 async def _refresh(app: SeamApp, runtime: ProcessorRuntime) -> None:

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 
 from streamer.errors import KafkaTransientError
 from streamer.models import AcePoint, AceSite, SyncState
-from streamer.producer.points import PointContent
+from streamer.producer.points import PointDigest
 from streamer.producer.publisher import BatchPublisher
 from streamer.producer.windows import window_now
 from streamer.settings import Settings
@@ -63,7 +63,7 @@ class SiteBook:
     def __init__(self) -> None:
         self._states: dict[str, SyncState] = {}
         self._broken_sync: dict[str, str] = {}  # site → why its ace.sync record is unreadable
-        self._points: dict[str, dict[str, PointContent]] = {}
+        self._points: dict[str, dict[str, PointDigest]] = {}
         self._points_refreshed: dict[str, float] = {}  # site → time.monotonic() of its last refresh
         # site → the first instant its windows read after the last points refresh (producer/catchup.py)
         self._refresh_marks: dict[str, int] = {}
@@ -78,7 +78,7 @@ class SiteBook:
         return self._broken_sync
 
     @property
-    def points(self) -> Mapping[str, dict[str, PointContent]]:
+    def points(self) -> Mapping[str, dict[str, PointDigest]]:
         return self._points
 
     @property
@@ -97,7 +97,7 @@ class SiteBook:
         self,
         states: Mapping[str, SyncState] = _EMPTY,
         broken: Mapping[str, str] = _EMPTY,
-        points: Mapping[str, dict[str, PointContent]] = _EMPTY,
+        points: Mapping[str, dict[str, PointDigest]] = _EMPTY,
     ) -> None:
         """What the compacted topics held (at start-up): states, unreadable records, points tables."""
         self._states.update(states)
@@ -105,7 +105,7 @@ class SiteBook:
         self._points.update(points)
 
     def adopt(
-        self, site: str, state: SyncState | None, broken: str | None, points: dict[str, PointContent] | None
+        self, site: str, state: SyncState | None, broken: str | None, points: dict[str, PointDigest] | None
     ) -> None:
         """A site just gained from another worker, as ``ace.sync`` and ``ace.points`` hold it now; its
         points are refreshed in the next cycle (its refreshes meanwhile were the other worker's)."""
@@ -127,7 +127,7 @@ class SiteBook:
         """The site's watermark moved (``state`` is acknowledged in ``ace.sync``)."""
         self._states[site] = state
 
-    def points_published(self, site: str, points: dict[str, PointContent], at: float) -> None:
+    def points_published(self, site: str, points: dict[str, PointDigest], at: float) -> None:
         """The site's points table as published in ``ace.points``, refreshed at ``at`` (monotonic)."""
         self._points[site] = points
         self._points_refreshed[site] = at
@@ -139,6 +139,24 @@ class SiteBook:
     def window_read(self, site: str, pages: int) -> None:
         """The site's last window took ``pages`` pages (whether the next is read in two spans)."""
         self._window_pages[site] = pages
+
+    def retain(self, owns: Callable[[str], bool]) -> int:
+        """Forget every site this worker does not own now (handed over, or recovered at start-up for
+        the whole cluster); a site gained again is re-read from the topics (``adopt``). Returns how
+        many were forgotten."""
+        maps: tuple[dict[str, Any], ...] = (
+            self._states,
+            self._broken_sync,
+            self._points,
+            self._points_refreshed,
+            self._refresh_marks,
+            self._window_pages,
+        )
+        gone = {site for mapping in maps for site in mapping if not owns(site)}
+        for mapping in maps:
+            for site in gone:
+                mapping.pop(site, None)
+        return len(gone)
 
     def mark_refresh(self, site: str, from_ms: int) -> None:
         """Windows read from ``from_ms`` on saw the site's latest points refresh (producer/catchup.py)."""
@@ -174,7 +192,7 @@ class ProducerContext:
         return self.book.broken_sync
 
     @property
-    def points(self) -> Mapping[str, dict[str, PointContent]]:
+    def points(self) -> Mapping[str, dict[str, PointDigest]]:
         return self.book.points
 
     @property

@@ -31,6 +31,7 @@ from streamer.producer.shard import SiteFilter, SiteShard, sites_in
 from streamer.producer.state import decode_points, decode_sync, read_compacted
 from streamer.producer.sync import new_sync_id, points_due, refresh_points, sync_window
 from streamer.producer.windows import Window, advance, backfill_state, next_window, range_windows
+from streamer.runtime import trim_heap
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ async def open_producer(
                 settings, settings.topic_points, ctx.partitions[settings.topic_points]
             )
             ctx.book.recover(points=decode_points(points_view))
+            del points_view
+        trim_heap()  # the compacted topics' views are gone
         log_event(
             log,
             logging.INFO,
@@ -189,6 +192,7 @@ async def run_owned_cycle(
     owns = shard.owns if shard is not None else None
     if shard is not None:
         await adopt_gained_sites(ctx, shard.take_gained())
+        forget_handed_over(ctx, shard.owns)
     return await run_cycle(ctx, await discover_sites(ctx, owns), stop, owns)
 
 
@@ -207,6 +211,14 @@ async def adopt_gained_sites(ctx: ProducerContext, gained: set[int]) -> None:
         if mine(site):
             ctx.book.adopt(site, states.get(site), broken.get(site), points.get(site))
     log_event(log, logging.INFO, "sites adopted", partitions=",".join(map(str, sorted(gained))))
+
+
+def forget_handed_over(ctx: ProducerContext, owns: SiteFilter) -> None:
+    """Drop what the book holds of sites this worker does not own: memory follows the sites owned."""
+    forgotten = ctx.book.retain(owns)
+    if forgotten:
+        log_event(log, logging.INFO, "sites forgotten", sites=forgotten)
+        trim_heap()
 
 
 async def _cycle(ctx: ProducerContext, stop: asyncio.Event, shard: SiteShard | None) -> None:

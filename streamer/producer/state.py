@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from streamer.kafka import TopicReader
 from streamer.logs import log_event
 from streamer.models import SyncState
-from streamer.producer.points import PointContent, decode_point_value
+from streamer.producer.points import PointDigest, decode_point_value
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,9 @@ def decode_sync(view: dict[bytes, bytes], broken: dict[str, str] | None = None) 
     return states
 
 
-def decode_points(view: dict[bytes, bytes]) -> dict[str, dict[str, PointContent]]:
+def decode_points(view: dict[bytes, bytes]) -> dict[str, dict[str, PointDigest]]:
     """``ace.points`` view → site → point → last published content."""
-    sites: dict[str, dict[str, PointContent]] = defaultdict(dict)
+    sites: dict[str, dict[str, PointDigest]] = defaultdict(dict)
     for key, value in view.items():
         site, sep, point = key.decode(errors="replace").partition("/")
         if not sep:

@@ -85,3 +85,45 @@ async def test_two_workers_split_the_sites_and_hand_them_over(kafka_settings: Se
         for _, v, _ in await read_topic(settings, settings.topic_sync_runs)
     ]
     assert sorted(r.site for r in runs) == sorted(SITES)
+
+
+async def test_a_worker_forgets_the_sites_it_handed_over(kafka_settings: Settings) -> None:
+    """A worker that synced every site alone holds, once a second worker took half of them, the state,
+    points table and window history of its own sites only (memory follows the sites owned); the
+    newcomer, which recovered every site's state at start-up, keeps only its own too."""
+    config = SimConfig(sites=SITES, points=40, seed=5)
+    async with SimServer(config) as server:
+        settings = producer_settings(
+            kafka_settings, server.url, producer_group=f"{kafka_settings.processor_app_id}-producers"
+        )
+        async with (
+            AceClient(settings) as client_a,
+            AceClient(settings) as client_b,
+            open_producer(settings, client_a, clock=fixed_clock(NOW)) as ctx_a,
+        ):
+            shard_a = SiteShard(settings, ctx_a.partitions[settings.topic_sync])
+            await shard_a.start()
+            try:
+                assert all(shard_a.owns(s) for s in SITES)
+                await run_owned_cycle(ctx_a, shard=shard_a)
+                book_a = ctx_a.book
+                assert set(book_a.states) == set(book_a.points) == set(book_a.window_pages) == set(SITES)
+                async with open_producer(settings, client_b, clock=fixed_clock(NOW)) as ctx_b:
+                    assert set(ctx_b.book.states) == set(ctx_b.book.points) == set(SITES)
+                    shard_b = SiteShard(settings, ctx_b.partitions[settings.topic_sync])
+                    await shard_b.start()
+                    try:
+                        await _until_split(shard_a, shard_b)
+                        await asyncio.gather(
+                            run_owned_cycle(ctx_a, shard=shard_a), run_owned_cycle(ctx_b, shard=shard_b)
+                        )
+                        for ctx, shard in ((ctx_a, shard_a), (ctx_b, shard_b)):
+                            mine = {s for s in SITES if shard.owns(s)}
+                            book = ctx.book
+                            assert set(book.states) == set(book.points) == mine
+                            assert set(book.window_pages) <= mine
+                            assert set(book.points_refreshed) <= mine
+                    finally:
+                        await shard_b.stop()
+            finally:
+                await shard_a.stop()

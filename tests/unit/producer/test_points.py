@@ -7,6 +7,7 @@ import orjson
 from streamer.models import AcePoint
 from streamer.producer.points import (
     PointChange,
+    PointDigest,
     decode_point_value,
     diff_points,
     point_record,
@@ -21,8 +22,8 @@ def ace(name: str, **fields: object) -> AcePoint:
 
 
 def publish(
-    points: list[AcePoint], previous: dict[str, dict[str, object]], now: int = 1
-) -> tuple[list[PointChange], dict[str, dict[str, object]]]:
+    points: list[AcePoint], previous: dict[str, PointDigest], now: int = 1
+) -> tuple[list[PointChange], dict[str, PointDigest]]:
     return diff_points(SITE, previous, [point_record(SITE, p, now) for p in points])
 
 
@@ -77,3 +78,25 @@ def test_weather_points_are_always_collected() -> None:
     assert len(records) == 9
     assert all(r.collect_enabled and r.site == SITE for r in records)
     assert "weather.temperature" in {r.point for r in records}
+
+
+def test_a_published_table_holds_a_digest_per_point_whatever_the_key_order() -> None:
+    """What a refresh remembers of a point is a 16-byte digest; a value read back with its keys (nested
+    ones too) in another order has the same digest, and any changed field a different one."""
+    point = ace("a/1", kv_tags={"unit": "degF", "zone": "z1"}, bacnet_data={"device_id": 7, "name": "x"})
+    changes, published = publish([point], {})
+    assert isinstance(published["a/1"], bytes) and len(published["a/1"]) == 16
+    value = changes[0].value
+    assert value is not None
+    record = orjson.loads(value)
+    reordered = {k: _reversed(v) for k, v in reversed(record.items())}
+    assert list(reordered) != list(record)
+    assert decode_point_value(orjson.dumps(reordered)) == published["a/1"]
+    record["kv_tags"]["zone"] = "z2"
+    assert decode_point_value(orjson.dumps(record)) != published["a/1"]
+
+
+def _reversed(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _reversed(v) for k, v in reversed(value.items())}
+    return value

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from prometheus_client import REGISTRY
@@ -12,6 +10,7 @@ from pydantic import SecretStr
 from streamer.ace.client import AceClient
 from streamer.errors import AceRetriesExhausted
 from streamer.producer.context import ProducerContext, fixed_clock
+from streamer.producer.points import PointDigest, digest
 from streamer.producer.sync import points_due, refresh_points
 from streamer.settings import Settings
 
@@ -29,7 +28,7 @@ def _short_listing(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"page": page, "pages": 3, "per_page": 2, "total": 6, "items": items})
 
 
-def _context(settings: Settings, previous: dict[str, dict[str, Any]] | None) -> ProducerContext:
+def _context(settings: Settings, previous: dict[str, PointDigest] | None) -> ProducerContext:
     settings = settings.model_copy(
         update={"ace_token": SecretStr("t"), "ace_base_url": "https://ace.test/api", "weather_enabled": False}
     )
@@ -48,7 +47,7 @@ def _failures() -> float:
 
 async def test_a_short_listing_keeps_the_previous_table(base_settings: Settings) -> None:
     """A listing short on every attempt: no change published, the table kept, counted, refresh still due."""
-    previous = {f"s/p{n}{i}": {"point": f"s/p{n}{i}"} for n in (1, 2, 3) for i in range(2)}
+    previous = {f"s/p{n}{i}": digest({"point": f"s/p{n}{i}"}) for n in (1, 2, 3) for i in range(2)}
     ctx = _context(base_settings, dict(previous))
     before = _failures()
     try:
