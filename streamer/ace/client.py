@@ -36,6 +36,7 @@ from streamer.ace.pagination import (
     parse_list_page,
 )
 from streamer.ace.retry import AceTransient, RetryPolicy, retrying
+from streamer.ace.transport import AiohttpTransport
 from streamer.ace.weather import WeatherSample, parse_weather
 from streamer.logs import log_event
 from streamer.metrics import API_CLOCK_OFFSET, API_PAGES
@@ -106,7 +107,7 @@ class AceClient:
             base_url=settings.ace_base_url,
             auth=self._auth,
             timeout=httpx.Timeout(settings.ace_timeout_s),
-            transport=transport,
+            transport=AiohttpTransport(settings.ace_timeout_s) if transport is None else transport,
             headers={"accept": "application/json", "accept-encoding": ACCEPT_ENCODING},
         )
         self.stats = ClientStats()
