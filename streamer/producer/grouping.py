@@ -21,6 +21,7 @@ This is the hot path of the producer (millions of samples per backfill): the loo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import orjson
@@ -53,9 +54,12 @@ class Group(NamedTuple):
 class PointGrouper:
     """Accumulates pages; each call returns the groups that must be published now."""
 
-    def __init__(self, record_max: int, gather_max: int, max_bytes: int = UNBOUNDED) -> None:
+    def __init__(
+        self, record_max: int, gather_max: int, max_bytes: int = UNBOUNDED, known: Iterable[str] = ()
+    ) -> None:
         """``max_bytes``: what a record may hold beyond the window's constant frame (the point's name,
-        in the key and in the value, and the samples' body)."""
+        in the key and in the value, and the samples' body). ``known``: points expected in the pages
+        (the site's table): each one's first sample then skips the slow path."""
         if record_max < 1 or gather_max < 1 or max_bytes < 1:
             raise ValueError("record_max, gather_max and max_bytes must be positive")
         self.record_max = record_max
@@ -69,7 +73,7 @@ class PointGrouper:
         self.last_malformed: Any = None
         self._bodies: dict[str, bytearray] = {}
         self._counts: dict[str, int] = {}
-        self._known: dict[str, None] = {}
+        self._known: dict[str, None] = dict.fromkeys(known)
         self._limits: dict[str, int] = {}
 
     def add(self, samples: list[Any]) -> list[Group]:

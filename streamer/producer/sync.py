@@ -172,7 +172,10 @@ async def _stream(
     # What every record of the window holds besides its point and samples: the value's frame, "site/".
     frame_bytes = len(head) + len(mid) + len(tail) + len(site.encode()) + 1
     grouper = PointGrouper(
-        ctx.settings.record_max_samples, ctx.settings.gather_max_samples, ctx.record_max_bytes - frame_bytes
+        ctx.settings.record_max_samples,
+        ctx.settings.gather_max_samples,
+        ctx.record_max_bytes - frame_bytes,
+        known=ctx.points.get(site, ()),
     )
     fetched = SAMPLES_FETCHED.labels(site=site)
     spans = read_spans(window, split=ctx.book.window_pages.get(site, 0) > 1)

@@ -195,3 +195,22 @@ def test_records_are_split_by_encoded_size(order: str, page_of: Any) -> None:
     for g in groups:
         per_point[g.point] += [t for t, _ in g.pairs()]
     assert all(times == sorted(times) for times in per_point.values())
+
+
+@pytest.mark.parametrize("order", ["grouped", "interleaved"])
+def test_points_named_up_front_change_nothing_but_the_path(order: str, page_of: Any) -> None:
+    """Points named up front (the site's table: some never sampled, some sampled points not named)
+    still give each point's samples exactly once and in order, within both bounds."""
+    items = samples(order)
+    named = [f"pt/{p}" for p in range(0, POINTS, 2)] + ["pt/never"]
+    grouper = PointGrouper(20, 100, known=named)
+    groups = run(grouper, pages(items, 64, page_of))
+    per_point: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    for g in groups:
+        per_point[g.point] += g.pairs()
+    want: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    for s in items:
+        want[s["name"]].append((s["time"], s["value"]))
+    assert per_point == want
+    assert all(1 <= g.size <= 20 for g in groups) and grouper.peak_held <= 100
+    assert grouper.accepted == POINTS * PER_POINT and grouper.malformed == 0
