@@ -36,16 +36,18 @@ _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _Scalar = str | float | _Int | bool | None
 
 
-class Sample(msgspec.Struct, gc=False):
+class Sample(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     """One sample of a well-formed page, as the API gave it (``value`` a JSON scalar, ``None`` when
-    absent). Not tracked by the cyclic GC: it holds only strings and numbers."""
+    absent). Not tracked by the cyclic GC: it holds only strings and numbers. A field beyond the
+    three leaves the page to orjson: msgspec would skip it unread, where orjson may refuse the page
+    for it (a number past a double's range)."""
 
     name: str
     time: str
     value: _Scalar = None
 
 
-class _Page(msgspec.Struct, gc=False):
+class _Page(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     point_samples: list[Sample]
     next_cursor: str | None = None
     has_more: _Scalar = True
