@@ -55,13 +55,22 @@ class PointGrouper:
     """Accumulates pages; each call returns the groups that must be published now."""
 
     def __init__(
-        self, record_max: int, gather_max: int, max_bytes: int = UNBOUNDED, known: Iterable[str] = ()
+        self,
+        record_max: int,
+        gather_max: int,
+        max_bytes: int = UNBOUNDED,
+        known: Iterable[str] = (),
+        defer_max: int = 0,
     ) -> None:
         """``max_bytes``: what a record may hold beyond the window's constant frame (the point's name,
         in the key and in the value, and the samples' body). ``known``: points expected in the pages
-        (the site's table): each one's first sample then skips the slow path."""
-        if record_max < 1 or gather_max < 1 or max_bytes < 1:
-            raise ValueError("record_max, gather_max and max_bytes must be positive")
+        (the site's table): each one's first sample then skips the slow path. ``defer_max``: samples
+        of pages kept as decoded, not grouped yet, until more arrive: encoding costs about as much
+        per point as per sample when pages interleave every point (~11 samples a point in a
+        50,000-sample page of 4,583 points), so grouping two pages at once halves that; a page's
+        objects then live one page longer."""
+        if record_max < 1 or gather_max < 1 or max_bytes < 1 or defer_max < 0:
+            raise ValueError("record_max, gather_max and max_bytes must be positive, defer_max not negative")
         self.record_max = record_max
         self.gather_max = gather_max
         self.max_bytes = max_bytes
@@ -75,10 +84,20 @@ class PointGrouper:
         self._counts: dict[str, int] = {}
         self._known: dict[str, None] = dict.fromkeys(known)
         self._limits: dict[str, int] = {}
+        self.defer_max = defer_max
+        self._deferred: list[Any] = []
 
     def add(self, samples: list[Any]) -> list[Group]:
         """Take one page of samples (``Sample`` structs, or whatever a page orjson decoded holds: dicts
         and anything else); returns the groups to publish (possibly none)."""
+        if self.defer_max:
+            self._deferred += samples
+            if len(self._deferred) <= self.defer_max:
+                return []
+            samples, self._deferred = self._deferred, []
+        return self._group(samples)
+
+    def _group(self, samples: list[Any]) -> list[Group]:
         out: list[Group] = []
         step = self.gather_max
         for offset in range(0, len(samples), step):
@@ -88,8 +107,10 @@ class PointGrouper:
         return out
 
     def finish(self) -> list[Group]:
-        """Everything still held: the end of the window."""
-        out = [Group(point, self._counts[point], body) for point, body in self._bodies.items()]
+        """Everything still held or deferred: the end of the window."""
+        out = self._group(self._deferred) if self._deferred else []
+        self._deferred = []
+        out += [Group(point, self._counts[point], body) for point, body in self._bodies.items()]
         self._bodies, self._counts = {}, {}
         self.held = 0
         return out

@@ -59,13 +59,15 @@ def run(grouper: PointGrouper, page_list: list[list[dict[str, Any]]]) -> list[Gr
 @pytest.mark.parametrize(
     ("record_max", "gather_max", "page_size"), [(20, 100, 64), (7, 30, 200), (1000, 10_000, 333)]
 )
+@pytest.mark.parametrize("defer_max", [0, 64, 500])
 def test_every_sample_once_in_order_within_bounds(
-    order: str, record_max: int, gather_max: int, page_size: int, page_of: Any
+    order: str, record_max: int, gather_max: int, page_size: int, defer_max: int, page_of: Any
 ) -> None:
-    """Whatever the bounds and page order: each sample is emitted exactly once, per-point order is kept,
-    no record exceeds record_max and the grouper never holds more than gather_max samples."""
+    """Whatever the bounds, the pages deferred and the page order: each sample is emitted exactly once,
+    per-point order is kept, no record exceeds record_max and the grouper never holds more than
+    gather_max samples."""
     items = samples(order)
-    grouper = PointGrouper(record_max, gather_max)
+    grouper = PointGrouper(record_max, gather_max, defer_max=defer_max)
     page_list = pages(items, page_size, page_of)
     if page_of is as_decoded:  # well-formed pages: the fast path of Sample structs
         assert all(s.__class__ is Sample for page in page_list for s in page)
@@ -172,7 +174,8 @@ def test_unencodable_and_oversized_samples_are_skipped_by_reason(page_of: Any) -
 
 
 @pytest.mark.parametrize("order", ["grouped", "interleaved"])
-def test_records_are_split_by_encoded_size(order: str, page_of: Any) -> None:
+@pytest.mark.parametrize("defer_max", [0, 30])
+def test_records_are_split_by_encoded_size(order: str, defer_max: int, page_of: Any) -> None:
     """Large values make records of fewer samples than record_max: each body stays within max_bytes
     less the point's name, and every sample is emitted exactly once, in order."""
     items = [
@@ -183,7 +186,7 @@ def test_records_are_split_by_encoded_size(order: str, page_of: Any) -> None:
     if order == "interleaved":
         items.sort(key=lambda s: s["time"])
     max_bytes = 4_000
-    grouper = PointGrouper(record_max=50, gather_max=1_000, max_bytes=max_bytes)
+    grouper = PointGrouper(record_max=50, gather_max=1_000, max_bytes=max_bytes, defer_max=defer_max)
     groups = run(grouper, pages(items, 25, page_of))
     assert Counter((g.point, t, v) for g in groups for t, v in g.pairs()) == Counter(
         (s["name"], s["time"], s["value"]) for s in items
@@ -214,3 +217,18 @@ def test_points_named_up_front_change_nothing_but_the_path(order: str, page_of: 
     assert per_point == want
     assert all(1 <= g.size <= 20 for g in groups) and grouper.peak_held <= 100
     assert grouper.accepted == POINTS * PER_POINT and grouper.malformed == 0
+
+
+def test_deferred_pages_are_grouped_together(page_of: Any) -> None:
+    """With defer_max one page, a page waits for the next: two interleaved pages become one encoding
+    per point (records of both pages' samples), and finish() groups a page still waiting."""
+    page_list = pages(samples("interleaved"), POINTS, page_of)[:3]  # each page: one sample a point
+    grouper = PointGrouper(record_max=PER_POINT, gather_max=10_000, defer_max=POINTS)
+    assert grouper.add(page_list[0]) == [] and grouper.held == 0  # waiting, not grouped yet
+    assert grouper.add(page_list[1]) == [] and grouper.held == 2 * POINTS
+    assert grouper.add(page_list[2]) == [] and grouper.held == 2 * POINTS
+    groups = grouper.finish()
+    assert sorted((g.point, g.pairs()) for g in groups) == sorted(
+        (f"pt/{p}", [(f"t{t:04d}", p * 1000 + t) for t in range(3)]) for p in range(POINTS)
+    )
+    assert grouper.held == 0 and grouper.accepted == 3 * POINTS
