@@ -161,17 +161,17 @@ class PointGrouper:
             if not samples:
                 continue
             pairs = [(s.time, s.value) for s in samples]  # short-lived: freed before the next point's
-            count = counts.get(point, 0)
-            if count + len(pairs) < cap:  # the common case, inlined: one encoding that fits
-                body = bodies.get(point)
+            body = bodies.get(point)
+            # The common case, inlined: an open body (its limit known) that one encoding extends.
+            if body is not None and counts[point] + len(pairs) < cap:
                 try:
                     encoded = dumps(pairs)
                 except orjson.JSONEncodeError:
                     encoded = b""
-                limit = limits.get(point) or self._limit(point)
-                if encoded and len(encoded) + (0 if body is None else len(body)) <= limit:
-                    bodies[point] = _extend(body, encoded)
-                    counts[point] = count + len(pairs)
+                if encoded and len(encoded) + len(body) <= limits[point]:
+                    body += b","
+                    body += memoryview(encoded)[1:-1]
+                    counts[point] += len(pairs)
                     continue
             self._fold_point(point, pairs, out)
 
