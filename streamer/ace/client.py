@@ -1,8 +1,9 @@
 """``AceClient``: the ACE API (``shared/ace-api.md``) as an async httpx client.
 
 The rules live in small pure modules (``retry``, ``pagination``, ``weather``, ``limits``); this class
-wires them around one ``httpx.AsyncClient``. Timeseries pages are handed over exactly as orjson decoded
-them, one at a time: the hot path does no per-sample work and never holds a whole window.
+wires them around one ``httpx.AsyncClient``. Timeseries pages are handed over exactly as decoded
+(``pagination.decode_timeseries_page``), one at a time: the hot path does no per-sample work and never
+holds a whole window.
 
 The client also keeps the API's clock: the offset of the latest ``Date`` header from the local wall
 clock, so the producer can end its windows by the API's now rather than its own (``api_now_ms``).
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from streamer.ace.http import ACCEPT_ENCODING, BearerAuth, Endpoint, QueryParams, get_json
@@ -30,10 +32,11 @@ from streamer.ace.pagination import (
     CursorWalk,
     ListPage,
     TimeseriesPage,
+    decode_timeseries_page,
     parse_list_page,
-    parse_timeseries_page,
 )
 from streamer.ace.retry import AceTransient, RetryPolicy, retrying
+from streamer.ace.transport import AiohttpTransport
 from streamer.ace.weather import WeatherSample, parse_weather
 from streamer.logs import log_event
 from streamer.metrics import API_CLOCK_OFFSET, API_PAGES
@@ -104,7 +107,7 @@ class AceClient:
             base_url=settings.ace_base_url,
             auth=self._auth,
             timeout=httpx.Timeout(settings.ace_timeout_s),
-            transport=transport,
+            transport=AiohttpTransport(settings.ace_timeout_s) if transport is None else transport,
             headers={"accept": "application/json", "accept-encoding": ACCEPT_ENCODING},
         )
         self.stats = ClientStats()
@@ -182,7 +185,9 @@ class AceClient:
                 log_event(log, logging.INFO, "ace page shrink", site=site, page_size=walk.page_size)
 
         while not walk.done:
-            samples, next_cursor = await self._get(endpoint, params, parse_timeseries_page, on_failure)
+            samples, next_cursor = await self._get(
+                endpoint, params, _decoded, on_failure, decode=decode_timeseries_page
+            )
             page = TimeseriesPage(walk.number, samples, next_cursor, walk.page_size)
             for stats in self._stats(site):
                 stats.pages += 1
@@ -210,9 +215,11 @@ class AceClient:
         params: QueryParams | Callable[[], QueryParams],
         parse: Callable[[Any], T],
         on_failure: Callable[[AceTransient], None] | None = None,
+        decode: Callable[[bytes], Any] = orjson.loads,
     ) -> T:
-        """GET with the site's budget, retries and decoding; ``parse`` runs inside the retry loop so a
-        malformed body is retried like a broken transfer. ``params`` may be rebuilt per attempt."""
+        """GET with the site's budget, retries and decoding; ``decode`` and ``parse`` run inside the
+        retry loop so a malformed body is retried like a broken transfer. ``params`` may be rebuilt
+        per attempt."""
 
         async def attempt() -> T:
             query = params() if callable(params) else params
@@ -226,6 +233,7 @@ class AceClient:
                     auth=self._auth,
                     timeout_s=self._settings.ace_timeout_s,
                     max_bytes=self._settings.ace_max_response_bytes,
+                    decode=decode,
                 )
             if answer.date_s is not None:
                 self._api_offset_s = answer.date_s - self._wall_clock()
@@ -279,6 +287,10 @@ class AceClient:
             on_retry=on_retry,
         )
         return _parse_items(endpoint, pages, model)
+
+
+def _decoded(page: tuple[list[Any], str | None]) -> tuple[list[Any], str | None]:
+    return page
 
 
 def _seg(site: str) -> str:

@@ -1,4 +1,4 @@
-"""One HTTP attempt against the ACE API: send, classify the outcome, decode with orjson.
+"""One HTTP attempt against the ACE API: send, classify the outcome, decode (orjson unless told).
 
 Everything that can go wrong becomes one of three things: ``AceTransient`` (retry), ``AceAuthError``
 (401: stop the site), ``AceClientError`` (other 4xx, or a status the API never sends). The token lives
@@ -192,8 +192,9 @@ async def get_json(
     timeout_s: float,
     max_bytes: int,
     wall_clock: Callable[[], float] = time.time,
+    decode: Callable[[bytes], Any] = orjson.loads,
 ) -> Answer:
-    """One GET: the decoded body, its size in bytes and the API's ``Date``.
+    """One GET: the body as ``decode`` reads it, its size in bytes and the API's ``Date``.
 
     ``timeout_s`` bounds the whole attempt, body included: httpx's own timeouts are per network
     operation, so a server trickling a large page would otherwise never time out.
@@ -214,7 +215,7 @@ async def get_json(
     check_status(response, content, endpoint, auth, wall_clock())
     date_s = parse_date(response.headers.get("date"))
     try:
-        return Answer(orjson.loads(content), len(content), date_s)
+        return Answer(decode(content), len(content), date_s)
     except orjson.JSONDecodeError as exc:
         # The transfer completed (a cut one raised above): the answer itself is broken, not too big.
         raise AceTransient("invalid_json", f"{exc} ({len(content)} bytes)") from exc

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+import orjson
 
 from streamer.ace.retry import AceTransient
 from streamer.errors import PaginationError
@@ -27,15 +30,53 @@ class ListPage:
     per_page: int | None = None
 
 
+# orjson reads an integer past 64 bits as a float: the typed decoding leaves a page with one (or with
+# one past int64, which msgspec cannot bound) to orjson.
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_Scalar = str | float | _Int | bool | None
+
+
+class Sample(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """One sample of a well-formed page, as the API gave it (``value`` a JSON scalar, ``None`` when
+    absent). Not tracked by the cyclic GC: it holds only strings and numbers. A field beyond the
+    three leaves the page to orjson: msgspec would skip it unread, where orjson may refuse the page
+    for it (a number past a double's range)."""
+
+    name: str
+    time: str
+    value: _Scalar = None
+
+
+class _Page(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    point_samples: list[Sample]
+    next_cursor: str | None = None
+    has_more: _Scalar = True
+
+
+_PAGE = msgspec.json.Decoder(_Page)
+
+
 @dataclass(frozen=True, slots=True)
 class TimeseriesPage:
-    """One timeseries page, handed over as decoded: ``samples`` are the API's ``{"name","time","value"}``
-    dicts, untouched (no per-sample work on the hot path)."""
+    """One timeseries page, handed over as decoded: ``samples`` are the API's samples, untouched (no
+    per-sample work on the hot path): ``Sample`` structs when the page is well-formed (every sample an
+    object with a string name and time and a scalar value, the envelope of JSON scalars), else the
+    page as orjson decodes it, whatever each sample is (``decode_timeseries_page``)."""
 
     number: int
-    samples: list[dict[str, Any]]
+    samples: list[Any]
     next_cursor: str | None
     page_size: int = 0
+
+
+def sample_fields(sample: Any) -> tuple[Any, Any, Any] | None:
+    """``(name, time, value)`` of one of a page's samples, a ``Sample`` or an orjson dict (a missing
+    value reads as None); ``None`` when the sample is not an object at all."""
+    if sample.__class__ is Sample:
+        return sample.name, sample.time, sample.value
+    if isinstance(sample, dict):
+        return sample.get("name"), sample.get("time"), sample.get("value")
+    return None
 
 
 def _as_int(value: Any) -> int | None:
@@ -91,7 +132,19 @@ def listing_problem(pages: list[ListPage]) -> str | None:
     return None
 
 
-def parse_timeseries_page(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+def decode_timeseries_page(content: bytes) -> tuple[list[Any], str | None]:
+    """The samples and next cursor of a page's body: one typed decoding into ``Sample`` structs when
+    the page is well-formed (~2x cheaper than dicts, and nothing for the cyclic GC to track), else
+    orjson's dicts and ``parse_timeseries_page``, which decide as they always did (a malformed sample
+    is the grouper's to count, a broken envelope or body is a transient failure)."""
+    try:
+        page = _PAGE.decode(content)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError included
+        return parse_timeseries_page(orjson.loads(content))
+    return page.point_samples, _next_cursor(page.next_cursor, page.has_more)
+
+
+def parse_timeseries_page(body: Any) -> tuple[list[Any], str | None]:
     """The samples of one page and the cursor of the next one (``None``: the walk is over).
 
     The walk ends when ``has_more`` is false or ``next_cursor`` is null/absent/empty, whichever first.
@@ -105,12 +158,13 @@ def parse_timeseries_page(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     cursor = body.get("next_cursor")
     if cursor is not None and not isinstance(cursor, str):
         cursor = str(cursor)
-    more = body.get("has_more", True)
+    return samples, _next_cursor(cursor, body.get("has_more", True))
+
+
+def _next_cursor(cursor: str | None, more: Any) -> str | None:
     if isinstance(more, str):
         more = more.strip().lower() not in ("false", "0", "")
-    if not more or not cursor:
-        return samples, None
-    return samples, cursor
+    return cursor if more and cursor else None
 
 
 class CursorWalk:

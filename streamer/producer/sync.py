@@ -172,7 +172,11 @@ async def _stream(
     # What every record of the window holds besides its point and samples: the value's frame, "site/".
     frame_bytes = len(head) + len(mid) + len(tail) + len(site.encode()) + 1
     grouper = PointGrouper(
-        ctx.settings.record_max_samples, ctx.settings.gather_max_samples, ctx.record_max_bytes - frame_bytes
+        ctx.settings.record_max_samples,
+        ctx.settings.gather_max_samples,
+        ctx.record_max_bytes - frame_bytes,
+        known=ctx.points.get(site, ()),
+        defer_max=ctx.settings.ace_page_size,
     )
     fetched = SAMPLES_FETCHED.labels(site=site)
     spans = read_spans(window, split=ctx.book.window_pages.get(site, 0) > 1)
@@ -187,7 +191,7 @@ async def _stream(
             stats.fetched += len(page.samples)
             fetched.inc(len(page.samples))
             groups = grouper.add(page.samples)
-            del page  # the page's dicts die as soon as their samples are grouped
+            del page  # its samples die once grouped (with the next page's: PointGrouper.defer_max)
             await _publish_groups(site, sync_id, groups, publisher, stats)
             await publisher.submit()
             # httpx responses sit in reference cycles, each holding its multi-MB body; this loop

@@ -24,6 +24,7 @@ from streamer.models import AcePoint
 from streamer.producer.points import diff_points, point_record
 from tests.contract.strategies import payloads
 from tests.isolation import isolated_settings
+from tests.unit.ace.helpers import said
 
 T = TypeVar("T")
 BOUNDED = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -161,6 +162,6 @@ def test_vendor_point_samples_pass_untouched(samples: list[dict[str, Any]], cuts
         )
 
     async def walk(client: AceClient) -> list[dict[str, Any]]:
-        return [s async for page in client.iter_timeseries("s", 0, 60_000) for s in page.samples]
+        return [s async for page in client.iter_timeseries("s", 0, 60_000) for s in said(page.samples)]
 
     assert _run(handler, walk) == samples

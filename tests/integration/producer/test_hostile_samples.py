@@ -48,14 +48,14 @@ class HostileClient(AceClient):
     async def iter_timeseries(self, site: str, start_ms: int, end_ms: int) -> AsyncIterator[TimeseriesPage]:  # type: ignore[override]
         async for page in super().iter_timeseries(site, start_ms, end_ms):
             if site == "site_a":
-                for sample in page.samples:
-                    value = self.points.get(sample["name"])
+                for sample in page.samples:  # Sample structs: the simulator's pages are well-formed
+                    value = self.points.get(sample.name)
                     if callable(value):
                         value = value()
                     if value is not None:
-                        sample["value"] = value
+                        sample.value = value
                         if value is not WIDE:
-                            self.replaced.add((sample["name"], ts_ms(sample["time"])))
+                            self.replaced.add((sample.name, ts_ms(sample.time)))
             yield page
 
 

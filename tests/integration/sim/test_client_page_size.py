@@ -10,6 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from streamer.ace.client import AceClient
+from streamer.ace.pagination import sample_fields
 from streamer.settings import Settings
 from streamer.sim import FaultConfig, SimConfig, SimServer, expected
 from tests.integration.sim.helpers import HOUR, T0, configured_points, summarise, ts_ms
@@ -36,8 +37,11 @@ async def test_page_size_shrinks_on_cut_transfers_and_grows_back(base_settings: 
                 sizes.append(page.page_size)
                 if len(sizes) == 3:
                     server.state.faults.config = replace(config.faults, transfer_limit=None)
-                for s in page.samples:
-                    samples[(s["name"], ts_ms(s["time"]))] = s["value"]
+                for sample in page.samples:
+                    fields = sample_fields(sample)
+                    assert fields is not None
+                    name, time, value = fields
+                    samples[(name, ts_ms(time))] = value
             retries = dict(client.stats.retries)
         async with httpx.AsyncClient(headers={"authorization": "Bearer dev-token"}) as http:
             points = await configured_points(http, server.url, SITE)

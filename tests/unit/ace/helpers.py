@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from streamer.ace.pagination import sample_fields
+
 TOKEN = "tok-SECRET-7f3a9c1e5b"
 BASE_URL = "https://ace.test/api"
 
@@ -41,3 +43,13 @@ def ts_page(
 
 def sample(name: str, time: str = "2024-01-01T00:00:00Z", value: Any = "72.5") -> dict[str, Any]:
     return {"name": name, "time": time, "value": value}
+
+
+def said(samples: list[Any]) -> list[dict[str, Any]]:
+    """What each of a page's samples says (a ``Sample`` or an orjson dict), as a name/time/value dict."""
+    out = []
+    for s in samples:
+        fields = sample_fields(s)
+        assert fields is not None, s
+        out.append(dict(zip(("name", "time", "value"), fields, strict=True)))
+    return out

@@ -8,6 +8,8 @@ import httpx
 import orjson
 import pytest
 
+from streamer.ace import pagination
+from streamer.ace.pagination import Sample
 from tests.unit.ace.conftest import ClientFactory
 
 N = 50_000
@@ -28,19 +30,25 @@ def _body() -> bytes:
 async def test_page_samples_are_the_decoded_list_itself(
     make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The yielded page.samples is the very list orjson produced: no copy, no per-sample model."""
+    """A well-formed page is decoded once, straight into Sample structs, and the yielded page.samples
+    is that very list: no orjson pass, no copy, no per-sample model."""
     body = _body()
     decoded: list[Any] = []
-    real_loads = orjson.loads
+    real = pagination._PAGE
 
-    def spy(data: bytes) -> Any:
-        decoded.append(real_loads(data))
-        return decoded[-1]
+    class Spy:
+        def decode(self, data: bytes) -> Any:
+            decoded.append(real.decode(data))
+            return decoded[-1]
 
-    monkeypatch.setattr(orjson, "loads", spy)  # the name streamer.ace.http calls
+    def no_orjson(data: bytes) -> Any:
+        raise AssertionError("a well-formed page went through orjson too")
+
+    monkeypatch.setattr(pagination, "_PAGE", Spy())
+    monkeypatch.setattr(orjson, "loads", no_orjson)
     client = make_client(lambda r: httpx.Response(200, content=body))
     pages = [page async for page in client.iter_timeseries("s1", 0, 1_000)]
     assert len(decoded) == 1 and len(pages) == 1
-    assert pages[0].samples is decoded[0]["point_samples"]
+    assert pages[0].samples is decoded[0].point_samples
     assert len(pages[0].samples) == N
-    assert pages[0].samples[1] == {"name": "s1/ahu_1/sat", "time": "2024-01-01T00:00:00Z", "value": "1.5"}
+    assert pages[0].samples[1] == Sample("s1/ahu_1/sat", "2024-01-01T00:00:00Z", "1.5")
