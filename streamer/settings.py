@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         2.0, ge=0, description="Windows end this far before the API's clock (its Date header)."
     )
     ace_timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request, body included.")
+    ace_proxy_url: SecretStr | None = Field(
+        None,
+        description="HTTP proxy for the ACE API (http://[user:pass@]host:port); HTTPS_PROXY is not read.",
+    )
     ace_max_attempts: int = Field(3, ge=1, description="Attempts per request for transient errors.")
     ace_backoff_base_s: float = Field(
         2.0, ge=0, description="First retry delay; doubles per attempt, with full jitter."
@@ -389,7 +393,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret these settings hold (the ACE token file's content too): what logs redact."""
         values = [self.clickhouse_password.get_secret_value()]
-        for token in (self.ace_token, self.api_token):
+        for token in (self.ace_token, self.api_token, self.ace_proxy_url):
             if token is not None:
                 values.append(token.get_secret_value())
         if self.ace_token_file is not None:

@@ -107,7 +107,7 @@ class AceClient:
             base_url=settings.ace_base_url,
             auth=self._auth,
             timeout=httpx.Timeout(settings.ace_timeout_s),
-            transport=AiohttpTransport(settings.ace_timeout_s) if transport is None else transport,
+            transport=_wire(settings) if transport is None else transport,
             headers={"accept": "application/json", "accept-encoding": ACCEPT_ENCODING},
         )
         self.stats = ClientStats()
@@ -291,6 +291,11 @@ class AceClient:
 
 def _decoded(page: tuple[list[Any], str | None]) -> tuple[list[Any], str | None]:
     return page
+
+
+def _wire(settings: Settings) -> AiohttpTransport:
+    proxy = settings.ace_proxy_url.get_secret_value() if settings.ace_proxy_url is not None else None
+    return AiohttpTransport(settings.ace_timeout_s, proxy=proxy)
 
 
 def _seg(site: str) -> str:

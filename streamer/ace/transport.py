@@ -8,7 +8,8 @@ the body comes raw (``auto_decompress=False``: ``http.read_capped`` inflates it,
 time), no redirect is followed, the URL is sent as httpx encoded it, certificates are checked against
 certifi's bundle (as httpx does), each network operation times out after ``timeout_s``, and aiohttp's
 failures become the httpx errors they stand for. Unlike httpx's, it takes no proxy from the
-environment: the client connects to ``ace_base_url`` directly.
+environment (aiohttp's option to would also read ~/.netrc in a thread on every request): a proxy is
+the ``ace_proxy_url`` setting, else the client connects to ``ace_base_url`` directly.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class _translated:
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx requests sent with one aiohttp session (opened on the first request, in its loop)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, proxy: str | None = None) -> None:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+        self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -91,6 +93,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=list(request.headers.multi_items()),
                 data=request.content or None,
                 allow_redirects=False,
+                proxy=self._proxy,
             )
         return httpx.Response(
             response.status,

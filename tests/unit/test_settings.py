@@ -107,3 +107,15 @@ def test_repair_ages_are_a_comma_list_of_bounded_seconds(monkeypatch: pytest.Mon
         monkeypatch.setenv("STREAMER_REPAIR_REVISIT_S", bad)
         with pytest.raises(ConfigError, match="STREAMER_REPAIR_REVISIT_S"):
             load_settings()
+
+
+def test_every_secret_setting_is_among_the_values_logs_redact() -> None:
+    """Each SecretStr setting (tokens, the ClickHouse password, the proxy URL with its credentials) is
+    in ``secret_values``, so no log line, error or page can show it."""
+    secret_fields = [
+        name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+    ]
+    assert {"ace_token", "api_token", "clickhouse_password", "ace_proxy_url"} <= set(secret_fields)
+    values = {name: SecretStr(f"s3cret-{name}") for name in secret_fields}
+    settings = Settings().model_copy(update=values)
+    assert set(settings.secret_values()) == {v.get_secret_value() for v in values.values()}

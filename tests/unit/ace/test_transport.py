@@ -112,3 +112,29 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
     async with _client(f"http://127.0.0.1:{port}") as client:
         with pytest.raises(httpx.ConnectError):
             await client.get("/page")
+
+
+async def test_with_a_proxy_every_request_goes_through_it() -> None:
+    """With ``proxy`` set the request goes to the proxy, naming the API's URL in full: an API host that
+    does not resolve is answered through it."""
+    lines: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines.append(head.split(b"\r\n", 1)[0])
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    api = "http://ace.invalid:8080/api/sites/?page=1"  # unresolvable: only the proxy can answer it
+    transport = AiohttpTransport(5.0, proxy=f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.get(api)
+            assert response.status_code == 200 and response.json() == {}
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert lines == [b"GET " + api.encode() + b" HTTP/1.1"]
