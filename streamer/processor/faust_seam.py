@@ -43,7 +43,10 @@ metadata at each refresh (``metadata_max_age``, 5 min) and keeps it: on a shared
 of topics, a new copy of ~10,000 partitions' objects every 5 minutes, a steady RSS climb of a live
 worker. It is started tracking only the app's topics (``SeamApp.own_topics``).
 
-5. ``QuietMonitor``: faust's default Monitor updates counters four times per message for faust's own
+5. The liveness check (``verify_event_path``) of a partition starts at its assignment, not at the
+worker's start (``SeamConsumer.verify_event_path``).
+
+6. ``QuietMonitor``: faust's default Monitor updates counters four times per message for faust's own
 stats views, which nothing here reads (the processor's figures are streamer.metrics, on /metrics).
 It keeps one: faust's liveness check (``verify_event_path``, every few seconds) logs the ERROR
 "Stream has not started processing" for a partition with unread data whose stream took no event for
@@ -85,6 +88,8 @@ _METHODS: tuple[tuple[type[Any], str, tuple[str, ...]], ...] = (
     (faust_aiokafka.Consumer, "_new_offset", ("self", "tp")),
     (faust_aiokafka.Consumer, "_add_gap", ("self", "tp", "offset_from", "offset_to")),
     (faust_aiokafka.Consumer, "wait_empty", ("self",)),
+    (faust_aiokafka.Consumer, "on_partitions_assigned", ("self", "assigned", "generation_id")),
+    (faust_aiokafka.Consumer, "verify_event_path", ("self", "now", "tp")),
     (faust_aiokafka.Producer, "on_start", ("self",)),
     (faust.App, "_new_transport", ("self",)),
     (faust.App, "on_webserver_init", ("self", "web")),
@@ -178,6 +183,21 @@ class SeamConsumer(faust_aiokafka.Consumer):
         for name in _CONSUMER_ATTRIBUTES:
             if not hasattr(self, name):
                 raise _unsupported(f"a consumer has no {name}")
+        self.assigned_at: dict[Any, float] = {}
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        now = monotonic()
+        self.assigned_at = {tp: now for tp in assigned}  # every assignment starts each fetch afresh
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def verify_event_path(self, now: float, tp: Any) -> None:
+        """faust's liveness check of a partition, from its assignment on: faust counts from the
+        worker's start, so after a rebalance every partition not fetched yet (a fetch is under way)
+        was logged as an ERROR "has not sent fetch request since start"."""
+        assigned = self.assigned_at.get(tp)
+        if assigned is not None and now - assigned < self.app.conf.stream_processing_timeout:
+            return None
+        super().verify_event_path(now, tp)
 
     def _new_offset(self, tp: Any) -> int | None:
         """faust's choice of the offset to commit, capped at what the pipeline released."""

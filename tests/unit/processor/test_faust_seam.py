@@ -357,3 +357,28 @@ async def test_a_delivery_to_an_inlet_stamps_its_partition_as_a_stream_would(
     inbound = consumer.app.monitor.stream_inbound_time
     assert set(inbound) == {TP("samples", 0), TP("samples", 3)}
     assert all(before <= stamped <= time.monotonic() for stamped in inbound.values())
+
+
+async def test_the_liveness_check_of_a_partition_counts_from_its_assignment(
+    consumer: Any, monkeypatch: Any
+) -> None:
+    """A partition assigned by a rebalance minutes after the worker started is not checked (faust would
+    log 'has not sent fetch request since start' before its first fetch) until faust's timeout has
+    passed since the assignment; then faust's own check runs."""
+    checked: list[TP] = []
+
+    async def assigned(self: Any, assigned: set[TP], generation_id: int = 0) -> None:
+        return None
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "on_partitions_assigned", assigned)
+    monkeypatch.setattr(
+        faust_aiokafka.Consumer, "verify_event_path", lambda self, now, tp: checked.append(tp)
+    )
+    tp = TP("samples", 2)
+    await consumer.on_partitions_assigned({tp}, 7)
+    timeout = consumer.app.conf.stream_processing_timeout
+    consumer.verify_event_path(consumer.assigned_at[tp] + timeout - 1, tp)
+    assert checked == []
+    consumer.verify_event_path(consumer.assigned_at[tp] + timeout, tp)
+    consumer.verify_event_path(time.monotonic(), TP("samples", 9))  # not assigned by a rebalance seen here
+    assert checked == [tp, TP("samples", 9)]
