@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from streamer.ace.client import AceClient
+from streamer.ace.pagination import sample_fields
 from streamer.models import SyncRun
 from streamer.producer.points import point_record
 from streamer.query import render
@@ -39,9 +40,12 @@ async def _load(settings: Settings, url: str, site: str) -> dict[str, list[int]]
         points = await client.list_points(site)
         async for page in client.iter_timeseries(site, START, END):
             for sample in page.samples:
-                ts = parse_time_ms(sample["time"])
+                fields = sample_fields(sample)
+                assert fields is not None
+                name, time, _ = fields
+                ts = parse_time_ms(time)
                 if ts is not None and START <= ts < END:
-                    times.setdefault(sample["name"], []).append(ts)
+                    times.setdefault(name, []).append(ts)
     with Sink(settings) as sink:
         sink.migrate()
         sink.insert_points(
