@@ -89,6 +89,10 @@ def _settings(args: argparse.Namespace, workdir: Path, sim_port: int) -> Setting
         initial_lookback_s=args.lookback,
         producer_group=f"{prefix}-producers",
         producer_metrics_port=0,
+        # Each processor has its own embedded store holding only its partitions' keys, so no single
+        # query API can judge a site's completeness here: the repair loop would fail every cycle (or,
+        # pointed at one store, re-fetch the other's half). bench/completeness.py measures repair.
+        repair_revisit_s=[],
         log_level=args.log_level,
         **extra,
     )
