@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     producer_compression_level: int | None = Field(
         None,
         description="Level of producer_compression (zstd -7..22, lz4 0..16, gzip 1..9); "
-        "unset: zstd 1, lz4 1, gzip 6. Lower: less producer CPU, more bytes on the broker.",
+        "unset: zstd 3, lz4 1, gzip 6. Lower: less producer CPU, more bytes on the broker.",
     )
     # A cycle must fit in the poll interval, and the sites wait on the API, not on the CPU: the headroom
     # is for an API slower than the simulator. On an idle machine a worker of 500 sites of 200 points

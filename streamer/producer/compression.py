@@ -25,7 +25,7 @@ _LEVELS: dict[str, tuple[str, str]] = {
     "lz4": ("lz4_encode", "level"),
     "gzip": ("gzip_encode", "compresslevel"),
 }
-DEFAULT_LEVELS: dict[str, int] = {"zstd": 1, "lz4": 1, "gzip": 6}
+DEFAULT_LEVELS: dict[str, int] = {"zstd": 3, "lz4": 1, "gzip": 6}
 """The level of each codec when ``producer_compression_level`` is unset (measured: README)."""
 
 
