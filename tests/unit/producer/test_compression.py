@@ -70,7 +70,11 @@ def test_unset_level_is_the_measured_default() -> None:
 
 @pytest.mark.parametrize(
     ("codec", "level", "message"),
-    [("snappy", 1, "snappy has no levels"), ("zstd", 23, "zstd takes -7..22"), ("lz4", -1, "lz4 takes 0..16")],
+    [
+        ("snappy", 1, "snappy has no levels"),
+        ("zstd", 23, "zstd takes -7..22"),
+        ("lz4", -1, "lz4 takes 0..16"),
+    ],
 )
 def test_a_level_the_codec_cannot_take_is_refused(codec: str, level: int, message: str) -> None:
     """A level for a codec without levels, or out of the codec's range, fails at start-up, named."""
