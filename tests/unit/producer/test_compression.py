@@ -62,7 +62,7 @@ def test_unset_level_is_the_measured_default() -> None:
     """No level set: lz4 at 1 (not aiokafka's 9: LZ4-HC), zstd at Kafka's 3, snappy and none as they
     are."""
     assert compression.use_level("lz4", None) == 1
-    assert default_records.lz4_encode.keywords == {"level": 1}  # type: ignore[attr-defined]
+    assert default_records.lz4_encode.keywords == {"level": 1}
     assert compression.use_level("zstd", None) == 3
     assert compression.use_level("snappy", None) is None
     assert compression.compression_type("none") is None and compression.compression_type("lz4") == "lz4"
