@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.kafka import TopicReader, ensure_topics, reliable_producer
-from streamer.producer.runner import COMPRESSION
+from streamer.producer.compression import compression_type, use_level
 from streamer.runtime import tune_gc
 from streamer.settings import Settings, load_settings
 
@@ -116,7 +116,8 @@ async def bare_produce(settings: Settings, records: dict[int, list[tuple[bytes, 
     """Seconds to publish ``records`` (same partitions) with create_batch/send_batch, all acked."""
     topic = settings.topic_samples + ".bare"
     await ensure_topics(settings.model_copy(update={"topic_samples": topic}))
-    producer = reliable_producer(settings, compression_type=COMPRESSION)  # as the producer does
+    use_level(settings.producer_compression, settings.producer_compression_level)  # as the producer
+    producer = reliable_producer(settings, compression_type=compression_type(settings.producer_compression))
     await producer.start()
     try:
         await producer.partitions_for(topic)

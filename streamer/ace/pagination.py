@@ -34,16 +34,19 @@ class ListPage:
 # one past int64, which msgspec cannot bound) to orjson.
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _Scalar = str | float | _Int | bool | None
+# An empty name or time is a malformed sample: the page goes to orjson, and the grouper counts it, so a
+# Sample the decoder made needs no check of its own on the hot path.
+_Text = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class Sample(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     """One sample of a well-formed page, as the API gave it (``value`` a JSON scalar, ``None`` when
-    absent). Not tracked by the cyclic GC: it holds only strings and numbers. A field beyond the
-    three leaves the page to orjson: msgspec would skip it unread, where orjson may refuse the page
-    for it (a number past a double's range)."""
+    absent; ``name`` and ``time`` not empty). Not tracked by the cyclic GC: it holds only strings and
+    numbers. A field beyond the three leaves the page to orjson: msgspec would skip it unread, where
+    orjson may refuse the page for it (a number past a double's range)."""
 
-    name: str
-    time: str
+    name: _Text
+    time: _Text
     value: _Scalar = None
 
 

@@ -116,17 +116,15 @@ class PointGrouper:
         return out
 
     def _take(self, chunk: list[Any], out: list[Group]) -> None:
-        # The common case is a ``Sample`` (fields typed by the decoder) of a known point: two attribute
-        # reads, a subscript and an append of the sample itself (a tuple per sample here would be ~50k
-        # GC-tracked objects alive per page: a collection every page). A point not seen before, an
-        # empty name or time, or a sample that is not a ``Sample`` (a dict, anything) raises and
+        # The common case is a ``Sample`` (fields typed by the decoder, name and time not empty) of a
+        # known point: an attribute read, a subscript and an append of the sample itself (a tuple per
+        # sample here would be ~50k GC-tracked objects alive per page: a collection every page). A
+        # point not seen before, or a sample that is not a ``Sample`` (a dict, anything) raises and
         # takes the slow path.
         buffers: dict[str, list[Sample]] = {point: [] for point in self._known}
         before = self.malformed
         for sample in chunk:
             try:
-                if not sample.time:
-                    raise KeyError("time")
                 buffers[sample.name].append(sample)
             except (KeyError, AttributeError):
                 self._slow(sample, buffers)
@@ -162,16 +160,21 @@ class PointGrouper:
                 continue
             pairs = [(s.time, s.value) for s in samples]  # short-lived: freed before the next point's
             body = bodies.get(point)
-            # The common case, inlined: an open body (its limit known) that one encoding extends.
-            if body is not None and counts[point] + len(pairs) < cap:
+            # The common cases, inlined: one encoding opens the point's body or extends the open one.
+            if (0 if body is None else counts[point]) + len(pairs) < cap:
                 try:
                     encoded = dumps(pairs)
                 except orjson.JSONEncodeError:
                     encoded = b""
-                if encoded and len(encoded) + len(body) <= limits[point]:
-                    body += b","
-                    body += memoryview(encoded)[1:-1]
-                    counts[point] += len(pairs)
+                limit = limits.get(point) or self._limit(point)
+                if encoded and len(encoded) + (0 if body is None else len(body)) <= limit:
+                    if body is None:
+                        bodies[point] = bytearray(memoryview(encoded)[1:-1])
+                        counts[point] = len(pairs)
+                    else:
+                        body += b","
+                        body += memoryview(encoded)[1:-1]
+                        counts[point] += len(pairs)
                     continue
             self._fold_point(point, pairs, out)
 

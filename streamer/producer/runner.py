@@ -24,6 +24,7 @@ from streamer.logs import log_event
 from streamer.metrics import NEXT_CYCLE_AT, SITE_FAILURES
 from streamer.models import SyncRun
 from streamer.producer.catchup import refresh_and_catch_up
+from streamer.producer.compression import compression_type, use_level
 from streamer.producer.context import AceApi, Clock, ProducerContext, system_clock
 from streamer.producer.publisher import topic_partitions
 from streamer.producer.reset import check_site_state
@@ -36,9 +37,6 @@ from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# zstd, not the shared default lz4: aiokafka compresses lz4 at level 9 in the event loop, which cost
-# more CPU than grouping itself in the producer benchmark; zstd level 3 was ~10x cheaper and smaller.
-COMPRESSION = "zstd"
 # aiokafka's default batch size; a batch (and so a record) must also stay under the topic's
 # max.message.bytes, less what a record batch and a record add around the values.
 MAX_BATCH_BYTES = 1_048_576
@@ -68,7 +66,9 @@ async def open_producer(
         log_event(log, logging.WARNING, "topic limit unknown, broker default assumed", error=str(exc))
         topic_limit = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
     batch_bytes = min(MAX_BATCH_BYTES, topic_limit - BATCH_MARGIN)
-    producer = reliable_producer(settings, compression_type=COMPRESSION, max_batch_size=batch_bytes)
+    use_level(settings.producer_compression, settings.producer_compression_level)
+    codec = compression_type(settings.producer_compression)
+    producer = reliable_producer(settings, compression_type=codec, max_batch_size=batch_bytes)
     await start_client(producer, settings)
     try:
         ctx = ProducerContext(settings, client, producer, clock)

@@ -101,6 +101,8 @@ def test_a_well_formed_page_decodes_to_sample_structs() -> None:
         '{"name": "p", "time": "t", "value": [1, 2]}',  # nested: orjson's limit decides
         '{"name": "p", "time": "t", "value": 18446744073709551616}',  # orjson: a float
         '{"name": 5, "time": "t"}',  # malformed: the grouper counts it
+        '{"name": "p", "time": ""}',  # empty: a Sample never holds one (the grouper relies on it)
+        '{"name": "", "time": "t", "value": 1}',
         "null",
         '{"name": "p", "time": "t", "quality": 20E307}',  # orjson refuses the page for it
     ],
