@@ -3,7 +3,7 @@
 The processor's rows come in runs: a record's valid samples share its site and point. Built per row
 (clickhouse-connect's ``insert`` of Python lists), the site's ``LowCardinality`` dictionary takes a
 Python step per row and the point column an encode per row; built per run, each is one ``bytes``
-repeated ``n`` times, and the times and values one C-level conversion each (numpy, ``array``). The runs are
+repeated ``n`` times, and the times and values one C-level conversion each (``struct``). The runs are
 written sorted by (site, point), stably (a point's runs keep their order, so its rows stay in the
 order they came): a block already in the table's key order is not sorted again by the engine
 (``MergeTreeDataWriterBlocksAlreadySorted``), and the row a key's duplicates keep is unchanged.
@@ -16,13 +16,9 @@ same bytes clickhouse-connect's own insert writes for these types; a test compar
 from __future__ import annotations
 
 import struct
-import sys
-from array import array
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Final
-
-import numpy as np
 
 from streamer.errors import SinkPermanentError
 from streamer.sink import tables
@@ -34,7 +30,6 @@ COLUMNS: Final = tables.SAMPLE_COLUMNS
 _LOW_CARD_VERSION: Final = struct.pack("<Q", 1)  # SharedDictionariesWithAdditionalKeys
 _LOW_CARD_FLAGS: Final = (1 << 9) | (1 << 10)  # has additional keys, needs a dictionary update
 _site_key = itemgetter(0, 1)
-_INT64: Final = np.dtype(np.int64)
 
 
 def leb128(value: int) -> bytes:
@@ -87,35 +82,15 @@ def samples_block(runs: Iterable[Run]) -> tuple[bytes, int]:
             ts += times
             values += vals
         rows = len(ts)
-        times_data = _int64_column(ts)
-        values_data = _float64_column(values)
+        # struct's C loop over the concatenated columns: twice as fast as extending arrays run by run
+        times_data = struct.pack(f"<{rows}q", *ts)
+        values_data = struct.pack(f"<{rows}d", *values)
     except (TypeError, ValueError, OverflowError, UnicodeError, struct.error) as exc:
         raise SinkPermanentError(f"samples the columns cannot take: {exc}") from exc
     parts = [leb128(len(COLUMNS)), leb128(rows)]
     parts += [_HEADERS[0], _LOW_CARD_VERSION, *_site_column(sites, site_runs, rows)]
     parts += [_HEADERS[1], *points, _HEADERS[2], times_data, _HEADERS[3], values_data]
     return b"".join(parts), rows
-
-
-def _int64_column(ts: list[int]) -> bytes:
-    """Little-endian Int64s of ``ts``, converted by numpy's C loop: a quarter of ``struct.pack``'s
-    time (which also built a tuple of every row's argument). numpy would truncate floats silently
-    when told the type, so it infers it: anything but int64 (a float, an int beyond Int64) is refused."""
-    if not ts:
-        return b""
-    column = np.array(ts)
-    if column.dtype != _INT64:
-        raise ValueError(f"times must be Int64 integers, got {column.dtype} values")
-    return column.astype("<i8", copy=False).tobytes()
-
-
-def _float64_column(values: list[float]) -> bytes:
-    """Little-endian Float64s of ``values``: ``array``'s conversion, which (as ``struct``'s) takes
-    floats and ints and refuses anything else (numpy would read strings and None as numbers)."""
-    column = array("d", values)
-    if sys.byteorder != "little":
-        column.byteswap()
-    return column.tobytes()
 
 
 def runs_of(
