@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import compress
 from math import isfinite
 from typing import Any
 
@@ -56,6 +57,7 @@ _ODD_SPACE = re.compile(r"[\x0b\x0c\x1c-\x1f]")
 _BAD = BAD_TIME
 _MIN_MS, _MAX_MS = MIN_MS, MAX_MS
 _HOUR_MS = 3_600_000  # the rollups' bucket (streamer.sink.rollups.HOUR_MS)
+_FEW_REJECTS = 16  # deleted in place up to this many; more: the kept samples are copied out instead
 
 
 @dataclass(slots=True)
@@ -196,9 +198,9 @@ def _text_value(raw: str) -> float:
 def _finite_only(ts_ms: list[int], values: list[float], samples: list[Any], hour: int | None) -> Normalised:
     """The finite values and their times; each other value counted by its reason.
 
-    The rejects are few: their places are found by C-level scans (``list.index``) and they are
-    deleted from the two lists in place, rather than both lists being copied through a mask. The
-    kept samples are a subset of those ``hour`` was computed from, so it holds for them too.
+    The rejects are mostly few: their places are found by C-level scans (``list.index``) and, up to
+    ``_FEW_REJECTS``, deleted from the two lists in place rather than both lists being copied through
+    the mask. The kept samples are a subset of those ``hour`` was computed from: it holds for them.
     """
     keep = list(map(isfinite, values))
     bad: list[int] = []
@@ -223,8 +225,11 @@ def _finite_only(ts_ms: list[int], values: list[float], samples: list[Any], hour
         else:
             reason = REJECT_NAN if value != value else REJECT_INF
         rejected[reason] = rejected.get(reason, 0) + 1
-    for i in reversed(bad):
-        del ts_ms[i], values[i]
+    if len(bad) <= _FEW_REJECTS:
+        for i in reversed(bad):
+            del ts_ms[i], values[i]
+    else:  # each deletion moves the tail: a record of mostly rejects is copied through the mask
+        out.ts_ms, out.values = list(compress(ts_ms, keep)), list(compress(values, keep))
     return out
 
 

@@ -373,3 +373,16 @@ def test_finite_values_whose_sum_overflows_are_all_kept() -> None:
         assert (out.ts_ms, out.values, out.rejected) == ([T0, T0 + 60_000], [1e308, 1e308], {})
         out = normalise_samples(pairs, cache)
         assert (out.ts_ms, out.values, out.rejected) == ([T0, T0 + 60_000], [1e308, 1e308], {"nan": 1})
+
+
+def test_a_record_of_mostly_rejects_keeps_its_few_good_samples_in_order() -> None:
+    """Many rejects (past the in-place deletions) and few: the same kept samples, in order, counted."""
+    cache = _warm_cache()
+    times = [f"2024-01-01T00:{m:02d}:00Z" for m in range(60)]
+    for good_every in (1, 3, 7, 59):
+        pairs: list[Any] = [[t, float(i) if i % good_every == 0 else None] for i, t in enumerate(times)]
+        for _ in range(2):
+            out = normalise_samples(pairs, cache)
+            kept = [i for i in range(60) if i % good_every == 0]
+            assert (out.ts_ms, out.values) == ([T0 + i * 60_000 for i in kept], [float(i) for i in kept])
+            assert out.rejected == ({"null": 60 - len(kept)} if len(kept) < 60 else {})
