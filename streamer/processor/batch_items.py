@@ -94,6 +94,7 @@ class Part(SourceOf):
     point: str
     ts_ms: list[int]
     values: list[float]
+    hour: int | None = None  # the one hour (epoch s) of every row, if normalising saw it
 
     @property
     def source_rows(self) -> int:

@@ -20,10 +20,10 @@ per second). Times are parsed through the memo of ``streamer.times`` (``TimeCach
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import compress
 from math import isfinite
-from operator import not_
 from typing import Any
 
 import orjson
@@ -56,30 +56,40 @@ _ODD_SPACE = re.compile(r"[\x0b\x0c\x1c-\x1f]")
 
 _BAD = BAD_TIME
 _MIN_MS, _MAX_MS = MIN_MS, MAX_MS
+_HOUR_MS = 3_600_000  # the rollups' bucket (streamer.sink.rollups.HOUR_MS)
+_FEW_REJECTS = 16  # deleted in place up to this many; more: the kept samples are copied out instead
 
 
 @dataclass(slots=True)
 class Normalised:
-    """One record's valid samples as columns, its rejects by reason, and its future samples raw."""
+    """One record's valid samples as columns, its rejects by reason, and its future samples raw.
+
+    ``hour``: the start (epoch s) of the one hour every kept sample falls in, when the fast path saw
+    it (the min and max of the record's times it checks anyway); None: not known, compute it.
+    """
 
     ts_ms: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     future: list[Any] = field(default_factory=list)
+    hour: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, four times the cost of
+# a plain one, and one is made for every record (nothing mutates it but ``release``).
+@dataclass(slots=True)
 class RawRecord:
     """A decoded ``ace.samples`` value whose top-level shape is valid; samples not checked yet."""
 
     site: str
     point: str
-    samples: list[Any]  # the raw pairs; empty once ``released()``
+    samples: list[Any]  # the raw pairs; empty once ``release()``d
     count: int  # how many pairs the record held
 
-    def released(self) -> RawRecord:
-        """The record without its raw pairs, once they are normalised (site, point and count kept)."""
-        return RawRecord(self.site, self.point, [], self.count)
+    def release(self) -> RawRecord:
+        """Drop the raw pairs once they are normalised (site, point and count kept); returns self."""
+        self.samples = []
+        return self
 
 
 def decode_samples_record(raw: bytes | None) -> RawRecord:
@@ -114,34 +124,39 @@ def normalise_samples(samples: list[Any], cache: TimeCache, max_ms: int = _MAX_M
     one for values (floats as they are, other numbers through ``float``, strings by the strict rule,
     anything else the ``_INVALID`` NaN); if all are finite, done, else the finite ones are kept and
     only the others are judged, one by one, for their reason (C-level passes: ``isfinite``,
-    ``compress``). A record that does not qualify (a time not memoised, out of range or future, a
+    ``list.index``). A record that does not qualify (a time not memoised, out of range or future, a
     sample that is not a pair) goes through per-sample loops, which count every reject by reason.
     """
-    ts_ms = _memoised_times(samples, cache, min(max_ms, _MAX_MS - 1))
-    if ts_ms is None:
+    memoised = _memoised_times(samples, cache, min(max_ms, _MAX_MS - 1))
+    if memoised is None:
         return _values_each(_times_each(samples, cache), samples, max_ms)
+    ts_ms, lo, hi = memoised
     values = _values(samples)
     if values is None:
         return _values_each(ts_ms, samples, max_ms)
+    first = lo // _HOUR_MS
+    hour = first * 3600 if first == hi // _HOUR_MS else None
     total = sum(values)
     if total - total == 0.0:  # x - x is 0.0 only for finite x
-        return Normalised(ts_ms, values, {})
-    return _finite_only(ts_ms, values, samples)
-
-
-def _memoised_times(samples: list[Any], cache: TimeCache, max_ms: int) -> list[int] | None:
-    heads, tails = cache.heads, cache.tails
-    try:
-        ts_ms = [heads[t[:16]] + tails[t[16:]] for t, _ in samples]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if ts_ms and (min(ts_ms) < _MIN_MS or max(ts_ms) > max_ms):
-        return None  # a memoised bad head or tail is -2**62: out of range; or a future sample
-    return ts_ms
+        return Normalised(ts_ms, values, {}, [], hour)
+    return _finite_only(ts_ms, values, samples, hour)
 
 
 # What a value that is no number becomes on the fast path: a NaN told apart from a NaN value by identity.
 _INVALID = float("nan")
+
+
+def _memoised_times(samples: list[Any], cache: TimeCache, max_ms: int) -> tuple[list[int], int, int] | None:
+    """The times, their min and max, if each head and tail is memoised and all are within range."""
+    heads, tails = cache.heads, cache.tails
+    try:
+        ts_ms = [heads[t[:16]] + tails[t[16:]] for t, _ in samples]
+        lo, hi = min(ts_ms), max(ts_ms)  # ValueError: no samples (the slow path's loops answer)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if lo < _MIN_MS or hi > max_ms:
+        return None  # a memoised bad head or tail is -2**62: out of range; or a future sample
+    return ts_ms, lo, hi
 
 
 def _values(samples: list[Any]) -> list[float] | None:
@@ -180,12 +195,23 @@ def _text_value(raw: str) -> float:
         return _INVALID
 
 
-def _finite_only(ts_ms: list[int], values: list[float], samples: list[Any]) -> Normalised:
-    """The finite values and their times; each other value counted by its reason."""
+def _finite_only(ts_ms: list[int], values: list[float], samples: list[Any], hour: int | None) -> Normalised:
+    """The finite values and their times; each other value counted by its reason.
+
+    The rejects are mostly few: their places are found by C-level scans (``list.index``) and, up to
+    ``_FEW_REJECTS``, deleted from the two lists in place rather than both lists being copied through
+    the mask. The kept samples are a subset of those ``hour`` was computed from: it holds for them.
+    """
     keep = list(map(isfinite, values))
-    out = Normalised(list(compress(ts_ms, keep)), list(compress(values, keep)))
+    bad: list[int] = []
+    at = -1
+    with suppress(ValueError):  # none left (or none at all: finite values whose sum overflowed)
+        while True:
+            at = keep.index(False, at + 1)
+            bad.append(at)
+    out = Normalised(ts_ms, values, {}, [], hour)
     rejected = out.rejected
-    for i in compress(range(len(keep)), map(not_, keep)):
+    for i in bad:
         value = values[i]
         if value is _INVALID:
             raw = samples[i][1]
@@ -199,6 +225,11 @@ def _finite_only(ts_ms: list[int], values: list[float], samples: list[Any]) -> N
         else:
             reason = REJECT_NAN if value != value else REJECT_INF
         rejected[reason] = rejected.get(reason, 0) + 1
+    if len(bad) <= _FEW_REJECTS:
+        for i in reversed(bad):
+            del ts_ms[i], values[i]
+    else:  # each deletion moves the tail: a record of mostly rejects is copied through the mask
+        out.ts_ms, out.values = list(compress(ts_ms, keep)), list(compress(values, keep))
     return out
 
 

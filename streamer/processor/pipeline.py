@@ -110,7 +110,7 @@ class SamplesPipeline:
         # The decoded pairs (a small list each) would stay alive until the batch is inserted, and
         # every young-generation GC pass would rescan them: a sixth of the event loop's CPU. Those of
         # a point that looks dropped go too: if the batch's verdict differs, they are decoded again.
-        item.record = record.released()
+        item.record = record.release()
         return item, record.count
 
     def _normalise(self, item: Item, record: RawRecord) -> None:
@@ -193,7 +193,7 @@ class SamplesPipeline:
         staged = Staged(items, BatchOutcome(records=len(items)), batch_token("samples", items), started)
         staged.parts = self._judge_and_normalise(items, staged.outcome, staged.letters, staged.token)
         staged.runs = runs(staged.parts)
-        staged.keys = touched_runs((part.site, part.point, part.ts_ms) for part in staged.parts)
+        staged.keys = touched_runs((part.site, part.point, part.ts_ms, part.hour) for part in staged.parts)
         return staged
 
     async def load(self, staged: Staged) -> BatchOutcome:
@@ -251,7 +251,7 @@ class SamplesPipeline:
                 if record.count and not record.samples:  # released at poll time as dropped
                     record = decode_samples_record(item.value)
                 self._normalise(item, record)
-                item.record = record.released()
+                item.record = record.release()
             norm = item.normalised
             assert norm is not None  # set by _normalise
             for why, count in norm.rejected.items():
@@ -259,7 +259,7 @@ class SamplesPipeline:
             if norm.future:
                 letters.append(future_letter(item, record, norm.future, item.max_ms, token))
             if norm.ts_ms:
-                parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values))
+                parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values, norm.hour))
         return parts
 
     async def _release(self, handles: list[Any], marks: dict[tuple[str, int], int]) -> None:

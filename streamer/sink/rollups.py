@@ -92,19 +92,25 @@ def touched_hours(sites: Sequence[str], points: Sequence[str], ts_ms: Sequence[i
     return Touched(frozenset(zip(sites, points, map(HOUR_S.__mul__, hours), strict=False)))
 
 
-def touched_runs(runs: Iterable[tuple[str, str, Sequence[int]]]) -> set[tuple[str, str, int]]:
+def touched_runs(
+    runs: Iterable[tuple[str, str, Sequence[int], int | None]],
+) -> set[tuple[str, str, int]]:
     """The (site, point, hour) keys of runs of rows that share a site and point (a record's rows):
-    ``touched_hours``' keys, with two C-level passes (min, max) per run instead of a step per row."""
+    ``touched_hours``' keys, with two C-level passes (min, max) per run instead of a step per row, and
+    none for a run whose one hour (epoch s, the 4th item) is known already (None: not known)."""
     keys: set[tuple[str, str, int]] = set()
     add = keys.add
-    for site, point, ts_ms in runs:
+    for site, point, ts_ms, hour in runs:
         if not ts_ms:
+            continue
+        if hour is not None:
+            add((site, point, hour))
             continue
         first = min(ts_ms) // HOUR_MS
         if first == max(ts_ms) // HOUR_MS:
             add((site, point, first * HOUR_S))
         else:
-            keys.update((site, point, hour * HOUR_S) for hour in set(map(HOUR_MS.__rfloordiv__, ts_ms)))
+            keys.update((site, point, h * HOUR_S) for h in set(map(HOUR_MS.__rfloordiv__, ts_ms)))
     return keys
 
 

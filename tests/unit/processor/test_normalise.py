@@ -339,6 +339,8 @@ def test_normalise_agrees_with_judging_each_sample_alone(samples: list[Any], fut
         out = normalise_samples(samples, cache, max_ms=max_ms)
         assert (out.ts_ms, out.values, out.rejected, out.future) == _reference(samples, max_ms)
         assert all(type(v) is float for v in out.values)
+        if out.hour is not None:  # the one hour it names holds every kept sample
+            assert all(out.hour * 1000 <= ms < out.hour * 1000 + 3_600_000 for ms in out.ts_ms)
 
 
 def test_an_object_of_two_keys_is_malformed_also_when_its_keys_look_like_a_sample() -> None:
@@ -348,3 +350,39 @@ def test_an_object_of_two_keys_is_malformed_also_when_its_keys_look_like_a_sampl
     for _ in range(2):
         out = normalise_samples(samples, cache)
         assert (out.ts_ms, out.values, out.rejected) == ([T0 + 43_000], [1.0], {"malformed": 1})
+
+
+def test_the_fast_path_names_the_one_hour_of_a_records_rows() -> None:
+    """Memoised times within one hour give that hour (the rollup key), rejects or not; across two, None."""
+    cache = _warm_cache()
+    hour = [["2024-01-01T00:00:43Z", 1.0], ["2024-01-01T00:59:59.999Z", None], ["2024-01-01T00:07:00Z", 2]]
+    across = [["2024-01-01T00:59:59.999Z", 1.0], ["2024-01-01T01:00:00Z", 2.0]]
+    for _ in range(2):  # cold (the per-sample loops: hour unknown), then memoised
+        first, second = normalise_samples(hour, cache), normalise_samples(across, cache)
+    assert (first.ts_ms, first.rejected, first.hour) == ([T0 + 43_000, T0 + 420_000], {"null": 1}, T0 // 1000)
+    assert second.hour is None and len(second.ts_ms) == 2
+
+
+def test_finite_values_whose_sum_overflows_are_all_kept() -> None:
+    """The all-finite check is a sum: when finite values overflow it, none is rejected for it."""
+    cache = _warm_cache()
+    pairs: list[Any] = [["2024-01-01T00:00:00Z", 1e308], ["2024-01-01T00:01:00Z", 1e308]]
+    pairs.append(["2024-01-01T00:02:00Z", "nan"])
+    for _ in range(2):
+        out = normalise_samples(pairs[:2], cache)
+        assert (out.ts_ms, out.values, out.rejected) == ([T0, T0 + 60_000], [1e308, 1e308], {})
+        out = normalise_samples(pairs, cache)
+        assert (out.ts_ms, out.values, out.rejected) == ([T0, T0 + 60_000], [1e308, 1e308], {"nan": 1})
+
+
+def test_a_record_of_mostly_rejects_keeps_its_few_good_samples_in_order() -> None:
+    """Many rejects (past the in-place deletions) and few: the same kept samples, in order, counted."""
+    cache = _warm_cache()
+    times = [f"2024-01-01T00:{m:02d}:00Z" for m in range(60)]
+    for good_every in (1, 3, 7, 59):
+        pairs: list[Any] = [[t, float(i) if i % good_every == 0 else None] for i, t in enumerate(times)]
+        for _ in range(2):
+            out = normalise_samples(pairs, cache)
+            kept = [i for i in range(60) if i % good_every == 0]
+            assert (out.ts_ms, out.values) == ([T0 + i * 60_000 for i in kept], [float(i) for i in kept])
+            assert out.rejected == ({"null": 60 - len(kept)} if len(kept) < 60 else {})

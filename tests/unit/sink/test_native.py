@@ -62,6 +62,10 @@ def test_rows_the_columns_cannot_take_are_permanent_errors() -> None:
     bad: list[Run] = [
         ("s", "p", [1], ["abc"]),  # type: ignore[list-item]
         ("s", "p", [2**63], [1.0]),
+        ("s", "p", [-1, 2**64], [1.0, 2.0]),
+        ("s", "p", [1.5], [1.0]),  # type: ignore[list-item]
+        ("s", "p", [1], [None]),  # type: ignore[list-item]
+        ("s", "p", [1], ["1.5"]),  # type: ignore[list-item]
         ("s", "\ud800", [1], [1.0]),
         ("s", "p", [1, 2], [1.0]),
     ]

@@ -36,13 +36,24 @@ def test_a_batch_mixing_hours_recomputes_each_hour_for_its_own_points_only() -> 
 def test_touched_runs_names_the_keys_touched_hours_names() -> None:
     """Per-record min/max passes give exactly the row-by-row keys, records spanning hours included."""
     hour = rollups.HOUR_MS
-    runs = [
-        ("s", "a", [5, 7, hour - 1]),
-        ("s", "b", [hour, 3 * hour + 1, 2 * hour + 5, 5 * hour]),  # 1, 2, 3 and 5, not 4
-        ("t", "a", [2 * hour]),
-        ("t", "c", []),
+    runs: list[tuple[str, str, list[int], int | None]] = [
+        ("s", "a", [5, 7, hour - 1], None),
+        ("s", "b", [hour, 3 * hour + 1, 2 * hour + 5, 5 * hour], None),  # 1, 2, 3 and 5, not 4
+        ("t", "a", [2 * hour], None),
+        ("t", "c", [], None),
     ]
-    sites = [site for site, _, ts in runs for _ in ts]
-    points = [point for _, point, ts in runs for _ in ts]
-    stamps = [t for _, _, ts in runs for t in ts]
+    sites = [site for site, _, ts, _ in runs for _ in ts]
+    points = [point for _, point, ts, _ in runs for _ in ts]
+    stamps = [t for _, _, ts, _ in runs for t in ts]
     assert rollups.touched_runs(runs) == rollups.touched_hours(sites, points, stamps).keys
+
+
+def test_touched_runs_takes_a_runs_known_hour_as_its_key() -> None:
+    """A run whose one hour is known (normalising saw it) gives that key without a pass over its rows."""
+    hour = rollups.HOUR_MS
+    runs: list[tuple[str, str, list[int], int | None]] = [
+        ("s", "a", [hour + 5, hour + 9], 3600),
+        ("s", "b", [hour + 5], None),
+        ("s", "c", [], 7200),  # no rows: no key, whatever its hour
+    ]
+    assert rollups.touched_runs(runs) == {("s", "a", 3600), ("s", "b", 3600)}
