@@ -47,6 +47,16 @@ def _is_arena(start: int, end: int, perms: str, reserved: dict[int, int]) -> boo
     return end - start == ARENA_ALIGN or reserved.get(end, 1 << 64) - start <= ARENA_ALIGN
 
 
+def top_files(pid: int, n: int = 5) -> list[tuple[str, int]]:
+    """The ``n`` mapped files (other than chdb's library) with the most resident kB."""
+    by_path: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for _, _, _, path, fields in _mappings(pid):
+            if path.startswith("/") and not path.endswith("_chdb.abi3.so"):
+                by_path[path] = by_path.get(path, 0) + fields.get("Rss", 0)
+    return sorted(by_path.items(), key=lambda kv: -kv[1])[:n]
+
+
 def breakdown(pid: int) -> dict[str, int]:
     """Resident kB by kind of mapping (module docstring); empty when the process is gone."""
     try:

@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._smaps import breakdown  # noqa: E402
+from bench._smaps import breakdown, top_files  # noqa: E402
 from bench._spy import start_spy, stop_spy  # noqa: E402
 from bench._threads import thread_cpu  # noqa: E402
 from streamer.kafka import TopicReader, topic_specs  # noqa: E402
@@ -102,6 +102,7 @@ class PeakDetail:
         self._looked_at = 0.0
         self.at_peak: dict[str, int] = {}
         self.engine: dict[str, float] = {}
+        self.files: list[tuple[str, int]] = []
         self.at = 0.0
 
     async def sample(self, rss: int, elapsed: float) -> None:
@@ -109,6 +110,7 @@ class PeakDetail:
             return
         self._looked_rss, self._looked_at = rss, time.perf_counter()
         self.at_peak, self.at = breakdown(self._pid), elapsed
+        self.files = top_files(self._pid)
         self.engine = await engine_jemalloc_mb(self._settings)
 
     def describe(self) -> str:
@@ -118,7 +120,8 @@ class PeakDetail:
             if v >= 1000 or k == "threads"
         )
         engine = ", ".join(f"{k} {v:.0f}" for k, v in self.engine.items())
-        return f"at {self.at:.1f}s, by mapping: {parts}; engine jemalloc (MB): {engine}"
+        files = ", ".join(f"{Path(path).name} {kb / 1000:.0f} MB" for path, kb in self.files)
+        return f"at {self.at:.1f}s, by mapping: {parts} (files: {files}); engine jemalloc (MB): {engine}"
 
 
 async def run_processor(

@@ -10,7 +10,7 @@ import click
 from streamer.kafka import ensure_topics, resolve_replication
 from streamer.processor import faust_seam
 from streamer.processor.app import create_app
-from streamer.runtime import shorten_gil_switch, tune_gc
+from streamer.runtime import shorten_gil_switch, tune_gc, tune_malloc
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ def processor(settings: Settings) -> None:
     """
     from streamer.sink.writer import Sink
 
+    # Before any thread starts (the engine's, the insert threads): arenas are assigned as threads malloc.
+    tune_malloc(
+        mmap_threshold=settings.processor_malloc_mmap_threshold, arena_max=settings.processor_malloc_arena_max
+    )
     sink = Sink(settings)
     sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
     loop = asyncio.new_event_loop()

@@ -382,6 +382,10 @@ def new_app(settings: Settings, web_init_hooks: list[Callable[[Any], None]]) -> 
         # Events held per partition queue ahead of an agent: bounds memory (the processor's own topics
         # go through their inlets and the pipelines' two buffers instead).
         stream_buffer_maxsize=1024,
+        # Every record a poll returns is decoded at once and held until the inlets took it: without a
+        # cap, a whole fetch (a partition's fetch per partition, ~36 MB of values in bench/processor.py).
+        # The rest of a fetch stays in the consumer, compressed, for the next polls.
+        broker_max_poll_records=settings.processor_max_poll_records,
         Monitor=QuietMonitor,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.processor_session_timeout_s,

@@ -382,3 +382,16 @@ async def test_the_liveness_check_of_a_partition_counts_from_its_assignment(
     consumer.verify_event_path(consumer.assigned_at[tp] + timeout, tp)
     consumer.verify_event_path(time.monotonic(), TP("samples", 9))  # not assigned by a rebalance seen here
     assert checked == [tp, TP("samples", 9)]
+
+
+async def test_the_worker_consumer_decodes_at_most_max_poll_records_a_poll(tmp_path: Path) -> None:
+    """The aiokafka consumer faust builds for the worker caps a poll at processor_max_poll_records
+    (faust's default is no cap: a whole fetch decoded at once)."""
+    settings = isolated_settings("hotpath", tmp_path).model_copy(update={"processor_max_poll_records": 123})
+    app = create_app(settings, sink_factory=lambda: None, query_api=False).app
+    thread = app.consumer._thread
+    built = thread._create_worker_consumer(app.transport)
+    try:
+        assert built._max_poll_records == 123
+    finally:
+        await built.stop()
