@@ -82,7 +82,12 @@ def test_tune_malloc_keeps_large_blocks_mapped_apart(mode: str, mapped: list[str
 def test_tune_malloc_with_zeros_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """0 keeps glibc's own behaviour: mallopt is not called for that parameter."""
     calls: list[tuple[int, int]] = []
-    monkeypatch.setattr(runtime, "_MALLOPT", lambda param, value: calls.append((param, value)) or 1)
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    monkeypatch.setattr(runtime, "_MALLOPT", mallopt)
     assert runtime.tune_malloc(mmap_threshold=0, arena_max=0)
     assert calls == []
     runtime.tune_malloc(mmap_threshold=4096, arena_max=3)

@@ -7,7 +7,7 @@ import time
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import pytest
@@ -389,7 +389,7 @@ async def test_the_worker_consumer_decodes_at_most_max_poll_records_a_poll(tmp_p
     (faust's default is no cap: a whole fetch decoded at once)."""
     settings = isolated_settings("hotpath", tmp_path).model_copy(update={"processor_max_poll_records": 123})
     app = create_app(settings, sink_factory=lambda: None, query_api=False).app
-    thread = app.consumer._thread
+    thread: Any = cast(Any, app.consumer)._thread
     built = thread._create_worker_consumer(app.transport)
     try:
         assert built._max_poll_records == 123
