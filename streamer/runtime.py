@@ -36,6 +36,16 @@ def shorten_gil_switch() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
+def without_modules(names: tuple[str, ...]) -> list[str]:
+    """Make ``import name`` raise ImportError for each of ``names`` not imported yet (Python's own
+    rule for a ``None`` in ``sys.modules``); returns those it blocked. For optional imports a library
+    makes on its own and this process never uses (chdb imports pyarrow if installed)."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    return blocked
+
+
 # mallopt(3) parameters (glibc's malloc.h).
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8

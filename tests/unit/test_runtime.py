@@ -92,3 +92,15 @@ def test_tune_malloc_with_zeros_changes_nothing(monkeypatch: pytest.MonkeyPatch)
     assert calls == []
     runtime.tune_malloc(mmap_threshold=4096, arena_max=3)
     assert calls == [(runtime.M_MMAP_THRESHOLD, 4096), (runtime.M_ARENA_MAX, 3)]
+
+
+def test_the_embedded_engine_runs_without_the_modules_the_processor_blocks() -> None:
+    """After without_modules(UNUSED_MODULES) chdb opens and answers, and pyarrow was never loaded."""
+    code = (
+        "import sys; from streamer.runtime import without_modules; "
+        "from streamer.processor.cli import UNUSED_MODULES; print(without_modules(UNUSED_MODULES)); "
+        "import chdb; print(chdb.connect(':memory:').query('SELECT 6*7', 'CSV').bytes().decode().strip()); "
+        "print(sys.modules['pyarrow'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["['pyarrow']", "42", "None"]
