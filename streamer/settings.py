@@ -215,7 +215,7 @@ class Settings(BaseSettings):
         30.0, ge=6, le=300, description="Kafka group session timeout: how soon a dead worker's work moves."
     )
     # Memory of a worker (bench/processor.py's peak RSS): what the consumer decodes ahead of the batches,
-    # what glibc and the embedded engine's jemalloc keep of what they freed.
+    # what glibc keeps of what it freed.
     processor_max_poll_records: int = Field(
         500, ge=1, description="Records one consumer poll decodes at most (the rest stay compressed)."
     )
@@ -227,12 +227,6 @@ class Settings(BaseSettings):
     )
     processor_malloc_arena_max: int = Field(
         2, ge=0, description="glibc: most malloc arenas (each keeps its own free memory); 0: glibc's default."
-    )
-    clickhouse_embedded_dirty_mb: int = Field(
-        48,
-        ge=0,
-        description="Embedded engine: freed pages its allocator may keep before it returns them; 0: "
-        "its default (a fifth of its memory limit).",
     )
     processor_fault_hooks: bool = Field(
         False, description="Test only: serve POST /_faults/{detach,reject,clear} on the processor web port."

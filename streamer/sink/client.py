@@ -14,7 +14,6 @@ The database is created when missing. Errors are translated into the streamer er
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -78,7 +77,7 @@ def acquire_client(settings: Settings) -> Client:
     with _shared_lock:
         lease = _shared.get(key)
         if lease is None:
-            lease = _Lease(_chdb_client(settings, *key), 0)
+            lease = _Lease(_chdb_client(*key), 0)
             _shared[key] = lease
         lease.refs += 1
         return lease.client
@@ -159,32 +158,9 @@ def engine_config(path: str) -> Path:
     return config
 
 
-def engine_options(settings: Settings, path: str) -> dict[str, str]:
-    """The embedded engine's start options: ``EMBEDDED_ENGINE_OPTIONS``, the config file, and the
-    dirty pages its jemalloc may keep (``clickhouse_embedded_dirty_mb``).
-
-    jemalloc keeps freed pages ("dirty") for 5 s before returning them, and the engine frees a lot
-    (insert blocks, rollup recomputes, merges): in bench/processor.py 192 MB resident for 58 MB
-    allocated. Its memory worker purges them once they pass a ratio of the engine's memory limit
-    (90 % of RAM; the ratio's default, 0.2, is ~4.5 GB on 24 GB): the ratio is set from the MB."""
-    options = {**EMBEDDED_ENGINE_OPTIONS, "config-file": str(engine_config(path))}
-    if settings.clickhouse_embedded_dirty_mb:
-        limit = ENGINE_RAM_RATIO * _physical_memory()
-        ratio = min(1.0, settings.clickhouse_embedded_dirty_mb * (1 << 20) / limit)
-        options["memory_worker_purge_dirty_pages_threshold_ratio"] = f"{ratio:.6f}"
-    return options
-
-
-ENGINE_RAM_RATIO = 0.9  # the engine's memory limit: max_server_memory_usage_to_ram_ratio's default
-
-
-def _physical_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _chdb_client(settings: Settings, path: str, database: str) -> Client:
+def _chdb_client(path: str, database: str) -> Client:
     _require_embedded_engine()
-    options = engine_options(settings, path)
+    options = {**EMBEDDED_ENGINE_OPTIONS, "config-file": str(engine_config(path))}
     try:
         client = clickhouse_connect.get_client(dsn=f"chdb://{path}", chdb_options=options)
     except Exception as exc:
