@@ -216,8 +216,10 @@ class Settings(BaseSettings):
     )
     # Memory of a worker (bench/processor.py's peak RSS): what the consumer decodes ahead of the batches,
     # what glibc keeps of what it freed.
-    processor_max_poll_records: int = Field(
-        500, ge=1, description="Records one consumer poll decodes at most (the rest stay compressed)."
+    processor_fetch_partition_bytes: int = Field(
+        262_144,
+        ge=1024,
+        description="Bytes of a partition one consumer fetch asks for (at least one record batch comes).",
     )
     processor_malloc_mmap_threshold: int = Field(
         131_072,

@@ -382,10 +382,11 @@ def new_app(settings: Settings, web_init_hooks: list[Callable[[Any], None]]) -> 
         # Events held per partition queue ahead of an agent: bounds memory (the processor's own topics
         # go through their inlets and the pipelines' two buffers instead).
         stream_buffer_maxsize=1024,
-        # Every record a poll returns is decoded at once and held until the inlets took it: without a
-        # cap, a whole fetch (a partition's fetch per partition, ~36 MB of values in bench/processor.py).
-        # The rest of a fetch stays in the consumer, compressed, for the next polls.
-        broker_max_poll_records=settings.processor_max_poll_records,
+        # A poll decodes every record of a fetch at once, and they are held until the inlets took them:
+        # at faust's 1 MiB a partition, ~36 MB of values in bench/processor.py. A poll capped in records
+        # instead (broker_max_poll_records) drains partitions one after the other, so they drift hours
+        # apart and each rollup recompute reads more hours (chdb's query threads +4-6 CPU-s).
+        consumer_max_fetch_size=settings.processor_fetch_partition_bytes,
         Monitor=QuietMonitor,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.processor_session_timeout_s,

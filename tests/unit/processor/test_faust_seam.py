@@ -384,14 +384,18 @@ async def test_the_liveness_check_of_a_partition_counts_from_its_assignment(
     assert checked == [tp, TP("samples", 9)]
 
 
-async def test_the_worker_consumer_decodes_at_most_max_poll_records_a_poll(tmp_path: Path) -> None:
-    """The aiokafka consumer faust builds for the worker caps a poll at processor_max_poll_records
-    (faust's default is no cap: a whole fetch decoded at once)."""
-    settings = isolated_settings("hotpath", tmp_path).model_copy(update={"processor_max_poll_records": 123})
+async def test_the_worker_consumer_fetches_processor_fetch_partition_bytes_a_partition(
+    tmp_path: Path,
+) -> None:
+    """The aiokafka consumer faust builds for the worker asks for processor_fetch_partition_bytes of
+    each partition a fetch (faust's default is 1 MiB, all decoded at once by a poll)."""
+    update = {"processor_fetch_partition_bytes": 12345}
+    settings = isolated_settings("hotpath", tmp_path).model_copy(update=update)
     app = create_app(settings, sink_factory=lambda: None, query_api=False).app
     thread: Any = cast(Any, app.consumer)._thread
     built = thread._create_worker_consumer(app.transport)
     try:
-        assert built._max_poll_records == 123
+        assert built._max_partition_fetch_bytes == 12345
+        assert built._max_poll_records is None  # a poll takes every partition's fetch, in step
     finally:
         await built.stop()
