@@ -10,7 +10,9 @@
 4. ClickHouse is checked against the simulator's expected() (count FINAL, value sum).
 
 Prints the figures and, last, ``samples_per_s=N ratio=R peak_rss_mb=M`` (R = N / ceiling). Not a
-test: ``.venv/bin/python bench/processor.py [--shape backfill|day] [--hours 24] [--spy out.txt]``.
+test: ``.venv/bin/python bench/processor.py [--shape backfill|day] [--hours 24] [--spy out.txt]``;
+``--smaps`` adds, at the peak, RSS by kind of mapping (bench/_smaps.py) and the engine's jemalloc
+figures, ``--memwatch FILE`` runs the processor under bench/_memwatch.py (glibc's and Python's heaps).
 The rollups are recomputed by the sink itself (migration 008), so there is no run without them.
 Needs the local broker (tools/kafka/kafka start).
 """
