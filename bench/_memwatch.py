@@ -17,6 +17,7 @@ import json
 import os
 import runpy
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -59,6 +60,35 @@ def _mallinfo() -> dict[str, float]:
     }
 
 
+def _obmalloc() -> dict[str, float]:
+    """Python's own allocator (sys._debugmallocstats, which writes to fd 2): its arenas' MB, the MB in
+    allocated blocks, and the MB of free blocks and empty pools held in those arenas."""
+    with tempfile.TemporaryFile("w+") as out:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read()
+    figures: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition("=")
+        name = name.strip()
+        if name.startswith("# bytes in allocated blocks"):
+            figures["py_allocated"] = int(value.replace(",", "")) / (1 << 20)
+        elif name.startswith("# bytes in available blocks"):
+            figures["py_free_blocks"] = int(value.replace(",", "")) / (1 << 20)
+        elif "unused pools" in name:
+            figures["py_unused_pools"] = int(value.replace(",", "")) / (1 << 20)
+        elif "bytes/arena" in name:
+            figures["py_arenas"] = int(value.replace(",", "")) / (1 << 20)
+    return figures
+
+
 def _status() -> dict[str, float]:
     out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -82,6 +112,7 @@ def _watch(out: Path, every: float, trace: bool) -> None:
         record: dict[str, Any] = {"t": round(time.monotonic() - started, 1), "wall": time.time()}
         record.update(_status())
         record.update(_mallinfo())
+        record.update(_obmalloc())
         record["blocks"] = sys.getallocatedblocks()
         record["gc_objects"] = len(gc.get_objects())
         record["types"] = _types()

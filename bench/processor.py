@@ -10,7 +10,9 @@
 4. ClickHouse is checked against the simulator's expected() (count FINAL, value sum).
 
 Prints the figures and, last, ``samples_per_s=N ratio=R peak_rss_mb=M`` (R = N / ceiling). Not a
-test: ``.venv/bin/python bench/processor.py [--shape backfill|day] [--hours 24] [--spy out.txt]``.
+test: ``.venv/bin/python bench/processor.py [--shape backfill|day] [--hours 24] [--spy out.txt]``;
+``--smaps`` adds, at the peak, RSS by kind of mapping (bench/_smaps.py) and the engine's jemalloc
+figures, ``--memwatch FILE`` runs the processor under bench/_memwatch.py (glibc's and Python's heaps).
 The rollups are recomputed by the sink itself (migration 008), so there is no run without them.
 Needs the local broker (tools/kafka/kafka start).
 """
@@ -39,6 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._smaps import breakdown, top_files  # noqa: E402
 from bench._spy import start_spy, stop_spy  # noqa: E402
 from bench._threads import thread_cpu  # noqa: E402
 from streamer.kafka import TopicReader, topic_specs  # noqa: E402
@@ -90,17 +93,65 @@ async def bare_consume(settings: Settings) -> tuple[int, float]:
         return samples, time.perf_counter() - started
 
 
+class PeakDetail:
+    """At each new peak of RSS (4 MB above the last one looked at, at most once a second), the
+    resident memory by kind of mapping (bench/_smaps.py) and the engine's jemalloc figures."""
+
+    def __init__(self, pid: int, settings: Settings) -> None:
+        self._pid = pid
+        self._settings = settings
+        self._looked_rss = 0
+        self._looked_at = 0.0
+        self.at_peak: dict[str, int] = {}
+        self.engine: dict[str, float] = {}
+        self.files: list[tuple[str, int]] = []
+        self.at = 0.0
+
+    async def sample(self, rss: int, elapsed: float) -> None:
+        if rss < self._looked_rss + 4_000_000 or time.perf_counter() < self._looked_at + 1.0:
+            return
+        self._looked_rss, self._looked_at = rss, time.perf_counter()
+        self.at_peak, self.at = breakdown(self._pid), elapsed
+        self.files = top_files(self._pid)
+        self.engine = await engine_jemalloc_mb(self._settings)
+
+    def describe(self) -> str:
+        parts = ", ".join(
+            f"{k} {v / 1000:.0f} MB" if k != "threads" else f"{v} threads"
+            for k, v in sorted(self.at_peak.items(), key=lambda kv: -kv[1])
+            if v >= 1000 or k == "threads"
+        )
+        engine = ", ".join(f"{k} {v:.0f}" for k, v in self.engine.items())
+        files = ", ".join(f"{Path(path).name} {kb / 1000:.0f} MB" for path, kb in self.files)
+        return f"at {self.at:.1f}s, by mapping: {parts} (files: {files}); engine jemalloc (MB): {engine}"
+
+
 async def run_processor(
-    settings: Settings, workdir: Path, profile: str | None, spy: str | None = None
+    settings: Settings,
+    workdir: Path,
+    profile: str | None,
+    spy: str | None = None,
+    memwatch: str | None = None,
+    smaps: bool = False,
 ) -> tuple[float, float, float]:
     """(seconds until everything is committed, peak RSS in MB, CPU seconds) of a ``streamer processor``."""
     args = [sys.executable, "-m", "streamer.cli", "processor"]
     if profile:
         args = [sys.executable, str(ROOT / "bench" / "_profile_processor.py"), profile]
+    elif memwatch:
+        args = [
+            sys.executable,
+            str(ROOT / "bench" / "_memwatch.py"),
+            memwatch,
+            "-m",
+            "streamer.cli",
+            "processor",
+        ]
     log = (workdir / "processor.log").open("wb")
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=h.child_env(settings), stdout=log, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
+    detail = PeakDetail(proc.pid, settings) if smaps else None
     spying = start_spy(proc.pid, spy) if spy else None
     peak = 0
     peak_at = 0.0
@@ -114,6 +165,8 @@ async def run_processor(
             rss = ps.memory_info().rss
             if rss > peak:
                 peak, peak_at = rss, time.perf_counter() - started
+                if detail is not None:
+                    await detail.sample(rss, peak_at)
             for name, kb in rss_parts(proc.pid).items():
                 parts[name] = max(parts.get(name, 0), kb)
             if time.perf_counter() >= next_engine:
@@ -138,6 +191,8 @@ async def run_processor(
                     f"peak RSS {peak / 1e6:.0f} MB at {peak_at:.1f}s of {elapsed:.1f}s",
                     flush=True,
                 )
+                if detail is not None:
+                    print(f"peak detail {detail.describe()}", flush=True)
                 print_thread_cpu(proc.pid)
                 break
             if proc.poll() is not None:
@@ -174,6 +229,25 @@ async def engine_tracked_mb(settings: Settings) -> float:
         return float(value) / 1e6
     except (httpx.HTTPError, ValueError, IndexError, KeyError, StopIteration, AttributeError, TypeError):
         return 0.0
+
+
+async def engine_jemalloc_mb(settings: Settings) -> dict[str, float]:
+    """The engine's jemalloc summary line (allocated, active, metadata, resident, mapped, retained)."""
+    url = f"http://127.0.0.1:{settings.processor_web_port}/api/v1/sql"
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            answer = await client.post(url, json={"sql": "SELECT stats FROM system.jemalloc_stats"})
+        rows = answer.json().get("rows") or answer.json().get("data") or []
+        text = rows[0][0] if isinstance(rows[0], list) else next(iter(rows[0].values()))
+    except (httpx.HTTPError, ValueError, IndexError, KeyError, StopIteration, AttributeError, TypeError):
+        return {}
+    line = next((ln for ln in str(text).splitlines() if ln.startswith("Allocated:")), "")
+    figures: dict[str, float] = {}
+    for part in line.split(","):
+        name, _, value = part.strip().partition(": ")
+        with contextlib.suppress(ValueError):
+            figures[name.lower()] = int(value) / 1e6
+    return figures
 
 
 def print_thread_cpu(pid: int) -> None:
@@ -218,6 +292,12 @@ async def main() -> None:
     )
     parser.add_argument("--profile", help="write a cProfile of the processor's main thread here")
     parser.add_argument("--spy", help="py-spy every thread into this file, then summarise (needs py-spy)")
+    parser.add_argument(
+        "--memwatch", help="run the processor under bench/_memwatch.py, writing its JSON lines here"
+    )
+    parser.add_argument(
+        "--smaps", action="store_true", help="at the peak: RSS by kind of mapping and the engine's jemalloc"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--log-level", default="warning", help="the processor's log level (its log is kept)")
     parser.add_argument(
@@ -243,7 +323,9 @@ async def main() -> None:
     assert bare_samples == samples, (bare_samples, samples)
     bare_rate = bare_samples / bare_s
     print(f"bare aiokafka consume + orjson decode: {bare_rate:,.0f} samples/s ({bare_s:.1f}s)", flush=True)
-    elapsed, peak_mb, cpu_s = await run_processor(settings, workdir, args.profile, args.spy)
+    elapsed, peak_mb, cpu_s = await run_processor(
+        settings, workdir, args.profile, args.spy, args.memwatch, args.smaps
+    )
     rate = samples / elapsed
     print(
         f"processor: {samples:,} samples in {elapsed:.1f}s (process start to last commit), "

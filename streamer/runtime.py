@@ -36,6 +36,50 @@ def shorten_gil_switch() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
+def without_modules(names: tuple[str, ...]) -> list[str]:
+    """Make ``import name`` raise ImportError for each of ``names`` not imported yet (Python's own
+    rule for a ``None`` in ``sys.modules``); returns those it blocked. For optional imports a library
+    makes on its own and this process never uses (chdb imports pyarrow if installed)."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    return blocked
+
+
+# mallopt(3) parameters (glibc's malloc.h).
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+
+
+def tune_malloc(*, mmap_threshold: int, arena_max: int) -> bool:
+    """Fix glibc's mmap threshold (0: keep its sliding one) and cap its arenas (0: glibc's 8 a core).
+
+    glibc's threshold slides up to the largest block freed (32 MiB at most), after which a Kafka
+    fetch's buffers, record values and insert blocks are carved from the heaps, where what they free
+    stays resident (the free part of the processor's heaps: 40-105 MB in bench/processor.py). A fixed
+    threshold maps each large block on its own and unmaps it when freed. Each thread that mallocs
+    (the insert and query threads) gets an arena of its own up to the cap, each keeping its own free
+    memory. False where the C library has no ``mallopt`` (musl)."""
+    if _MALLOPT is None:
+        return False
+    if mmap_threshold:
+        _MALLOPT(M_MMAP_THRESHOLD, mmap_threshold)
+    if arena_max:
+        _MALLOPT(M_ARENA_MAX, arena_max)
+    return True
+
+
+def _mallopt() -> Callable[[int, int], int] | None:
+    try:
+        mallopt: Callable[[int, int], int] = ctypes.CDLL(None).mallopt
+        return mallopt
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOPT = _mallopt()
+
+
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim

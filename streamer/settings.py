@@ -224,6 +224,24 @@ class Settings(BaseSettings):
     processor_session_timeout_s: float = Field(
         30.0, ge=6, le=300, description="Kafka group session timeout: how soon a dead worker's work moves."
     )
+    # Memory of a worker (bench/processor.py's peak RSS): what the consumer decodes ahead of the batches,
+    # what glibc keeps of what it freed.
+    # Smaller fetches hold less (256 KiB: peak 607-633 against 665 MB in bench/processor.py) but cut
+    # batches from fewer hours of each partition, and the rollup recomputes cost 4-6 CPU-s more there.
+    processor_fetch_partition_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Bytes of a partition one consumer fetch asks for (at least one record batch comes).",
+    )
+    processor_malloc_mmap_threshold: int = Field(
+        131_072,
+        ge=0,
+        description="glibc: blocks of this many bytes or more are mapped apart and unmapped when freed; "
+        "0: glibc's sliding threshold.",
+    )
+    processor_malloc_arena_max: int = Field(
+        2, ge=0, description="glibc: most malloc arenas (each keeps its own free memory); 0: glibc's default."
+    )
     processor_fault_hooks: bool = Field(
         False, description="Test only: serve POST /_faults/{detach,reject,clear} on the processor web port."
     )

@@ -10,10 +10,11 @@ import click
 from streamer.kafka import ensure_topics, resolve_replication
 from streamer.processor import faust_seam
 from streamer.processor.app import create_app
-from streamer.runtime import shorten_gil_switch, tune_gc
+from streamer.runtime import shorten_gil_switch, tune_gc, tune_malloc, without_modules
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
+UNUSED_MODULES = ("pyarrow",)
 
 
 @click.command()
@@ -26,6 +27,13 @@ def processor(settings: Settings) -> None:
     """
     from streamer.sink.writer import Sink
 
+    # chdb imports pyarrow when it is installed (the engine extra pulls it in), for Arrow answers the
+    # processor never asks for: 38 MB of RSS (27 of mapped libraries). chdb works without it.
+    without_modules(UNUSED_MODULES)
+    # Before any thread starts (the engine's, the insert threads): arenas are assigned as threads malloc.
+    tune_malloc(
+        mmap_threshold=settings.processor_malloc_mmap_threshold, arena_max=settings.processor_malloc_arena_max
+    )
     sink = Sink(settings)
     sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
     loop = asyncio.new_event_loop()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from streamer import runtime
 from streamer.runtime import GEN0_THRESHOLD, SWITCH_INTERVAL_S
 
 
@@ -50,3 +53,54 @@ def test_trim_heap_gives_the_c_heaps_free_pages_back() -> None:
     ok, freed_mb = out.split()
     assert ok == "True"
     assert int(freed_mb) >= 150  # of the ~190 MB freed
+
+
+_MMAPPED_AFTER_A_BIG_FREE = """
+import ctypes, sys
+from streamer.runtime import tune_malloc
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL("libc.so.6"); libc.mallinfo2.restype = Info
+if sys.argv[1] == "tuned":
+    print(tune_malloc(mmap_threshold=131072, arena_max=2))
+big = bytearray(8 << 20); del big  # glibc's sliding threshold rises to 8 MiB when this is freed
+block = bytearray(1 << 20)
+print(libc.mallinfo2().hblkhd >= 1 << 20)
+"""
+
+
+@pytest.mark.parametrize(("mode", "mapped"), [("tuned", ["True", "True"]), ("default", ["False"])])
+def test_tune_malloc_keeps_large_blocks_mapped_apart(mode: str, mapped: list[str]) -> None:
+    """With the threshold fixed, a 1 MiB block is mapped on its own (unmapped when freed) even after
+    a larger block was freed; glibc's sliding threshold carves it from the heap instead."""
+    args = [sys.executable, "-c", _MMAPPED_AFTER_A_BIG_FREE, mode]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    assert out.split() == mapped
+
+
+def test_tune_malloc_with_zeros_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """0 keeps glibc's own behaviour: mallopt is not called for that parameter."""
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    monkeypatch.setattr(runtime, "_MALLOPT", mallopt)
+    assert runtime.tune_malloc(mmap_threshold=0, arena_max=0)
+    assert calls == []
+    runtime.tune_malloc(mmap_threshold=4096, arena_max=3)
+    assert calls == [(runtime.M_MMAP_THRESHOLD, 4096), (runtime.M_ARENA_MAX, 3)]
+
+
+def test_the_embedded_engine_runs_without_the_modules_the_processor_blocks() -> None:
+    """After without_modules(UNUSED_MODULES) chdb opens and answers, and pyarrow was never loaded."""
+    code = (
+        "import sys; from streamer.runtime import without_modules; "
+        "from streamer.processor.cli import UNUSED_MODULES; print(without_modules(UNUSED_MODULES)); "
+        "import chdb; print(chdb.connect(':memory:').query('SELECT 6*7', 'CSV').bytes().decode().strip()); "
+        "print(sys.modules['pyarrow'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["['pyarrow']", "42", "None"]

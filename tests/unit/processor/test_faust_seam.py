@@ -7,7 +7,7 @@ import time
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import pytest
@@ -382,3 +382,20 @@ async def test_the_liveness_check_of_a_partition_counts_from_its_assignment(
     consumer.verify_event_path(consumer.assigned_at[tp] + timeout, tp)
     consumer.verify_event_path(time.monotonic(), TP("samples", 9))  # not assigned by a rebalance seen here
     assert checked == [tp, TP("samples", 9)]
+
+
+async def test_the_worker_consumer_fetches_processor_fetch_partition_bytes_a_partition(
+    tmp_path: Path,
+) -> None:
+    """The aiokafka consumer faust builds for the worker asks for processor_fetch_partition_bytes of
+    each partition a fetch (faust's default is 1 MiB, all decoded at once by a poll)."""
+    update = {"processor_fetch_partition_bytes": 12345}
+    settings = isolated_settings("hotpath", tmp_path).model_copy(update=update)
+    app = create_app(settings, sink_factory=lambda: None, query_api=False).app
+    thread: Any = cast(Any, app.consumer)._thread
+    built = thread._create_worker_consumer(app.transport)
+    try:
+        assert built._max_partition_fetch_bytes == 12345
+        assert built._max_poll_records is None  # a poll takes every partition's fetch, in step
+    finally:
+        await built.stop()
