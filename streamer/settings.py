@@ -150,7 +150,8 @@ class Settings(BaseSettings):
     # zstd by default: lz4 1 halves the compression CPU (~0.1 CPU-s per million samples) for ~1.8x the
     # bytes on the broker's disk and network (README, Operations), a poor trade at live rates.
     producer_compression: Literal["zstd", "lz4", "snappy", "gzip", "none"] = Field(
-        "zstd", description="Codec of the producer's Kafka record batches (ace.samples, ace.points, ace.sync)."
+        "zstd",
+        description="Codec of the producer's Kafka record batches (ace.samples, ace.points, ace.sync).",
     )
     producer_compression_level: int | None = Field(
         None,
