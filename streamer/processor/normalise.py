@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from streamer.errors import RecordDecodeError
+from streamer.sink.rollups import HOUR_MS, HOUR_S
 from streamer.times import BAD_TIME, MAX_MS, MIN_MS, TimeCache
 
 # Reasons a sample is rejected (label values of streamer_samples_rejected_total).
@@ -56,7 +57,6 @@ _ODD_SPACE = re.compile(r"[\x0b\x0c\x1c-\x1f]")
 
 _BAD = BAD_TIME
 _MIN_MS, _MAX_MS = MIN_MS, MAX_MS
-_HOUR_MS = 3_600_000  # the rollups' bucket (streamer.sink.rollups.HOUR_MS)
 _FEW_REJECTS = 16  # deleted in place up to this many; more: the kept samples are copied out instead
 
 
@@ -134,8 +134,8 @@ def normalise_samples(samples: list[Any], cache: TimeCache, max_ms: int = _MAX_M
     values = _values(samples)
     if values is None:
         return _values_each(ts_ms, samples, max_ms)
-    first = lo // _HOUR_MS
-    hour = first * 3600 if first == hi // _HOUR_MS else None
+    first = lo // HOUR_MS  # the rollups' bucket
+    hour = first * HOUR_S if first == hi // HOUR_MS else None
     total = sum(values)
     if total - total == 0.0:  # x - x is 0.0 only for finite x
         return Normalised(ts_ms, values, {}, [], hour)
