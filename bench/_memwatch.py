@@ -5,7 +5,9 @@ Runs the module as ``python -m`` would, with a daemon thread that appends a JSON
 (/proc/self/status), glibc's heap (``mallinfo2``: in use, free, mmapped), Python's allocated blocks,
 the live objects by type (the 25 most numerous, from ``gc.get_objects``) and, with
 ``BENCH_MEMWATCH_TRACE=1``, tracemalloc's biggest growths by line since the first snapshot
-(slows the child several times: for finding a leak, not for figures). bench/portfolio.py wraps its
+(slows the child several times: for finding a leak, not for figures). A processor child also gets the
+embedded engine's own figures through its SQL endpoint (``STREAMER_PROCESSOR_WEB_PORT``): jemalloc's
+allocated / resident / retained MB, MemoryTracking and every non-empty cache. bench/portfolio.py wraps its
 children with it when ``BENCH_MEMWATCH`` names a directory. Debugging only, Linux only.
 """
 
@@ -99,6 +101,36 @@ def _status() -> dict[str, float]:
     return out
 
 
+_ENGINE_SQL = (
+    "SELECT metric, value FROM system.metrics WHERE metric = 'MemoryTracking'"
+    " OR (metric LIKE '%CacheBytes' AND value > 0)"
+)
+
+
+def _engine() -> dict[str, float]:
+    """The embedded engine's figures (MB) from the child's own SQL endpoint; {} when it has none."""
+    import httpx  # here: only a processor child has an engine to ask
+
+    port = os.environ.get("STREAMER_PROCESSOR_WEB_PORT")
+    if not port or "streamer.processor" not in sys.modules:
+        return {}
+    url = f"http://127.0.0.1:{port}/api/v1/sql"
+    figures: dict[str, float] = {}
+    try:
+        stats = httpx.post(url, json={"sql": "SELECT stats FROM system.jemalloc_stats"}, timeout=10).json()
+        text = str(stats["rows"][0][0])
+        line = next((ln for ln in text.splitlines() if ln.startswith("Allocated:")), "")
+        for part in line.split(","):
+            name, _, value = part.strip().partition(": ")
+            if name.lower() in ("allocated", "resident", "retained", "mapped"):
+                figures[f"je_{name.lower()}"] = int(value) / 1e6
+        for metric, value in httpx.post(url, json={"sql": _ENGINE_SQL}, timeout=10).json()["rows"]:
+            figures[f"ch_{metric}"] = float(value) / 1e6
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+        return figures
+    return figures
+
+
 def _types(top: int = 25) -> dict[str, int]:
     counts = Counter(type(o).__name__ for o in gc.get_objects())
     return dict(counts.most_common(top))
@@ -113,6 +145,7 @@ def _watch(out: Path, every: float, trace: bool) -> None:
         record.update(_status())
         record.update(_mallinfo())
         record.update(_obmalloc())
+        record.update(_engine())
         record["blocks"] = sys.getallocatedblocks()
         record["gc_objects"] = len(gc.get_objects())
         record["types"] = _types()
