@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 import sys
 from collections.abc import Callable
 
@@ -98,4 +99,19 @@ def trim_heap() -> bool:
     if _MALLOC_TRIM is None:
         return False
     _MALLOC_TRIM(0)
+    return True
+
+
+# The environment variable chdb's jemalloc reads its options from: the library is built with the je_
+# prefix, so the unprefixed MALLOC_CONF reaches glibc's malloc only (and is ignored there).
+ENGINE_MALLOC_CONF_VAR = "JE_MALLOC_CONF"
+
+
+def tune_engine_malloc(conf: str) -> bool:
+    """Give the embedded engine's jemalloc ``conf`` (its ``name:value,...`` options), which it reads once
+    as the library loads; False when ``conf`` is empty (the variable stays as the environment has it)
+    or the engine is loaded already (too late)."""
+    if not conf or "chdb" in sys.modules:
+        return False
+    os.environ[ENGINE_MALLOC_CONF_VAR] = conf
     return True

@@ -243,6 +243,15 @@ class Settings(BaseSettings):
     processor_malloc_arena_max: int = Field(
         2, ge=0, description="glibc: most malloc arenas (each keeps its own free memory); 0: glibc's default."
     )
+    # chdb's jemalloc reads JE_MALLOC_CONF (its prefixed MALLOC_CONF) once, when the library loads. Its
+    # build runs an arena per CPU, each keeping what it freed for 5 s: one arena and 1 s hold ~25 MB
+    # less at the peak for the same CPU (bench/processor.py); dirty_decay_ms:0 holds less still but
+    # costs ~30 % more CPU (every free goes back to the kernel at once).
+    processor_engine_malloc_conf: str = Field(
+        "narenas:1,percpu_arena:disabled,dirty_decay_ms:1000",
+        pattern=r"^([a-z_]+:[A-Za-z0-9_.]+(,[a-z_]+:[A-Za-z0-9_.]+)*)?$",
+        description="The embedded engine's jemalloc options (name:value,...); empty: its build's own.",
+    )
     processor_fault_hooks: bool = Field(
         False, description="Test only: serve POST /_faults/{detach,reject,clear} on the processor web port."
     )

@@ -10,7 +10,7 @@ import click
 from streamer.kafka import ensure_topics, resolve_replication
 from streamer.processor import faust_seam
 from streamer.processor.app import create_app
-from streamer.runtime import shorten_gil_switch, tune_gc, tune_malloc, without_modules
+from streamer.runtime import shorten_gil_switch, tune_engine_malloc, tune_gc, tune_malloc, without_modules
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def processor(settings: Settings) -> None:
     tune_malloc(
         mmap_threshold=settings.processor_malloc_mmap_threshold, arena_max=settings.processor_malloc_arena_max
     )
+    tune_engine_malloc(settings.processor_engine_malloc_conf)  # before the engine's library loads
     sink = Sink(settings)
     sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
     loop = asyncio.new_event_loop()

@@ -27,6 +27,7 @@ from clickhouse_connect.driver.client import Client
 
 from streamer.errors import ConfigError, SinkTransientError
 from streamer.settings import Settings
+from streamer.sink import params
 from streamer.sink.errors import translate
 
 
@@ -70,6 +71,7 @@ _shared_lock = threading.Lock()
 def acquire_client(settings: Settings) -> Client:
     """A client bound to ``settings.clickhouse_database`` (created if missing); pair with release."""
     _check_names(settings)
+    params.check_binding()
     url = settings.resolved_clickhouse_url
     if not url.startswith("chdb://"):
         return _http_client(settings)

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from streamer.sink.params import StringArray
+
 HOUR_MS: Final = 3_600_000
 HOUR_S: Final = 3_600
 
@@ -128,5 +130,5 @@ def recompute_params(touched: Touched, version: int) -> dict[str, Any]:
     }
     for i, hour in enumerate(sorted(by_hour)):
         sites, points = by_hour[hour]
-        params |= {f"h{i}": hour, f"s{i}": sorted(sites), f"p{i}": sorted(points)}
+        params |= {f"h{i}": hour, f"s{i}": StringArray(sorted(sites)), f"p{i}": StringArray(sorted(points))}
     return params

@@ -1,14 +1,16 @@
-"""Runtime tuning: frozen start-up objects, wider gen-0 collections, a shorter GIL switch, heap trims."""
+"""Runtime tuning: frozen start-up objects, wider gen-0 collections, a shorter GIL switch, heap trims,
+the C allocators' options."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from streamer import runtime
-from streamer.runtime import GEN0_THRESHOLD, SWITCH_INTERVAL_S
+from streamer.runtime import ENGINE_MALLOC_CONF_VAR, GEN0_THRESHOLD, SWITCH_INTERVAL_S
 
 
 def test_tune_gc_freezes_and_raises_gen0_threshold() -> None:
@@ -104,3 +106,30 @@ def test_the_embedded_engine_runs_without_the_modules_the_processor_blocks() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["['pyarrow']", "42", "None"]
+
+
+_ENGINE_ARENAS = """
+import sys
+from streamer.runtime import tune_engine_malloc
+applied = tune_engine_malloc(sys.argv[1])
+import chdb
+stats = chdb.query("SELECT stats FROM system.jemalloc_stats", "TSVRaw").bytes().decode()
+options = dict(line.split(": ", 1) for line in stats.splitlines() if line.startswith("  opt."))
+late = tune_engine_malloc("narenas:3")
+print(applied, options["  opt.narenas"], options["  opt.dirty_decay_ms"].split()[0], late)
+"""
+
+
+@pytest.mark.parametrize(
+    ("conf", "seen"),
+    [
+        ("narenas:1,percpu_arena:disabled,dirty_decay_ms:1000", ["True", "1", "1000", "False"]),
+        ("", ["False", str(len(os.sched_getaffinity(0))), "5000", "False"]),  # the build's: an arena a CPU
+    ],
+)
+def test_the_engine_runs_with_the_jemalloc_options_given_before_it_loads(conf: str, seen: list[str]) -> None:
+    """The engine's jemalloc takes the options set before chdb is imported; once loaded, nothing changes."""
+    env = {k: v for k, v in os.environ.items() if k != ENGINE_MALLOC_CONF_VAR}
+    args = [sys.executable, "-c", _ENGINE_ARENAS, conf]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == seen

@@ -445,3 +445,15 @@ def test_embedded_clients_are_shared_per_path_and_one_path_per_process(
     other = settings.model_copy(update={"data_dir": tmp_path})
     with pytest.raises(ConfigError, match="already open on another path"):
         acquire_client(other)
+
+
+def test_rollups_of_points_with_any_characters_are_exact(sink: Sink, client: Client, site: str) -> None:
+    """Point names with quotes, backslashes, backticks, tabs, newlines and non-ASCII get their own
+    rollup rows, equal to a GROUP BY over FINAL (the names reach the recompute as one literal text)."""
+    names = ["a'b", "c\\d", "e`f", "g\th", "i\nj", "zoné/温度", "'", "\\", "\\'", "$p0$", "k"]
+    rows = [(site, name, T0 + i * 60_000, float(i + n)) for n, name in enumerate(names) for i in range(30)]
+    assert _insert(sink, rows, token=f"{site}-names") == len(rows)
+    from_view, from_raw = _rollup_vs_final(client, site, "rollup_1h_v", "toStartOfHour")
+    assert from_view == from_raw
+    assert sorted({r[0] for r in from_view}) == sorted(names)
+    assert sum(r[2] for r in from_view) == len(rows)

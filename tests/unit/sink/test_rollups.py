@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamer.sink import rollups
+from streamer.sink.params import StringArray
 
 H0 = 1_704_067_200  # 2024-01-01T00:00:00Z, epoch s
 
@@ -22,11 +23,11 @@ def test_a_batch_mixing_hours_recomputes_each_hour_for_its_own_points_only() -> 
         "hi": (H0 + 7200) * 1000,
         "version": 7,
         "h0": H0,
-        "s0": ["s"],
-        "p0": ["a"],
+        "s0": StringArray(["s"]),
+        "p0": StringArray(["a"]),
         "h1": H0 + 3600,
-        "s1": ["s", "t"],
-        "p1": ["a", "b"],
+        "s1": StringArray(["s", "t"]),
+        "p1": StringArray(["a", "b"]),
     }
     where = rollups.keys_filter(touched)
     assert where.count("toStartOfHour(ts) = ") == 2
