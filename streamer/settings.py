@@ -244,7 +244,7 @@ class Settings(BaseSettings):
         2, ge=0, description="glibc: most malloc arenas (each keeps its own free memory); 0: glibc's default."
     )
     # chdb's jemalloc reads JE_MALLOC_CONF (its prefixed MALLOC_CONF) once, when the library loads. Its
-    # build runs an arena per CPU, each keeping what it freed for 5 s: one arena and 1 s hold ~25 MB
+    # build runs an arena per CPU, each keeping what it freed for 5 s: one arena and 1 s hold 33-50 MB
     # less at the peak for the same CPU (bench/processor.py); dirty_decay_ms:0 holds less still but
     # costs ~30 % more CPU (every free goes back to the kernel at once).
     processor_engine_malloc_conf: str = Field(
