@@ -27,6 +27,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _smaps import jemalloc_mb  # this file runs as a script: bench/ is sys.path[0]
+
 
 class _Mallinfo2(ctypes.Structure):
     _fields_ = [
@@ -118,12 +120,9 @@ def _engine() -> dict[str, float]:
     figures: dict[str, float] = {}
     try:
         stats = httpx.post(url, json={"sql": "SELECT stats FROM system.jemalloc_stats"}, timeout=10).json()
-        text = str(stats["rows"][0][0])
-        line = next((ln for ln in text.splitlines() if ln.startswith("Allocated:")), "")
-        for part in line.split(","):
-            name, _, value = part.strip().partition(": ")
-            if name.lower() in ("allocated", "resident", "retained", "mapped"):
-                figures[f"je_{name.lower()}"] = int(value) / 1e6
+        for name, mb in jemalloc_mb(str(stats["rows"][0][0])).items():
+            if name in ("allocated", "resident", "retained", "mapped"):
+                figures[f"je_{name}"] = mb
         for metric, value in httpx.post(url, json={"sql": _ENGINE_SQL}, timeout=10).json()["rows"]:
             figures[f"ch_{metric}"] = float(value) / 1e6
     except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):

@@ -11,7 +11,9 @@
 - ``anon``: every other anonymous mapping (Python's obmalloc arenas, glibc's mmapped chunks of
   128 KiB and more, the engine's jemalloc extents).
 
-Debugging aid of bench/processor.py (``--smaps``); Linux only.
+``jemalloc_mb(stats)``: the summary line of the engine's ``system.jemalloc_stats`` in MB.
+
+Debugging aid of bench/processor.py (``--smaps``) and bench/_memwatch.py; Linux only.
 """
 
 from __future__ import annotations
@@ -94,3 +96,15 @@ def breakdown(pid: int) -> dict[str, int]:
             if line.startswith("Threads:"):
                 parts["threads"] = int(line.split()[1])
     return parts
+
+
+def jemalloc_mb(stats: str) -> dict[str, float]:
+    """MB by name (allocated, active, metadata, resident, mapped, retained) from the ``Allocated: ...``
+    line of ``SELECT stats FROM system.jemalloc_stats``; {} without one."""
+    line = next((ln for ln in stats.splitlines() if ln.startswith("Allocated:")), "")
+    figures: dict[str, float] = {}
+    for part in line.split(","):
+        name, _, value = part.strip().partition(": ")
+        with contextlib.suppress(ValueError):
+            figures[name.lower()] = int(value) / 1e6
+    return figures

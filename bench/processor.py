@@ -41,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._smaps import breakdown, top_files  # noqa: E402
+from bench._smaps import breakdown, jemalloc_mb, top_files  # noqa: E402
 from bench._spy import start_spy, stop_spy  # noqa: E402
 from bench._threads import thread_cpu  # noqa: E402
 from streamer.kafka import TopicReader, topic_specs  # noqa: E402
@@ -241,13 +241,7 @@ async def engine_jemalloc_mb(settings: Settings) -> dict[str, float]:
         text = rows[0][0] if isinstance(rows[0], list) else next(iter(rows[0].values()))
     except (httpx.HTTPError, ValueError, IndexError, KeyError, StopIteration, AttributeError, TypeError):
         return {}
-    line = next((ln for ln in str(text).splitlines() if ln.startswith("Allocated:")), "")
-    figures: dict[str, float] = {}
-    for part in line.split(","):
-        name, _, value = part.strip().partition(": ")
-        with contextlib.suppress(ValueError):
-            figures[name.lower()] = int(value) / 1e6
-    return figures
+    return jemalloc_mb(str(text))
 
 
 def print_thread_cpu(pid: int) -> None:
