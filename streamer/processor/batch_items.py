@@ -46,8 +46,9 @@ class Item:
 
 
 def item_of(delivery: Delivery) -> Item:
-    """The pipeline's view of a delivery (acked through it)."""
-    return Item(
+    """The pipeline's view of a delivery (acked through it). The item takes the delivery's bytes:
+    the delivery outlives the batch until its ack (``pending_acks``), the bytes need not."""
+    item = Item(
         delivery,
         delivery.topic,
         delivery.partition,
@@ -56,6 +57,9 @@ def item_of(delivery: Delivery) -> Item:
         delivery.value,
         delivery.headers,
     )
+    delivery.key = delivery.value = None
+    delivery.headers = {}
+    return item
 
 
 class SourceOf:

@@ -224,7 +224,8 @@ class SeamConsumer(faust_aiokafka.Consumer):
             delivery = delivery_of(message)
             if not inlet.offer(delivery) and not await self._offer_when_room(inlet, delivery):
                 return  # the flow was suspended or the worker stops: re-read from the commit
-            self.track_message(message)
+            self.track_message(message)  # faust holds it until it is acked: the bytes are the delivery's
+            message.key = message.value = None
             read_offset[tp] = message.offset
             inbound[tp] = now
             since_yield += 1

@@ -18,7 +18,9 @@ an older consumer generation is not acked by the ack (``acks.AckGate``): its par
 its new owner, which recomputes for itself.
 
 The pipeline flushes when the held rows reach ``max_rows``, once the oldest held delivery has
-waited ``max_s`` (so also when the input goes idle), at the end of its input, and at once (``urgent``)
+waited ``max_s`` (so also when the input goes idle), after a batch that did not fill up (no backlog:
+live, each batch's commit then waits for its own recompute only), at the end of its input, and at
+once (``urgent``)
 while the consumer waits for every delivery to be acked: before the worker stops, and before a
 rebalance revokes partitions (``faust_seam.on_drain``: faust's ``wait_empty``). Only the
 deliveries (the consumer's handles, holding the records' bytes) and the keys are held, never a

@@ -14,9 +14,10 @@
 
 3 and 4 are ``insert_batches.settle``, the tail ``ace.sync_runs`` batches share (they are acked at
 once: no rollups). ``run`` flushes when the held rows reach ``rollup_flush_rows``, when the oldest
-held delivery has waited ``rollup_flush_s`` (also when no batch comes), at the end of its input and
-and after every load while the consumer waits for every ack (``drain``: a stop, a rebalance);
-``handle`` flushes before it returns.
+held delivery has waited ``rollup_flush_s`` (also when no batch comes), after a batch that did not
+fill up (``batch_max_rows``: the input has no backlog, so there is nothing to share a recompute with
+and the commit should not wait), at the end of its input and after every load while the consumer
+waits for every ack (``drain``: a stop, a rebalance); ``handle`` flushes before it returns.
 
 A crash anywhere before the flush's acks leaves the offsets uncommitted: the batches are consumed
 again after the restart, re-inserting rows is harmless (ReplacingMergeTree key, and the deduplication
@@ -216,7 +217,7 @@ class SamplesPipeline:
         for item in staged.items:
             marks[(item.source_topic, item.source_partition)] = item.source_offset
         self.pending.hold([item.handle for item in staged.items], staged.keys, outcome.inserted, marks)
-        if self.pending.due_in() == 0.0:
+        if self.pending.due_in() == 0.0 or outcome.samples < self._settings.batch_max_rows:
             await self.pending.flush()
         _record_metrics(outcome)
         log.debug(

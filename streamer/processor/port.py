@@ -14,7 +14,8 @@ from typing import Protocol
 
 @dataclass(slots=True)
 class Delivery:
-    """One consumed message: where it is in its topic, in which consumer generation, and its bytes."""
+    """One consumed message: where it is in its topic, in which consumer generation, and its bytes
+    (until the pipeline takes them: ``batch_items.item_of``; the delivery itself lives on until acked)."""
 
     topic: str
     partition: int

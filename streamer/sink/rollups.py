@@ -56,7 +56,9 @@ _VERSION_PARAM: Final = "fromUnixTimestamp64Nano({version:Int64}, 'UTC')"
 VERSION_SQL: Final = "SELECT toUnixTimestamp64Nano(now64(9, 'UTC'))"
 
 # A recompute is never dropped as a repeated block (the cluster's Replicated tables deduplicate
-# inserts by default); optimize_on_insert=0 as for the raw inserts.
+# inserts by default); optimize_on_insert=0 as for the raw inserts. The engine's threads as for any
+# query: with max_threads=1 (2.8 against 3.2 CPU-s for 24 h of a 4,583-point site) a float sum comes
+# out in another order than a GROUP BY over FINAL reading the same parts gives, a last bit apart.
 RECOMPUTE_SETTINGS: Final[dict[str, Any]] = {"insert_deduplicate": 0, "optimize_on_insert": 0}
 
 

@@ -36,8 +36,9 @@ pytestmark = pytest.mark.kafka
 
 CONFIG = SimConfig(sites=("site_01",), points=200, seed=11)
 END_MS = START_MS + 2 * 3_600_000
-# Flush bounds out of reach: acks are held until the worker stops (or is killed).
-HELD: dict[str, Any] = {"rollup_flush_rows": 10**9, "rollup_flush_s": 3600.0, "batch_max_rows": 2_000}
+# Flush bounds out of reach, and every batch full (one record each: a backlog, so its acks are held
+# for a shared recompute): acks are held until the worker stops (or is killed).
+HELD: dict[str, Any] = {"rollup_flush_rows": 10**9, "rollup_flush_s": 3600.0, "batch_max_rows": 1}
 
 
 async def _sql(settings: Settings, text: str) -> list[list[Any]]:

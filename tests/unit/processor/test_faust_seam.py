@@ -205,6 +205,26 @@ async def test_a_topic_with_an_inlet_is_offered_to_it_and_the_rest_goes_to_faust
     assert {m.offset for m in consumer._unacked_messages if m.topic == "samples"} == {0, 1, 2}
 
 
+async def test_a_tracked_message_keeps_no_bytes_the_delivery_has_them(
+    consumer: Any, monkeypatch: Any
+) -> None:
+    """faust tracks an inlet's messages until they are acked: their key and value live in the
+    delivery only, so acks held for a rollup recompute hold no record bytes."""
+    offered: list[Any] = []
+
+    class Keeping(_Inlet):
+        def offer(self, message: Any) -> bool:
+            offered.append(message)
+            return super().offer(message)
+
+    consumer.app.inlets["samples"] = Keeping()
+    _fetched(monkeypatch, [_message("samples", 0), _message("samples", 1)])
+    await _drain(consumer)
+    tracked = [m for m in consumer._unacked_messages if m.topic == "samples"]
+    assert len(tracked) == 2 and all(m.key is None and m.value is None for m in tracked)
+    assert [(d.key, d.value) for d in offered] == [(b"k", b"v"), (b"k", b"v")]
+
+
 async def test_a_full_inlet_holds_the_fetch_until_it_has_room(consumer: Any, monkeypatch: Any) -> None:
     """A refused message waits for room and is then offered again; nothing is skipped or repeated."""
     inlet = _Inlet(room=1)

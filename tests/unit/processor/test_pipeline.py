@@ -13,10 +13,11 @@ from aiokafka import ConsumerRecord
 
 from streamer.errors import DlqWriteError, SinkPermanentError, SinkTransientError
 from streamer.processor import insert_batches
-from streamer.processor.batch_items import BatchOutcome, Item
+from streamer.processor.batch_items import BatchOutcome, Item, item_of
 from streamer.processor.dlq import DlqWriter
 from streamer.processor.pipeline import SamplesPipeline
 from streamer.processor.points_table import FlushRows, PointsTable
+from streamer.processor.port import Delivery
 from streamer.settings import Settings
 from streamer.sink.native import Run
 from streamer.sink.rollups import Touched
@@ -315,10 +316,11 @@ async def test_run_raises_when_a_load_fails_and_acks_nothing_after(
 async def test_run_recomputes_the_rollups_of_held_batches_once_before_acking_them(
     base_settings: Settings, table: FakeTable
 ) -> None:
-    """Below the rows bound, run() acks three batches only after one recompute of their keys' union."""
+    """Below the rows bound, run() acks three full batches (a backlog) only after one recompute of
+    their keys' union."""
     log: list[str] = []
     sink = FakeSink(log)
-    pipeline = make(base_settings, table, sink, FakeProducer(log), log)
+    pipeline = make(_full_at_one(base_settings), table, sink, FakeProducer(log), log)
     batches = [
         [pipeline.prepare(item(10 * b, samples("s", point, (T.format(b), 1.0))))[0]]
         for b, point in enumerate(("s/a", "s/b", "s/a"))
@@ -328,12 +330,48 @@ async def test_run_recomputes_the_rollups_of_held_batches_once_before_acking_the
     assert sink.recomputed == [frozenset({("s", "s/a", T0 // 1000), ("s", "s/b", T0 // 1000)})]
 
 
+def test_an_item_takes_its_deliverys_bytes() -> None:
+    """The delivery lives on until its ack (held for a recompute); its key, value and headers go
+    with the item, which lives only as long as its batch."""
+    delivery = Delivery("t.samples", 3, 41, 7, b"k", b"v", {"h": b"1"}, object())
+    taken = item_of(delivery)
+    assert (taken.key, taken.value, dict(taken.headers)) == (b"k", b"v", {"h": b"1"})
+    assert (taken.source_topic, taken.source_partition, taken.source_offset) == ("t.samples", 3, 41)
+    assert taken.handle is delivery
+    assert (delivery.key, delivery.value, dict(delivery.headers)) == (None, None, {})
+    where = (delivery.topic, delivery.partition, delivery.offset, delivery.generation)
+    assert where == ("t.samples", 3, 41, 7)
+
+
+def _full_at_one(settings: Settings) -> Settings:
+    """Every batch counts as full (a backlog), so its acks may be held for a shared recompute."""
+    return settings.model_copy(update={"batch_max_rows": 1})
+
+
+async def test_a_batch_that_did_not_fill_up_is_recomputed_and_acked_after_its_insert(
+    base_settings: Settings, table: FakeTable
+) -> None:
+    """No backlog (batches below batch_max_rows, as live): each batch's commit waits for its own
+    recompute only, not for the flush bounds; a full batch before it is acked with it."""
+    log: list[str] = []
+    settings = base_settings.model_copy(update={"batch_max_rows": 2, "rollup_flush_s": 3600.0})
+    pipeline = make(settings, table, FakeSink(log), FakeProducer(log), log)
+    pairs = [(T.format(0), 1.0), (T.format(1), 2.0)]
+    full = [pipeline.prepare(item(1, samples("s", "s/a", *pairs)))[0]]
+    await pipeline.load(await pipeline.stage(full))
+    assert log == ["insert:2"] and pipeline.pending.held == 1  # full: held for the next flush
+    short = [pipeline.prepare(item(2, samples("s", "s/b", pairs[0])))[0]]
+    await pipeline.load(await pipeline.stage(short))
+    assert log == ["insert:2", "insert:1", "recompute:2", "ack:1", "ack:2"]
+    assert pipeline.pending.held == 0
+
+
 async def test_run_flushes_once_the_held_rows_reach_the_bound(
     base_settings: Settings, table: FakeTable
 ) -> None:
     """At rollup_flush_rows held rows the batch's keys are recomputed and its events acked at once."""
     log: list[str] = []
-    settings = base_settings.model_copy(update={"rollup_flush_rows": 2})
+    settings = _full_at_one(base_settings).model_copy(update={"rollup_flush_rows": 2})
     pipeline = make(settings, table, FakeSink(log), FakeProducer(log), log)
     pairs = [(T.format(0), 1.0), (T.format(1), 2.0)]
     batches = [[pipeline.prepare(item(b, samples("s", "s/a", *pairs[: b + 1])))[0]] for b in range(3)]
@@ -402,7 +440,7 @@ async def test_flush_pending_acks_what_a_stopping_worker_holds(
 ) -> None:
     """flush_pending (the worker stopping) recomputes and acks what is held; nothing stays held."""
     log: list[str] = []
-    pipeline = make(base_settings, table, FakeSink(log), FakeProducer(log), log)
+    pipeline = make(_full_at_one(base_settings), table, FakeSink(log), FakeProducer(log), log)
     await pipeline.load(
         await pipeline.stage([pipeline.prepare(item(7, samples("s", "s/b", (T.format(3), 2))))[0]])
     )
