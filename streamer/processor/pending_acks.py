@@ -23,8 +23,9 @@ live, each batch's commit then waits for its own recompute only), at the end of 
 once (``urgent``)
 while the consumer waits for every delivery to be acked: before the worker stops, and before a
 rebalance revokes partitions (``faust_seam.on_drain``: faust's ``wait_empty``). Only the
-deliveries (the consumer's handles, holding the records' bytes) and the keys are held, never a
-batch's decoded rows or columns: memory is bounded by ``max_rows``.
+deliveries (the consumer's handles; their bytes went to the batch, ``batch_items.item_of``) and the
+keys are held, never a record's bytes or a batch's decoded rows or columns: memory is bounded by
+``max_rows``.
 """
 
 from __future__ import annotations
