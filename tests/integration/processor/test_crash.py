@@ -7,6 +7,7 @@ import random
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,9 @@ from tests.integration.processor.helpers import (
 pytestmark = pytest.mark.kafka
 
 CONFIG = SimConfig(sites=("site_01", "site_02"), points=1500, seed=8)
-END_MS = START_MS + 3 * 3_600_000
+# Enough records that three runs cannot drain the topic: each is killed by its second commit at
+# the latest (commits come every second), however fast the machine.
+END_MS = START_MS + 9 * 3_600_000
 KILLS = 3
 
 
@@ -54,12 +57,11 @@ async def test_sigkill_during_consumption_loses_and_duplicates_nothing(
         proc = start_processor(settings, log)
         try:
             before = sum((await committed(settings, settings.topic_samples)).values())
-            deadline = time.monotonic() + 60
-            while sum((await committed(settings, settings.topic_samples)).values()) == before:
-                assert proc.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "no progress"
-                await asyncio.sleep(0.05)  # wait until this run has made (and committed) some progress
-            await asyncio.sleep(rng.uniform(0.0, 1.0))
+            start = time.monotonic()
+            progress = await _next_commit(settings, before, deadline=start + 60, proc=proc, log=log)
+            assert progress is not None, "no progress"  # this run has made (and committed) some progress
+            # then a random moment, within the commit interval: acks held or not, a commit under way or not
+            await _next_commit(settings, progress, deadline=time.monotonic() + rng.uniform(0.0, 1.0))
         finally:
             assert stop(proc, signal.SIGKILL) == -signal.SIGKILL
         assert sum((await committed(settings, settings.topic_samples)).values()) < total, "killed too late"
@@ -71,3 +73,17 @@ async def test_sigkill_during_consumption_loses_and_duplicates_nothing(
         assert stop(proc) == 0, log.read_text()[-3000:]
     assert check(settings) == want(CONFIG, START_MS, END_MS)
     assert await read_all(settings, settings.topic_dlq) == []
+
+
+async def _next_commit(
+    settings: Settings, after: int, *, deadline: float, proc: Any = None, log: Path | None = None
+) -> int | None:
+    """The committed total of ace.samples once it passes ``after``; None if ``deadline`` came first."""
+    while time.monotonic() < deadline:
+        now = sum((await committed(settings, settings.topic_samples)).values())
+        if now > after:
+            return now
+        if proc is not None:
+            assert proc.poll() is None, log.read_text()[-3000:] if log else "the processor exited"
+        await asyncio.sleep(0.02)
+    return None
