@@ -113,7 +113,7 @@ class PeakDetail:
         self._looked_rss, self._looked_at = rss, time.perf_counter()
         self.at_peak, self.at = breakdown(self._pid), elapsed
         self.files = top_files(self._pid)
-        self.engine = await engine_jemalloc_mb(self._settings)
+        self.engine = await engine_jemalloc_mb(self._settings) | await engine_parts_mb(self._settings)
 
     def describe(self) -> str:
         parts = ", ".join(
@@ -244,6 +244,28 @@ async def engine_jemalloc_mb(settings: Settings) -> dict[str, float]:
     return jemalloc_mb(str(text))
 
 
+# What the engine's memory holds: its caches, its trackers, its merges' and queries' memory now.
+_ENGINE_PARTS_SQL = """
+SELECT metric, value / 1e6 FROM system.metrics
+WHERE metric LIKE '%CacheBytes' OR metric IN ('MemoryTracking', 'MergesMutationsMemoryTracking')
+UNION ALL SELECT 'merges', sum(memory_usage) / 1e6 FROM system.merges
+UNION ALL SELECT 'queries', sum(memory_usage) / 1e6 FROM system.processes
+"""
+
+
+async def engine_parts_mb(settings: Settings) -> dict[str, float]:
+    """The engine's caches and trackers (MB, system.metrics) and what its merges and queries hold now."""
+    url = f"http://127.0.0.1:{settings.processor_web_port}/api/v1/sql"
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            answer = await client.post(url, json={"sql": _ENGINE_PARTS_SQL})
+        rows = answer.json().get("rows") or answer.json().get("data") or []
+        pairs = [row if isinstance(row, list) else list(row.values()) for row in rows]
+        return {str(name): float(value) for name, value in pairs if float(value) >= 0.5}
+    except (httpx.HTTPError, ValueError, IndexError, KeyError, StopIteration, AttributeError, TypeError):
+        return {}
+
+
 def print_thread_cpu(pid: int) -> None:
     """CPU seconds per thread name (chdb's threads are named; ``main`` is the event loop's thread)."""
     top = sorted(thread_cpu(pid).items(), key=lambda kv: -kv[1])[:8]
@@ -297,6 +319,13 @@ async def main() -> None:
     parser.add_argument(
         "--batch-rows", type=int, default=None, help="batch_max_rows (default: the setting's)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a processor setting for this run (repeatable), e.g. processor_fetch_partition_bytes=262144",
+    )
     args = parser.parse_args()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-processor-"))
@@ -307,6 +336,10 @@ async def main() -> None:
     )
     if args.batch_rows:
         settings = settings.model_copy(update={"batch_max_rows": args.batch_rows})
+    if args.set:
+        overrides = dict(item.split("=", 1) for item in args.set)
+        settings = Settings.model_validate(settings.model_dump() | overrides)
+        print("settings: " + ", ".join(f"{k}={getattr(settings, k)}" for k in overrides), flush=True)
     print(f"batch_max_rows={settings.batch_max_rows} batch_max_s={settings.batch_max_s}", flush=True)
     config = SimConfig(sites=(SITE,), points=args.points, seed=1)
     await h.prepare(settings)

@@ -254,6 +254,12 @@ class Settings(BaseSettings):
         pattern=r"^([a-z_]+:[A-Za-z0-9_.]+(,[a-z_]+:[A-Za-z0-9_.]+)*)?$",
         description="The embedded engine's jemalloc options (name:value,...); empty: its build's own.",
     )
+    # Loading chdb makes 173 MB of its library resident, mostly start-up code: paging it out once the
+    # schema is checked lowered bench/processor.py's peak from 645-648 to 547-560 MB.
+    processor_release_engine_pages: bool = Field(
+        True,
+        description="Page out the embedded engine's library after start-up (it faults back what it runs).",
+    )
     processor_fault_hooks: bool = Field(
         False, description="Test only: serve POST /_faults/{detach,reject,clear} on the processor web port."
     )

@@ -10,11 +10,19 @@ import click
 from streamer.kafka import ensure_topics, resolve_replication
 from streamer.processor import faust_seam
 from streamer.processor.app import create_app
-from streamer.runtime import shorten_gil_switch, tune_engine_malloc, tune_gc, tune_malloc, without_modules
+from streamer.runtime import (
+    release_library_pages,
+    shorten_gil_switch,
+    tune_engine_malloc,
+    tune_gc,
+    tune_malloc,
+    without_modules,
+)
 from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
 UNUSED_MODULES = ("pyarrow",)
+ENGINE_LIBRARY = "/chdb/_chdb"  # the embedded engine's shared object, as /proc/self/maps names it
 
 
 @click.command()
@@ -37,6 +45,9 @@ def processor(settings: Settings) -> None:
     tune_engine_malloc(settings.processor_engine_malloc_conf)  # before the engine's library loads
     sink = Sink(settings)
     sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
+    if settings.processor_release_engine_pages:
+        released = release_library_pages(ENGINE_LIBRARY)  # 0 against a ClickHouse server: no engine loaded
+        log.info("paged out the engine library's start-up pages (%d MB mapped)", released >> 20)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # faust creates its own topics (table changelogs, the leader topic): replicated like ours.

@@ -3,9 +3,12 @@ the C allocators' options."""
 
 from __future__ import annotations
 
+import hashlib
+import mmap
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +113,7 @@ def test_the_embedded_engine_runs_without_the_modules_the_processor_blocks() -> 
 
 _ENGINE_ARENAS = """
 import sys
+from pathlib import Path
 from streamer.runtime import tune_engine_malloc
 applied = tune_engine_malloc(sys.argv[1])
 import chdb
@@ -133,3 +137,53 @@ def test_the_engine_runs_with_the_jemalloc_options_given_before_it_loads(conf: s
     args = [sys.executable, "-c", _ENGINE_ARENAS, conf]
     out = subprocess.run(args, capture_output=True, text=True, check=True, env=env).stdout
     assert out.split() == seen
+
+
+def _resident_bytes(path: str) -> int:
+    """The resident bytes of this process's mappings of ``path`` (/proc/self/smaps)."""
+    resident, inside = 0, False
+    with open("/proc/self/smaps", encoding="utf-8") as smaps:
+        for line in smaps:
+            head = line.split(maxsplit=1)[0]
+            if "-" in head and not head.endswith(":"):  # a mapping's first line: range perms offset ...
+                inside = line.rstrip().endswith(path)
+            elif inside and head == "Rss:":
+                resident += int(line.split()[1]) * 1024
+    return resident
+
+
+def test_release_library_pages_drops_a_read_only_mapping_and_keeps_its_contents(tmp_path: Path) -> None:
+    """A read-only private file mapping touched in full is resident; after release_library_pages it
+    holds a fraction of that, and reading it back gives the same bytes."""
+    library = tmp_path / "libfake.so"
+    content = os.urandom(16 << 20)
+    library.write_bytes(content)
+    with library.open("rb") as file:
+        os.fsync(file.fileno())  # clean pages: what a library on disk has
+        mapped = mmap.mmap(file.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+    try:
+        assert hashlib.sha256(mapped).digest() == hashlib.sha256(content).digest()  # touches every page
+        before = _resident_bytes(str(library))
+        released = runtime.release_library_pages("libfake.so")
+        after = _resident_bytes(str(library))
+        assert released == len(content)
+        assert before >= 15 << 20
+        assert after <= 1 << 20
+        assert hashlib.sha256(mapped).digest() == hashlib.sha256(content).digest()
+    finally:
+        mapped.close()
+
+
+def test_release_library_pages_leaves_writable_mappings_and_other_paths_alone(tmp_path: Path) -> None:
+    """Only read-only mappings of a matching path are paged out: a writable one stays resident."""
+    data = tmp_path / "libwritable.so"
+    data.write_bytes(os.urandom(8 << 20))
+    with data.open("r+b") as file:
+        mapped = mmap.mmap(file.fileno(), 0, flags=mmap.MAP_PRIVATE)
+    try:
+        hashlib.sha256(mapped).digest()
+        assert runtime.release_library_pages("libwritable.so") == 0
+        assert runtime.release_library_pages("no-such-library-anywhere") == 0
+        assert _resident_bytes(str(data)) >= 7 << 20
+    finally:
+        mapped.close()
