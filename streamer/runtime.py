@@ -120,6 +120,8 @@ def tune_engine_malloc(conf: str) -> bool:
 # madvise(2) advice (Linux 5.4+): reclaim the range's pages now. Clean file pages are dropped (read back
 # from the file if touched again); pages the process wrote stay (they would need swap).
 MADV_PAGEOUT = 21
+# The embedded engine's shared object (chdb/_chdb.abi3.so), as /proc/self/maps names it.
+ENGINE_LIBRARY = "/chdb/_chdb"
 
 
 def release_library_pages(path_fragment: str) -> int:

@@ -228,11 +228,12 @@ class Settings(BaseSettings):
         30.0, ge=6, le=300, description="Kafka group session timeout: how soon a dead worker's work moves."
     )
     # Memory of a worker (bench/processor.py's peak RSS): what the consumer decodes ahead of the batches,
-    # what glibc keeps of what it freed.
-    # Smaller fetches hold less (256 KiB: peak 607-633 against 665 MB in bench/processor.py) but cut
-    # batches from fewer hours of each partition, and the rollup recomputes cost 4-6 CPU-s more there.
+    # what glibc keeps of what it freed. A poll decodes every record fetched at once. With the engine's
+    # library paged out, 512 KiB peaked at 484-485 MB against 529-531 for 1 MiB, for the same CPU
+    # (18.9-19.4 against 18.6-19.1 CPU-s; 392-397k against 442-462k samples/s): the rollup recomputes
+    # read a little more when batches hold fewer hours of each partition. 256 KiB: 476-495 MB, 201-218k/s.
     processor_fetch_partition_bytes: int = Field(
-        1_048_576,
+        524_288,
         ge=1024,
         description="Bytes of a partition one consumer fetch asks for (at least one record batch comes).",
     )
@@ -254,11 +255,15 @@ class Settings(BaseSettings):
         pattern=r"^([a-z_]+:[A-Za-z0-9_.]+(,[a-z_]+:[A-Za-z0-9_.]+)*)?$",
         description="The embedded engine's jemalloc options (name:value,...); empty: its build's own.",
     )
-    # Loading chdb makes 173 MB of its library resident, mostly start-up code: paging it out once the
-    # schema is checked lowered bench/processor.py's peak from 645-648 to 547-560 MB.
-    processor_release_engine_pages: bool = Field(
-        True,
-        description="Page out the embedded engine's library after start-up (it faults back what it runs).",
+    # Loading chdb makes 173 MB of its library resident, mostly start-up code, and the engine touches
+    # more as it first inserts, merges and reads. Paged out once the schema is checked and again every
+    # interval, the library holds only what the engine ran since (bench/processor.py's peak: 483-5xx
+    # against 562-563 MB paged out at start-up only, and 683 never).
+    processor_engine_pageout_interval_s: float = Field(
+        5.0,
+        ge=0,
+        description="Page out the embedded engine's library at start-up and then every this many seconds "
+        "(it faults back what it runs); 0: never.",
     )
     processor_fault_hooks: bool = Field(
         False, description="Test only: serve POST /_faults/{detach,reject,clear} on the processor web port."

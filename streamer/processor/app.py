@@ -29,7 +29,7 @@ from streamer.processor.pipeline import SamplesPipeline, insert_points
 from streamer.processor.points_table import PointsTable
 from streamer.processor.port import Ack, Delivery
 from streamer.processor.sync_runs import SyncRunsPipeline
-from streamer.runtime import trim_heap
+from streamer.runtime import ENGINE_LIBRARY, release_library_pages, trim_heap
 from streamer.settings import Settings
 from streamer.sink.rows import PointRow
 from streamer.webguard import Policy, check_bind, install
@@ -132,6 +132,8 @@ def create_app(
 
     faust_seam.add_timer(app, REFRESH_INTERVAL_S, refresh)
     faust_seam.add_timer(app, HEAP_TRIM_INTERVAL_S, _trim_heap)
+    if settings.processor_engine_pageout_interval_s:
+        faust_seam.add_timer(app, settings.processor_engine_pageout_interval_s, _page_out_engine)
     faust_seam.on_stop(app, runtime.stop)
     return ProcessorApp(app, runtime)
 
@@ -204,6 +206,11 @@ def _add_sync_runs_agent(app: SeamApp, runtime: ProcessorRuntime, settings: Sett
     faust_seam.add_inlet_agent(
         app, "sync_runs", settings.topic_sync_runs, settings.sync_partitions, inlet, run
     )
+
+
+async def _page_out_engine() -> None:
+    # In a thread: the kernel takes ~0.1 s to walk the library's 529 MB of mappings.
+    await asyncio.to_thread(release_library_pages, ENGINE_LIBRARY)
 
 
 async def _trim_heap() -> None:

@@ -11,6 +11,7 @@ from streamer.kafka import ensure_topics, resolve_replication
 from streamer.processor import faust_seam
 from streamer.processor.app import create_app
 from streamer.runtime import (
+    ENGINE_LIBRARY,
     release_library_pages,
     shorten_gil_switch,
     tune_engine_malloc,
@@ -22,7 +23,6 @@ from streamer.settings import Settings
 
 log = logging.getLogger(__name__)
 UNUSED_MODULES = ("pyarrow",)
-ENGINE_LIBRARY = "/chdb/_chdb"  # the embedded engine's shared object, as /proc/self/maps names it
 
 
 @click.command()
@@ -45,7 +45,7 @@ def processor(settings: Settings) -> None:
     tune_engine_malloc(settings.processor_engine_malloc_conf)  # before the engine's library loads
     sink = Sink(settings)
     sink.check_schema()  # SchemaError names the missing migration: one line, exit 1
-    if settings.processor_release_engine_pages:
+    if settings.processor_engine_pageout_interval_s:  # and on the app's timer from then on
         released = release_library_pages(ENGINE_LIBRARY)  # 0 against a ClickHouse server: no engine loaded
         log.info("paged out the engine library's start-up pages (%d MB mapped)", released >> 20)
     loop = asyncio.new_event_loop()

@@ -384,7 +384,8 @@ def new_app(settings: Settings, web_init_hooks: list[Callable[[Any], None]]) -> 
         # go through their inlets and the pipelines' two buffers instead).
         stream_buffer_maxsize=1024,
         # A poll decodes every record of a fetch at once, and they are held until the inlets took them:
-        # at 1 MiB a partition, ~36 MB of values in bench/processor.py (see the setting for the trade).
+        # at 1 MiB a partition ~36 MB of values in bench/processor.py, half at the default 512 KiB (see
+        # the setting for the trade).
         # A poll capped in records instead (broker_max_poll_records) drains partitions one after the
         # other, hours apart, and each rollup recompute reads more hours (chdb's query threads +4-6 CPU-s).
         consumer_max_fetch_size=settings.processor_fetch_partition_bytes,
