@@ -257,8 +257,8 @@ class Settings(BaseSettings):
     )
     # Loading chdb makes 173 MB of its library resident, mostly start-up code, and the engine touches
     # more as it first inserts, merges and reads. Paged out once the schema is checked and again every
-    # interval, the library holds only what the engine ran since (bench/processor.py's peak: 483-5xx
-    # against 562-563 MB paged out at start-up only, and 683 never).
+    # interval, the library holds only what the engine ran since (bench/processor.py's peak: 483-534 MB
+    # against 562-563 paged out at start-up only, and 683 never).
     processor_engine_pageout_interval_s: float = Field(
         5.0,
         ge=0,
