@@ -158,7 +158,7 @@ def _read_only_file_mappings(path_fragment: str) -> list[tuple[int, int]]:
 
 def _madvise() -> Callable[[int, int, int], int] | None:
     try:
-        madvise = ctypes.CDLL(None, use_errno=True).madvise
+        madvise = ctypes.CDLL(None).madvise
     except (OSError, AttributeError):
         return None
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]

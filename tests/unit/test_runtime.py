@@ -14,6 +14,7 @@ import pytest
 
 from streamer import runtime
 from streamer.runtime import ENGINE_MALLOC_CONF_VAR, GEN0_THRESHOLD, SWITCH_INTERVAL_S
+from tests.procfs import resident_bytes
 
 
 def test_tune_gc_freezes_and_raises_gen0_threshold() -> None:
@@ -139,19 +140,6 @@ def test_the_engine_runs_with_the_jemalloc_options_given_before_it_loads(conf: s
     assert out.split() == seen
 
 
-def _resident_bytes(path: str) -> int:
-    """The resident bytes of this process's mappings of ``path`` (/proc/self/smaps)."""
-    resident, inside = 0, False
-    with open("/proc/self/smaps", encoding="utf-8") as smaps:
-        for line in smaps:
-            head = line.split(maxsplit=1)[0]
-            if "-" in head and not head.endswith(":"):  # a mapping's first line: range perms offset ...
-                inside = line.rstrip().endswith(path)
-            elif inside and head == "Rss:":
-                resident += int(line.split()[1]) * 1024
-    return resident
-
-
 def test_release_library_pages_drops_a_read_only_mapping_and_keeps_its_contents(tmp_path: Path) -> None:
     """A read-only private file mapping touched in full is resident; after release_library_pages it
     holds a fraction of that, and reading it back gives the same bytes."""
@@ -163,9 +151,9 @@ def test_release_library_pages_drops_a_read_only_mapping_and_keeps_its_contents(
         mapped = mmap.mmap(file.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
     try:
         assert hashlib.sha256(mapped).digest() == hashlib.sha256(content).digest()  # touches every page
-        before = _resident_bytes(str(library))
+        before = resident_bytes("self", str(library))
         released = runtime.release_library_pages("libfake.so")
-        after = _resident_bytes(str(library))
+        after = resident_bytes("self", str(library))
         assert released == len(content)
         assert before >= 15 << 20
         assert after <= 1 << 20
@@ -184,6 +172,6 @@ def test_release_library_pages_leaves_writable_mappings_and_other_paths_alone(tm
         hashlib.sha256(mapped).digest()
         assert runtime.release_library_pages("libwritable.so") == 0
         assert runtime.release_library_pages("no-such-library-anywhere") == 0
-        assert _resident_bytes(str(data)) >= 7 << 20
+        assert resident_bytes("self", str(data)) >= 7 << 20
     finally:
         mapped.close()

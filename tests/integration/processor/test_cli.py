@@ -26,6 +26,7 @@ from tests.integration.processor.helpers import (
     wait_consumed,
     want,
 )
+from tests.procfs import resident_bytes
 
 
 def test_processor_refuses_to_start_without_the_schema(base_settings: Settings, tmp_path: Path) -> None:
@@ -35,19 +36,6 @@ def test_processor_refuses_to_start_without_the_schema(base_settings: Settings, 
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "missing migration 001_timeseries_raw" in lines[0], done.stderr
-
-
-def _engine_library_resident_mb(pid: int) -> int:
-    """Resident MB of the embedded engine's shared object in process ``pid``."""
-    resident, inside = 0, False
-    with open(f"/proc/{pid}/smaps", encoding="utf-8") as smaps:
-        for line in smaps:
-            head = line.split(maxsplit=1)[0]
-            if "-" in head and not head.endswith(":"):
-                inside = ENGINE_LIBRARY in line
-            elif inside and head == "Rss:":
-                resident += int(line.split()[1])
-    return resident >> 10
 
 
 @pytest.mark.parametrize(("interval_s", "resident_mb"), [(1.0, range(0, 50)), (0.0, range(140, 1000))])
@@ -64,7 +52,7 @@ async def test_a_running_processor_holds_the_engine_library_paged_out(
     proc = start_processor(settings, tmp_path / "processor.log")
     try:
         await until_members(settings, 1)
-        assert _engine_library_resident_mb(proc.pid) in resident_mb
+        assert resident_bytes(proc.pid, ENGINE_LIBRARY) >> 20 in resident_mb
         config = SimConfig(sites=("site_01",), points=200, seed=1)
         await produce(settings, settings.topic_points, point_records(config))
         await produce(
@@ -72,7 +60,7 @@ async def test_a_running_processor_holds_the_engine_library_paged_out(
         )
         await wait_consumed(settings, [proc])
         await asyncio.sleep(3 * interval_s)
-        assert _engine_library_resident_mb(proc.pid) in resident_mb
+        assert resident_bytes(proc.pid, ENGINE_LIBRARY) >> 20 in resident_mb
     finally:
         assert stop(proc) == 0, (tmp_path / "processor.log").read_text()
     assert check(settings) == want(config, START_MS, START_MS + 3_600_000)
