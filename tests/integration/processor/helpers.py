@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from streamer.kafka import TopicReader, ensure_topics, group_offsets, reliable_producer
 from streamer.settings import Settings
@@ -254,6 +255,8 @@ async def members(settings: Settings) -> int:
     await admin.start()
     try:
         (response,) = await admin.describe_consumer_groups([settings.processor_app_id])
+    except GroupCoordinatorNotAvailableError:  # a broker just started has not elected it yet
+        return 0
     finally:
         await admin.close()
     group = response.to_object()["groups"][0]

@@ -30,7 +30,9 @@ from tests.integration.processor.helpers import (
 pytestmark = pytest.mark.kafka
 
 CONFIG = SimConfig(sites=("site_01", "site_02"), seed=33)
-END_MS = START_MS + 15 * 60_000
+# long enough that both rebalances land mid-stream on a fast machine too (15 min was drained by the
+# last one there: each join or leave costs a worker's start-up or a rebalance, not the backlog's size)
+END_MS = START_MS + 45 * 60_000
 JOINS = 2
 
 
