@@ -99,6 +99,7 @@ class Part(SourceOf):
     ts_ms: list[int]
     values: list[float]
     hour: int | None = None  # the one hour (epoch s) of every row, if normalising saw it
+    newest: int | None = None  # the latest of ts_ms, if normalising saw it
 
     @property
     def source_rows(self) -> int:

@@ -66,6 +66,7 @@ class Normalised:
 
     ``hour``: the start (epoch s) of the one hour every kept sample falls in, when the fast path saw
     it (the min and max of the record's times it checks anyway); None: not known, compute it.
+    ``newest``: the latest kept time, when the fast path kept every sample (its max); None: compute it.
     """
 
     ts_ms: list[int] = field(default_factory=list)
@@ -73,6 +74,7 @@ class Normalised:
     rejected: dict[str, int] = field(default_factory=dict)
     future: list[Any] = field(default_factory=list)
     hour: int | None = None
+    newest: int | None = None
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, four times the cost of
@@ -138,7 +140,7 @@ def normalise_samples(samples: list[Any], cache: TimeCache, max_ms: int = _MAX_M
     hour = first * HOUR_S if first == hi // HOUR_MS else None
     total = sum(values)
     if total - total == 0.0:  # x - x is 0.0 only for finite x
-        return Normalised(ts_ms, values, {}, [], hour)
+        return Normalised(ts_ms, values, {}, [], hour, hi)
     return _finite_only(ts_ms, values, samples, hour)
 
 

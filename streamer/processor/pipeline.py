@@ -260,7 +260,8 @@ class SamplesPipeline:
             if norm.future:
                 letters.append(future_letter(item, record, norm.future, item.max_ms, token))
             if norm.ts_ms:
-                parts.append(Part(item, record.site, record.point, norm.ts_ms, norm.values, norm.hour))
+                site, point = record.site, record.point
+                parts.append(Part(item, site, point, norm.ts_ms, norm.values, norm.hour, norm.newest))
         return parts
 
     async def _release(self, handles: list[Any], marks: dict[tuple[str, int], int]) -> None:
@@ -303,7 +304,11 @@ async def insert_points(settings: Settings, sink: SamplesSink, rows: list[PointR
 
 def freshness_seconds(parts: Sequence[Part], now_ms: float) -> list[float]:
     """Per record, how long ago its newest sample was taken, as it becomes visible in ClickHouse."""
-    return [max(0.0, (now_ms - max(part.ts_ms)) / 1000) for part in parts if part.ts_ms]
+    return [
+        max(0.0, (now_ms - (max(part.ts_ms) if part.newest is None else part.newest)) / 1000)
+        for part in parts
+        if part.ts_ms
+    ]
 
 
 def _record_metrics(outcome: BatchOutcome) -> None:

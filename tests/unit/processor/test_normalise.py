@@ -341,6 +341,18 @@ def test_normalise_agrees_with_judging_each_sample_alone(samples: list[Any], fut
         assert all(type(v) is float for v in out.values)
         if out.hour is not None:  # the one hour it names holds every kept sample
             assert all(out.hour * 1000 <= ms < out.hour * 1000 + 3_600_000 for ms in out.ts_ms)
+        assert out.newest is None or out.newest == max(out.ts_ms)
+
+
+def test_the_fast_path_gives_the_newest_kept_time_and_only_when_every_sample_was_kept() -> None:
+    """All samples kept: the newest is their max; a reject (it may have been the newest): None."""
+    cache = TimeCache()
+    kept = [["2024-01-01T00:00:43Z", 1.0], ["2024-01-01T00:07:00Z", 2]]
+    rejected = [["2024-01-01T00:00:43Z", 1.0], ["2024-01-01T00:59:00Z", None]]
+    for _ in range(2):  # cold (unknown), then memoised (the fast path)
+        first, second = normalise_samples(kept, cache), normalise_samples(rejected, cache)
+    assert first.newest == T0 + 420_000
+    assert second.newest is None and second.ts_ms == [T0 + 43_000]
 
 
 def test_an_object_of_two_keys_is_malformed_also_when_its_keys_look_like_a_sample() -> None:
