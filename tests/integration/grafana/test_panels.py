@@ -110,7 +110,14 @@ async def _run_pipeline(settings: Settings, logs: Path) -> Pipeline:
                     stderr=subprocess.STDOUT,
                 )
             try:
-                wanted = ("streamer_watermark_age_seconds", "streamer_samples_published_total")
+                # The first cycle over (its next one scheduled): every site's window and sync run is
+                # published. The sites panel shows each site's last run; stopping the producer once
+                # any site had published left the other without one.
+                wanted = (
+                    "streamer_watermark_age_seconds",
+                    "streamer_samples_published_total",
+                    "streamer_producer_next_cycle_timestamp_seconds(?= [1-9])",
+                )
                 producer_metrics = await _scrape(
                     f"http://127.0.0.1:{producer_port}/metrics", wanted, producer, 120
                 )
@@ -119,6 +126,7 @@ async def _run_pipeline(settings: Settings, logs: Path) -> Pipeline:
         # One record the processor cannot decode: a dead letter, so the DLQ panel has data.
         await produce(settings, settings.topic_samples, [(b"site_a/bad", b"{not json")])
         await wait_consumed(settings, [processor], timeout=120)
+        await wait_consumed(settings, [processor], timeout=120, topic=settings.topic_sync_runs)
         wanted = ("streamer_consumer_lag", "streamer_dlq_records_total", "streamer_freshness_seconds_bucket")
         # the DLQ's depth comes from Kafka (cached a few seconds): the dead letter shows within the wait
         processor_metrics = await _scrape(
