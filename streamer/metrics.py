@@ -35,6 +35,11 @@ SAMPLES_MALFORMED = Counter(
     "streamer_samples_malformed_total", "Samples the producer skipped as malformed.", ["site", "reason"]
 )
 SAMPLES_PUBLISHED = Counter("streamer_samples_published_total", "Samples acknowledged by Kafka.", ["site"])
+SAMPLES_UNCHANGED = Counter(
+    "streamer_samples_unchanged_total",
+    "Samples an incremental window re-read in its overlap as already published, so not published again.",
+    ["site"],
+)
 SITE_FAILURES = Counter("streamer_site_failures_total", "Failed site cycles.", ["site", "error"])
 WATERMARK_AGE = Gauge("streamer_watermark_age_seconds", "Now minus the site's watermark.", ["site"])
 NEXT_CYCLE_AT = Gauge(

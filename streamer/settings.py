@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     )
     poll_interval_s: float = Field(300.0, gt=0, description="Seconds between producer cycles.")
     overlap_s: int = Field(600, ge=0, description="Incremental windows start this far before the watermark.")
+    overlap_skip_unchanged: bool = Field(
+        True, description="An incremental window publishes only the overlap's new or changed samples."
+    )
     max_window_s: int = Field(3600, ge=1, description="Longest window; backfill is split into these.")
     initial_lookback_s: int = Field(3600, ge=1, description="Where a site with no sync state starts.")
     points_refresh_s: float = Field(

@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 
 from streamer.errors import KafkaTransientError
 from streamer.models import AcePoint, AceSite, SyncState
+from streamer.producer.overlap import Seen
 from streamer.producer.points import PointDigest
 from streamer.producer.publisher import BatchPublisher
 from streamer.producer.windows import window_now
@@ -68,6 +69,7 @@ class SiteBook:
         # site → the first instant its windows read after the last points refresh (producer/catchup.py)
         self._refresh_marks: dict[str, int] = {}
         self._window_pages: dict[str, int] = {}  # site → pages its last window took (sync.read_spans)
+        self._seen: dict[str, Seen] = {}  # site → what its last incremental window read (producer/overlap.py)
 
     @property
     def states(self) -> Mapping[str, SyncState]:
@@ -93,6 +95,10 @@ class SiteBook:
     def window_pages(self) -> Mapping[str, int]:
         return self._window_pages
 
+    @property
+    def seen(self) -> Mapping[str, Seen]:
+        return self._seen
+
     def recover(
         self,
         states: Mapping[str, SyncState] = _EMPTY,
@@ -114,6 +120,7 @@ class SiteBook:
         _replace(self._points, site, points)
         self.expire_points(site)
         self._refresh_marks.pop(site, None)
+        self._seen.pop(site, None)
 
     def state_read(self, site: str, state: SyncState | None) -> None:
         """The site's ``ace.sync`` record is readable again (``state``; None: there is none)."""
@@ -127,10 +134,15 @@ class SiteBook:
         """The site's watermark moved (``state`` is acknowledged in ``ace.sync``)."""
         self._states[site] = state
 
-    def points_published(self, site: str, points: dict[str, PointDigest], at: float) -> None:
-        """The site's points table as published in ``ace.points``, refreshed at ``at`` (monotonic)."""
+    def points_published(
+        self, site: str, points: dict[str, PointDigest], at: float, *, changed: bool = False
+    ) -> None:
+        """The site's points table as published in ``ace.points``, refreshed at ``at`` (monotonic);
+        ``changed``: the refresh published changes, so the next window publishes its overlap whole."""
         self._points[site] = points
         self._points_refreshed[site] = at
+        if changed:
+            self._seen.pop(site, None)
 
     def expire_points(self, site: str) -> None:
         """The site's points are due for a refresh now."""
@@ -139,6 +151,10 @@ class SiteBook:
     def window_read(self, site: str, pages: int) -> None:
         """The site's last window took ``pages`` pages (whether the next is read in two spans)."""
         self._window_pages[site] = pages
+
+    def window_seen(self, site: str, seen: Seen | None) -> None:
+        """What the site's incremental window, acknowledged now, read (None: forget what was known)."""
+        _replace(self._seen, site, seen)
 
     def retain(self, owns: Callable[[str], bool]) -> int:
         """Forget every site this worker does not own now (handed over, or recovered at start-up for
@@ -151,6 +167,7 @@ class SiteBook:
             self._points_refreshed,
             self._refresh_marks,
             self._window_pages,
+            self._seen,
         )
         gone = {site for mapping in maps for site in mapping if not owns(site)}
         for mapping in maps:

@@ -29,11 +29,13 @@ from streamer.metrics import (
     SAMPLES_FETCHED,
     SAMPLES_MALFORMED,
     SAMPLES_PUBLISHED,
+    SAMPLES_UNCHANGED,
     WATERMARK_AGE,
 )
 from streamer.models import SyncRun, SyncState
 from streamer.producer.context import ProducerContext
 from streamer.producer.grouping import Group, PointGrouper, frame
+from streamer.producer.overlap import OverlapFilter
 from streamer.producer.pages import read_ahead
 from streamer.producer.points import diff_points, point_record, weather_records
 from streamer.producer.publisher import BatchPublisher
@@ -95,7 +97,7 @@ async def refresh_points(ctx: ProducerContext, site: str) -> int:
             await publisher.add(change.key, change.value)
         await publisher.flush()
         RECORDS_PUBLISHED.labels(topic=ctx.settings.topic_points).inc(len(changes))
-    ctx.book.points_published(site, published, time.monotonic())
+    ctx.book.points_published(site, published, time.monotonic(), changed=bool(changes))
     tombstones = sum(1 for c in changes if c.value is None)
     log_event(
         log,
@@ -136,8 +138,9 @@ async def sync_window(
     calls_before = ctx.client.site_stats(site).api_calls
     stats = WindowStats()
     publisher = ctx.publisher(ctx.settings.topic_samples)
+    reread = _overlap_filter(ctx, site, window, state)
     try:
-        await _stream(ctx, site, window, sync_id, publisher, stats)
+        await _stream(ctx, site, window, sync_id, publisher, stats, reread)
         if weather:
             await _weather(ctx, site, sync_id, publisher, stats)
         await publisher.flush()
@@ -146,6 +149,7 @@ async def sync_window(
         if state is not None:
             await ctx.send_and_wait(ctx.settings.topic_sync, site.encode(), state.model_dump_json().encode())
             ctx.book.advanced(site, state)
+            ctx.book.window_seen(site, None if reread is None else reread.seen(window.end_ms))
             WATERMARK_AGE.labels(site=site).set(max(0, ctx.clock() - state.watermark_ms) / 1000)
     except asyncio.CancelledError:
         publisher.abandon()  # stopping: the window is abandoned, its watermark stays
@@ -160,6 +164,15 @@ async def sync_window(
     return run
 
 
+def _overlap_filter(
+    ctx: ProducerContext, site: str, window: Window, state: SyncState | None
+) -> OverlapFilter | None:
+    """The filter of an incremental window that will move the watermark; None for any other window."""
+    if window.kind != "incremental" or state is None or not ctx.settings.overlap_skip_unchanged:
+        return None
+    return OverlapFilter(ctx.book.seen.get(site), window)
+
+
 async def _stream(
     ctx: ProducerContext,
     site: str,
@@ -167,6 +180,7 @@ async def _stream(
     sync_id: str,
     publisher: BatchPublisher,
     stats: WindowStats,
+    reread: OverlapFilter | None = None,
 ) -> None:
     head, mid, tail = frame(site, sync_id)
     # What every record of the window holds besides its point and samples: the value's frame, "site/".
@@ -190,7 +204,7 @@ async def _stream(
             stats.pages += 1
             stats.fetched += len(page.samples)
             fetched.inc(len(page.samples))
-            groups = grouper.add(page.samples)
+            groups = grouper.add(page.samples if reread is None else reread.page(page.samples))
             del page  # its samples die once grouped (with the next page's: PointGrouper.defer_max)
             await _publish_groups(site, sync_id, groups, publisher, stats)
             await publisher.submit()
@@ -199,6 +213,8 @@ async def _stream(
             # pile up (measured: +35 MB per window). Young generations only: cheap.
             gc.collect(1)
     ctx.book.window_read(site, stats.pages)
+    if reread is not None and reread.unchanged:
+        SAMPLES_UNCHANGED.labels(site=site).inc(reread.unchanged)
     ctx.samples_since_full_gc += stats.fetched
     if ctx.samples_since_full_gc >= FULL_GC_SAMPLES:
         ctx.samples_since_full_gc = 0
