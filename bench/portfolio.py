@@ -71,6 +71,13 @@ def _args() -> argparse.Namespace:
     p.add_argument("--catchup-timeout", type=float, default=1800.0)
     p.add_argument("--workdir", type=Path, help="Keep stores and logs here (default: a temporary dir).")
     p.add_argument("--log-level", default="warning", help="Of the children.")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Any other setting of every child (repeatable), e.g. overlap_skip_unchanged=false.",
+    )
     return p.parse_args()
 
 
@@ -79,6 +86,11 @@ def _settings(args: argparse.Namespace, workdir: Path, sim_port: int) -> Setting
     extra: dict[str, Any] = {} if args.margin is None else {"ace_clock_margin_s": args.margin}
     if args.overlap is not None:
         extra["overlap_s"] = args.overlap
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or name not in Settings.model_fields:
+            raise SystemExit(f"--set {item!r}: not NAME=VALUE of a setting")
+        extra[name] = value
     return isolated_settings(
         prefix,
         workdir / "data",

@@ -86,7 +86,8 @@ def _freshness(result: dict[str, Any]) -> list[str]:
     lines.append(
         f"  target p99 <= poll {s.poll_interval_s:.0f} s + 10 s = {target:.0f} s: "
         f"{'met' if p99 <= target else 'NOT met'} (ace_clock_margin_s={s.ace_clock_margin_s:g}, "
-        f"overlap_s={s.overlap_s}, batch_max_s={s.batch_max_s:g})"
+        f"overlap_s={s.overlap_s}, batch_max_s={s.batch_max_s:g}, "
+        f"overlap_skip_unchanged={s.overlap_skip_unchanged})"
     )
     lines.append(
         f"  not yet committed after the drain: {result['unresolved']:,}; records read after their commit: "
