@@ -7,6 +7,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 import pytest
 from hypothesis import given, settings
@@ -38,25 +39,24 @@ def test_batch_token_is_deterministic_and_depends_on_offsets() -> None:
 
 
 def _reference_token(kind: str, parts: Sequence[Src]) -> str:
-    """The token as first written (one pack per record, a loop over the offsets): tokens stay what
-    they were, so a batch retried across an upgrade is still dropped by its token."""
-    by_tp: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
-    for part in parts:
-        key = (part.source_topic, part.source_partition)
-        by_tp.setdefault(key, []).append((part.source_offset, part.source_crc, part.source_rows))
+    """The token as first written, by other means than ``batch_token``'s (a crc chained one record at a
+    time, runs found by offset minus index): tokens stay what they were, so a batch retried across an
+    upgrade is still dropped by its token."""
     chunks: list[str] = []
-    for (topic, partition), sources in sorted(by_tp.items()):
-        sources.sort()
-        runs: list[str] = []
-        start = prev = sources[0][0]
-        for offset, _, _ in sources[1:]:
-            if offset != prev + 1:
-                runs.append(f"{start}-{prev}")
-                start = offset
-            prev = offset
-        runs.append(f"{start}-{prev}")
-        content = zlib.crc32(b"".join(struct.pack("<Iq", crc, rows) for _, crc, rows in sources))
-        chunks.append(f"{topic}:{partition}:{'+'.join(runs)}:{content:08x}")
+    for topic, partition in sorted({(p.source_topic, p.source_partition) for p in parts}):
+        mine = sorted(
+            (p.source_offset, p.source_crc, p.source_rows)
+            for p in parts
+            if (p.source_topic, p.source_partition) == (topic, partition)
+        )
+        runs = []
+        for _, run in groupby(enumerate(mine), key=lambda item: item[1][0] - item[0]):
+            offsets = [source[0] for _, source in run]
+            runs.append(f"{offsets[0]}-{offsets[-1]}")
+        crc = 0
+        for _, record_crc, rows in mine:
+            crc = zlib.crc32(struct.pack("<Iq", record_crc, rows), crc)
+        chunks.append(f"{topic}:{partition}:{'+'.join(runs)}:{crc:08x}")
     return hashlib.sha1(f"{kind}|{','.join(chunks)}".encode()).hexdigest()
 
 
