@@ -22,6 +22,7 @@ it ClickHouse would clamp silently). ``TimeCache`` is the processor's memoised f
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -39,6 +40,11 @@ _DIGITS = re.compile(r"-?[0-9]+")
 
 class TimeRangeError(ValueError):
     """A well-formed time outside ``[MIN_MS, MAX_MS)``."""
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
 
 
 def _unchecked_iso_ms(text: str) -> int | None:

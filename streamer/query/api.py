@@ -29,8 +29,9 @@ from streamer.metrics import DLQ_DEPTH
 from streamer.package_data import STATIC, VENDOR, on_disk
 from streamer.query import params as p
 from streamer.query.openapi import openapi_document
-from streamer.query.service import QueryService, now_ms
+from streamer.query.service import QueryService
 from streamer.settings import Settings
+from streamer.times import now_ms
 from streamer.webguard import AUTHENTICATED, Policy, check_bind, install, is_loopback
 
 __all__ = ["build_app", "check_access", "is_loopback", "mount"]

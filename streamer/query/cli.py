@@ -109,7 +109,7 @@ def query(
     settings: Settings, site: str, points: str, start: str | None, end: str | None, resolution: str, fmt: str
 ) -> None:
     """Samples of chosen points over a time range."""
-    from streamer.query.service import now_ms
+    from streamer.times import now_ms
 
     names = parse_points([points], required=True)
     time_range = parse_range(start, end, now_ms())
@@ -161,7 +161,7 @@ def gaps(
     settings: Settings, site: str, start: str | None, end: str | None, tolerance: float, limit: int, fmt: str
 ) -> None:
     """Summary of the points whose samples miss their collect interval, then the worst points."""
-    from streamer.query.service import now_ms
+    from streamer.times import now_ms
 
     time_range = parse_range(start, end, now_ms())
     for warning in time_range.warnings:

@@ -20,19 +20,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from urllib.parse import urlparse
 
 import orjson
-from clickhouse_connect.driver.client import Client
 
 from streamer.errors import QueryError, SinkTransientError, StreamerError
 from streamer.query import sqlguard
+from streamer.query.sql_engines import ChdbEngine, Engine, HttpEngine
 from streamer.settings import Settings
 from streamer.sink.client import acquire_client, release_client
 from streamer.sink.errors import describe, error_code
@@ -98,93 +97,18 @@ class SqlAnswer:
 Offload = Callable[..., Awaitable[Any]]
 
 
-class _Engine(Protocol):
-    def text(self, sql: str, params: dict[str, str]) -> bytes: ...
-
-    def stream(self, sql: str) -> Iterator[tuple[bytes, bool]]:
-        """Pieces of the answer; the flag marks a piece that begins a new self-contained encoding."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class _ChdbEngine:
-    """A chdb connection of its own (chdb's public API): streams an answer block by block."""
-
-    def __init__(self, path: str, database: str, session: dict[str, Any]) -> None:
-        import chdb
-
-        self._conn: Any = chdb.connect(os.path.realpath(path))  # type: ignore[no-untyped-call]
-        self._conn.query(f"USE `{database}`", "TabSeparated")
-        for key, value in session.items():
-            literal = value if isinstance(value, int | float) else "'" + str(value) + "'"
-            self._conn.query(f"SET {key} = {literal}", "TabSeparated")
-
-    def text(self, sql: str, params: dict[str, str]) -> bytes:
-        escaped = {k: _escape_param(v) for k, v in params.items()}
-        return bytes(self._conn.query(sql, _trailing_format(sql), params=escaped).bytes())
-
-    def stream(self, sql: str) -> Iterator[tuple[bytes, bool]]:
-        result = self._conn.send_query(sql, _trailing_format(sql))
-        try:
-            for chunk in result:
-                yield bytes(chunk.bytes()), True
-        finally:
-            result.cancel()
-            result.close()
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-class _HttpEngine:
-    """A ClickHouse server through clickhouse-connect; the limits ride on every request."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._client: Client = acquire_client(settings)
-        for key, value in session_settings(settings).items():
-            self._client.set_client_setting(key, value)
-
-    def text(self, sql: str, params: dict[str, str]) -> bytes:
-        return bytes(self._client.raw_query(sql, parameters=params))
-
-    def stream(self, sql: str) -> Iterator[tuple[bytes, bool]]:
-        stream: Any = self._client.raw_stream(sql)
-        try:
-            first = True
-            for piece in iter(lambda: stream.read(1 << 20), b""):
-                yield piece, first
-                first = False
-        finally:
-            stream.close()
-
-    def close(self) -> None:
-        release_client(self._client)
-
-
-def _trailing_format(sql: str) -> str:
-    return str(sql.rsplit(" FORMAT ", 1)[1])
-
-
-def _escape_param(value: str) -> str:
-    """A bound value as the engine reads it (escaped text: backslash, newline, tab, CR, NUL)."""
-    for raw, escaped in (("\\", "\\\\"), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"), ("\0", "\\0")):
-        value = value.replace(raw, escaped)
-    return value
-
-
 class ReadOnlySql:
     """Runs one read statement; refusals and ClickHouse's errors come back as ``QueryError`` (4xx)."""
 
     def __init__(self, settings: Settings, offload: Offload | None = None) -> None:
         self._settings = settings
         self._offload = offload
-        self._engine: _Engine | None = None
+        self._engine: Engine | None = None
         self._table_functions: frozenset[str] | None = None
         self._lock = asyncio.Lock()
         self._thread_lock = threading.Lock()
 
-    def _connect(self) -> _Engine:
+    def _connect(self) -> Engine:
         if self._engine is None:
             s = self._settings
             if s.is_embedded_clickhouse:
@@ -193,13 +117,13 @@ class ReadOnlySql:
                 shared = acquire_client(s)
                 try:
                     path = urlparse(s.resolved_clickhouse_url).path
-                    self._engine = _ChdbEngine(path, s.clickhouse_database, session_settings(s))
+                    self._engine = ChdbEngine(path, s.clickhouse_database, session_settings(s))
                 except Exception as exc:
                     raise SinkTransientError(f"cannot open a read session on chdb://{path}: {exc}") from exc
                 finally:
                     release_client(shared)
             else:
-                self._engine = _HttpEngine(s)
+                self._engine = HttpEngine(acquire_client(s), session_settings(s))
         return self._engine
 
     def check(self, text: str) -> tuple[str, str]:
@@ -224,7 +148,7 @@ class ReadOnlySql:
         kind = sqlguard.check_dump(lines, CHECK_FORMAT, self._known_table_functions(engine))
         return canonical, kind
 
-    def _known_table_functions(self, engine: _Engine) -> frozenset[str]:
+    def _known_table_functions(self, engine: Engine) -> frozenset[str]:
         if self._table_functions is None:
             query = f"SELECT name FROM system.table_functions FORMAT {CHECK_FORMAT}"
             body = self._engine_call(lambda: engine.text(query, {}))
@@ -255,7 +179,7 @@ class ReadOnlySql:
                     "try again"
                 ) from exc
 
-    def _read_capped(self, engine: _Engine, sql: str) -> list[bytes]:
+    def _read_capped(self, engine: Engine, sql: str) -> list[bytes]:
         cap = self._settings.api_sql_max_result_bytes
         encodings: list[list[bytes]] = []
         size = 0

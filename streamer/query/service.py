@@ -5,16 +5,14 @@ event loop never waits on them. Answers are plain JSON-ready dicts, identical fo
 Nothing here writes: the service's own statements are SELECTs on a client of its own whose session
 is ``readonly=1`` with the API's limits (``own_settings``) — on the embedded engine a separate handle,
 so a long read never waits on, or holds, the lock of the sink's handle and inserts keep their pace.
-Caller SQL runs on yet another session (``streamer.query.readonly``). The status summary, polled by
-every open page, is reused for ``api_status_cache_s``.
+Caller SQL runs on yet another session (``streamer.query.readonly``); the health and status answers,
+polled by every open page and cached, are ``streamer.query.status``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -30,19 +28,13 @@ from streamer.query.kafka_status import KafkaProbe
 from streamer.query.params import BUCKET_MS, TimeRange, bucket_count, choose_resolution
 from streamer.query.readonly import ReadOnlySql, SqlAnswer
 from streamer.query.session import own_client
+from streamer.query.status import StatusReport
 from streamer.settings import Settings
-from streamer.sink.client import describe_target, release_client
+from streamer.sink.client import release_client
 from streamer.sink.errors import error_code, translate
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-EXACT_ROWS_CACHE_S = 60.0  # how long the status answer's exact row counts are reused
 
 _LIMIT_ERRORS = {
     159: ("max_execution_time", "api_query_max_execution_s"),
@@ -57,11 +49,8 @@ class QueryService:
         self.settings = settings
         self._db = sql.quote_db(settings.clickhouse_database)
         self._client: Client | None = None
-        self._completeness_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
-        self._rows_cache: tuple[float, tuple[int, dict[str, int]]] | None = None
         self.kafka = kafka if kafka is not None else KafkaProbe(settings)
-        self._status_lock = asyncio.Lock()
-        self._status_cache: tuple[float, dict[str, Any]] | None = None
+        self._status = StatusReport(self, self._db)
         # Its own threads: reads waiting on ClickHouse never take the default executor's workers,
         # which the processor's inserts run on.
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query")
@@ -116,16 +105,17 @@ class QueryService:
             # Our own statements are valid: any other failure is the server's state (down, not migrated).
             raise SinkTransientError(str(translate(exc, "query"))) from exc
 
-    async def _rows(self, query: sql.Query) -> list[tuple[Any, ...]]:
+    async def rows(self, query: sql.Query) -> list[tuple[Any, ...]]:
+        """The rows of one of our own read-only statements (``streamer.query.sql``)."""
         return await self.offload(self._rows_sync, query)
 
-    async def _scalar(self, query: sql.Query) -> Any:
-        rows = await self._rows(query)
+    async def scalar(self, query: sql.Query) -> Any:
+        rows = await self.rows(query)
         return rows[0][0] if rows else None
 
     # ------------------------------------------------------------------------------------- answers
     async def sites(self) -> dict[str, Any]:
-        rows = await self._rows(sql.sites(self._db))
+        rows = await self.rows(sql.sites(self._db))
         return {
             "sites": [
                 {"site": s, "points": int(p), "points_with_data": int(d), "last_sample": last}
@@ -135,7 +125,7 @@ class QueryService:
 
     async def check_points(self, site: str, points: list[str]) -> None:
         """404 for a site nobody knows, or for points the site never had."""
-        known = {row[0] for row in await self._rows(sql.known_points(self._db, site))}
+        known = {row[0] for row in await self.rows(sql.known_points(self._db, site))}
         if not known:
             raise QueryError(f"unknown site {site!r}: GET /api/v1/sites lists the known sites", status=404)
         unknown = [p for p in points if p not in known]
@@ -148,7 +138,7 @@ class QueryService:
 
     async def points(self, site: str, marker_tags: list[str], kv_tags: dict[str, str]) -> dict[str, Any]:
         await self.check_points(site, [])
-        rows = await self._rows(sql.points(self._db, site, marker_tags, kv_tags))
+        rows = await self.rows(sql.points(self._db, site, marker_tags, kv_tags))
         items = [
             {
                 "point_name": p,
@@ -166,14 +156,14 @@ class QueryService:
 
     async def estimates(self, site: str, points: list[str], time_range: TimeRange) -> dict[str, int]:
         """Upper bounds of the rows each resolution would return."""
-        raw = int(await self._scalar(sql.raw_count(self._db, site, points, time_range)) or 0)
+        raw = int(await self.scalar(sql.raw_count(self._db, site, points, time_range)) or 0)
         budget = self.settings.api_row_budget
         if budget < raw <= 2 * budget:
             # Unmerged replays may be all that push it over: count exactly, at bounded cost.
-            raw = int(await self._scalar(sql.raw_count(self._db, site, points, time_range, exact=True)) or 0)
+            raw = int(await self.scalar(sql.raw_count(self._db, site, points, time_range, exact=True)) or 0)
         out = {"raw": raw}
         for resolution in ("5m", "1h"):
-            stored = await self._scalar(sql.rollup_count(self._db, resolution, site, points, time_range))
+            stored = await self.scalar(sql.rollup_count(self._db, resolution, site, points, time_range))
             out[resolution] = min(
                 int(stored or 0), len(points) * bucket_count(time_range, BUCKET_MS[resolution])
             )
@@ -192,7 +182,7 @@ class QueryService:
         else:
             query = sql.rollup_samples(self._db, chosen, site, points, time_range, budget)
             columns = ["point_name", "timestamp", "value", "min", "max", "count"]
-        rows = await self._rows(query)
+        rows = await self.rows(query)
         return {
             "site": site,
             "points": points,
@@ -207,7 +197,7 @@ class QueryService:
 
     async def latest(self, site: str, points: list[str]) -> dict[str, Any]:
         await self.check_points(site, points)
-        rows = await self._rows(sql.latest(self._db, site, points))
+        rows = await self.rows(sql.latest(self._db, site, points))
         items = [{"point_name": p, "timestamp": ts, "value": v} for p, ts, v in rows]
         return {"site": site, "row_count": len(items), "rows": items}
 
@@ -223,10 +213,10 @@ class QueryService:
         await self.check_points(site, [])
         start = time_range.start_ms
         until, until_source = await self._fetched_until(site, time_range)
-        judged, not_judged = (int(v) for v in (await self._rows(sql.gap_points(self._db, site)))[0])
+        judged, not_judged = (int(v) for v in (await self.rows(sql.gap_points(self._db, site)))[0])
         rows = []
         if until > start:
-            rows = await self._rows(sql.gaps(self._db, site, TimeRange(start, until), tolerance))
+            rows = await self.rows(sql.gaps(self._db, site, TimeRange(start, until), tolerance))
         shaped = [(p, int(iv), [(int(a), int(b)) for a, b in spans]) for p, iv, spans in rows]
         points = sql.gap_rows(shaped, start, until)
         return {
@@ -244,10 +234,10 @@ class QueryService:
         """Where judging stops: the range end, or the site's watermark when earlier; a site without
         a recorded window stops at its newest stored sample."""
         end = time_range.end_ms
-        windows, watermark = (await self._rows(sql.watermark(self._db, site)))[0]
+        windows, watermark = (await self.rows(sql.watermark(self._db, site)))[0]
         if int(windows):
             return (int(watermark), "watermark") if int(watermark) < end else (end, "end")
-        newest = await self._scalar(sql.newest_sample(self._db, site))
+        newest = await self.scalar(sql.newest_sample(self._db, site))
         if newest is not None and int(newest) + 1 < end:
             return int(newest) + 1, "newest sample"
         return end, "end"
@@ -258,39 +248,11 @@ class QueryService:
             raise QueryError("a completeness range spans at most 31 days: narrow start and end")
         await self.check_points(site, [])
         start, end = cq.hour_span(time_range.start_ms, time_range.end_ms)
-        expected = await self._rows(cq.expected_per_hour(self._db, site))
+        expected = await self.rows(cq.expected_per_hour(self._db, site))
         per_hour, points = (int(expected[0][1]), int(expected[0][2])) if expected else (0, 0)
-        rows = await self._rows(cq.stored_per_hour(self._db, site, start, end))
-        first = await self._scalar(cq.read_from(self._db, site))
+        rows = await self.rows(cq.stored_per_hour(self._db, site, start, end))
+        first = await self.scalar(cq.read_from(self._db, site))
         return cq.shape_hours(site, start, end, per_hour, points, rows, None if first is None else int(first))
-
-    async def _completeness_status(self, now: int) -> dict[str, dict[str, Any]]:
-        """Per site: completeness of the last 24 whole hours; repair windows, requests, recovered.
-
-        Kept for ``cq.STATUS_CACHE_S``: a day of a 4,583-point site takes ClickHouse seconds to count
-        (bench/completeness.py), and the page asks for the status every few seconds."""
-        cached = self._completeness_cache
-        if cached is not None and time.monotonic() - cached[0] < cq.STATUS_CACHE_S:
-            return cached[1]
-        answer = await self._completeness_now(now)
-        self._completeness_cache = (time.monotonic(), answer)
-        return answer
-
-    async def _completeness_now(self, now: int) -> dict[str, dict[str, Any]]:
-        end = cq.hour_floor(now)
-        expected = {s: int(e) for s, e, _ in await self._rows(cq.expected_per_hour(self._db))}
-        stored = dict(await self._rows(cq.stored_per_site(self._db, end - cq.DAY_MS, end)))
-        repairs = {r[0]: r[1:] for r in await self._rows(cq.repairs_per_site(self._db, now - cq.DAY_MS))}
-        out: dict[str, dict[str, Any]] = {}
-        for site in set(expected) | set(repairs):
-            windows, calls, recovered = repairs.get(site, (0, 0, 0))
-            out[site] = {
-                "completeness_24h": cq.ratio(int(stored.get(site, 0)), 24 * expected.get(site, 0)),
-                "repair_windows_24h": int(windows),
-                "repair_api_calls_24h": int(calls),
-                "samples_recovered_24h": int(recovered),
-            }
-        return out
 
     async def run_sql(self, text: str) -> SqlAnswer:
         if not self.settings.api_sql_enabled:
@@ -299,115 +261,15 @@ class QueryService:
 
     # ---------------------------------------------------------------------------- health and status
     async def clickhouse_health(self) -> dict[str, Any]:
-        target = describe_target(self.settings)
-        try:
-            version = await self._scalar(sql.schema_version(self._db))
-        except StreamerError as exc:
-            return {"reachable": False, "target": target, "schema_version": None, "error": str(exc)[:300]}
-        return {"reachable": True, "target": target, "schema_version": int(version or 0), "error": None}
+        return await self._status.clickhouse_health()
 
     async def health(self) -> dict[str, Any]:
-        clickhouse, kafka = await asyncio.gather(self.clickhouse_health(), self.kafka.snapshot())
-        ok = clickhouse["reachable"] and kafka["reachable"]
-        return {
-            "status": "ok" if ok else "degraded" if clickhouse["reachable"] else "down",
-            "clickhouse": clickhouse,
-            "kafka": {"reachable": kafka["reachable"], "error": kafka["error"]},
-            "consumer_lag": kafka["total_lag"],
-            "dlq_depth": kafka["dlq_depth"],
-        }
+        return await self._status.health()
 
     async def status(self) -> dict[str, Any]:
-        """Per site: last sync, watermark age, last error, rows; Kafka lag and DLQ; ClickHouse state.
-        Callers within ``api_status_cache_s`` of the last answer share it (one computation at a time)."""
-        async with self._status_lock:
-            cached = self._status_cache
-            if cached is not None and time.monotonic() - cached[0] < self.settings.api_status_cache_s:
-                return cached[1]
-            answer = await self._fresh_status()
-            self._status_cache = (time.monotonic(), answer)
-            return answer
-
-    async def _fresh_status(self) -> dict[str, Any]:
-        clickhouse, kafka = await asyncio.gather(self.clickhouse_health(), self.kafka.snapshot())
-        sites: list[dict[str, Any]] = []
-        total_rows = stored_rows = None
-        if clickhouse["reachable"]:
-            sites, total_rows = await self._site_status()
-            stored_rows = sum(s["rows_stored"] for s in sites)
-        return {
-            "generated_at": now_ms(),
-            "sites": sites,
-            "kafka": kafka,
-            "clickhouse": clickhouse | {"rows": total_rows, "rows_stored": stored_rows},
-        }
-
-    async def _site_status(self) -> tuple[list[dict[str, Any]], int]:
-        now = now_ms()
-        try:
-            runs = await self._rows(sql.sync_status(self._db, now - 3_600_000))
-        except SinkTransientError as exc:
-            log.warning("sync_runs unreadable: %s", exc)
-            runs = []
-        stored = dict(await self._rows(sql.rows_per_site(self._db)))
-        counted_at, counts = await self._exact_rows()
-        points = {s["site"]: s for s in (await self.sites())["sites"]}
-        by_site: dict[str, dict[str, Any]] = {
-            name: _site_row(name, points.get(name), int(counts.get(name, 0)))
-            | {"rows_stored": int(stored.get(name, 0)), "rows_counted_at": counted_at}
-            for name in set(points) | set(counts) | set(stored)
-        }
-        try:
-            completeness = await self._completeness_status(now)
-        except SinkTransientError as exc:  # e.g. migration 007 not applied yet
-            log.warning("completeness unreadable: %s", exc)
-            completeness = {}
-        for name, values in completeness.items():
-            by_site.setdefault(name, _site_row(name, None, 0)).update(values)
-        for site, sync_id, at, status, watermark, ok_runs, error, error_at, recent in runs:
-            row = by_site.setdefault(site, _site_row(site, None, 0))
-            row |= {"last_sync_id": sync_id, "last_sync_at": at, "last_status": status}
-            row["watermark"] = watermark if ok_runs else None
-            row["watermark_age_s"] = round((now - watermark) / 1000, 1) if ok_runs else None
-            row["last_error"], row["last_error_at"] = (error, error_at) if error_at else (None, None)
-            row["samples_last_hour"] = int(recent)
-        return [by_site[k] for k in sorted(by_site)], sum(int(v) for v in counts.values())
-
-    async def _exact_rows(self) -> tuple[int, dict[str, int]]:
-        """Per site the exact samples stored (duplicates collapsed), and when they were counted.
-
-        Kept for ``EXACT_ROWS_CACHE_S``: before merges FINAL costs seconds for a day of a 4,583-point
-        site (bench/counts.py), and the page asks for the status every few seconds."""
-        cached = self._rows_cache
-        if cached is not None and time.monotonic() - cached[0] < EXACT_ROWS_CACHE_S:
-            return cached[1]
-        at = now_ms()
-        counts = {str(s): int(n) for s, n in await self._rows(sql.rows_per_site(self._db, exact=True))}
-        self._rows_cache = (time.monotonic(), (at, counts))
-        return at, counts
-
-
-def _site_row(site: str, points: dict[str, Any] | None, rows: int) -> dict[str, Any]:
-    return {
-        "site": site,
-        "points": points["points"] if points else 0,
-        "last_sample": points["last_sample"] if points else None,
-        "rows": rows,
-        "rows_stored": 0,
-        "rows_counted_at": None,
-        "last_sync_id": None,
-        "last_sync_at": None,
-        "last_status": None,
-        "watermark": None,
-        "watermark_age_s": None,
-        "last_error": None,
-        "last_error_at": None,
-        "samples_last_hour": 0,
-        "completeness_24h": None,
-        "repair_windows_24h": 0,
-        "repair_api_calls_24h": 0,
-        "samples_recovered_24h": 0,
-    }
+        """Per site: last sync, watermark age, last error, rows; Kafka lag and DLQ; ClickHouse state
+        (``streamer.query.status``: reused for ``api_status_cache_s``)."""
+        return await self._status.status()
 
 
 def _json_object(text: str) -> dict[str, Any]:

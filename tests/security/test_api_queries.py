@@ -14,10 +14,11 @@ import pytest
 
 from streamer.errors import QueryError
 from streamer.query.params import TimeRange
-from streamer.query.service import QueryService, now_ms
+from streamer.query.service import QueryService
 from streamer.settings import Settings, load_settings
 from streamer.sink.rows import PointRow
 from streamer.sink.writer import Sink
+from streamer.times import now_ms
 from tests.integration.query.conftest import T0, Data, LiveServer
 
 POINTS, SAMPLES = 100, 20_000  # 2,000,000 rows at a 60 s interval, a hole every 97 samples

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from streamer.query import readonly
 from streamer.query import service as service_module
 from streamer.query import session as service_session
 from streamer.query.service import QueryService
+from streamer.query.sql_engines import ChdbEngine
 from streamer.settings import Settings
 from streamer.sink.writer import Sink
 from tests.integration.query.conftest import T0, Data, LiveServer
@@ -42,7 +42,7 @@ def test_a_client_failure_mid_answer_is_a_503_with_a_message(
     live: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An IndexError while the answer streams answers 503 naming it (it was a 400 'fix the SQL')."""
-    monkeypatch.setattr(readonly._ChdbEngine, "stream", _decoder_failure)
+    monkeypatch.setattr(ChdbEngine, "stream", _decoder_failure)
     response = _post(live, SCALAR)
     assert response.status_code == 503, response.text
     error = response.json()["error"]
@@ -54,7 +54,7 @@ def test_a_client_failure_reading_the_catalogue_is_a_503(
     live: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The guard's own look-up of the table functions failing in the library answers 503 (it was a 500)."""
-    real = readonly._ChdbEngine.text
+    real = ChdbEngine.text
 
     def text(self: Any, sql: str, params: dict[str, str]) -> bytes:
         if "system.table_functions" in sql:
@@ -62,7 +62,7 @@ def test_a_client_failure_reading_the_catalogue_is_a_503(
         return real(self, sql, params)
 
     fresh = LiveServer(live.settings)  # a new service: the table functions are read once per session
-    monkeypatch.setattr(readonly._ChdbEngine, "text", text)
+    monkeypatch.setattr(ChdbEngine, "text", text)
     with fresh:
         response = _post(fresh, "SELECT 1")
     assert response.status_code == 503, response.text

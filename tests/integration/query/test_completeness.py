@@ -13,10 +13,11 @@ from streamer.errors import QueryError
 from streamer.models import SyncRun
 from streamer.query import render
 from streamer.query.params import TimeRange
-from streamer.query.service import QueryService, now_ms
+from streamer.query.service import QueryService
 from streamer.settings import Settings, load_settings
 from streamer.sink.rows import PointRow
 from streamer.sink.writer import Sink
+from streamer.times import now_ms
 from tests.integration.query.conftest import MINUTE, T0, Data, LiveServer
 
 HOUR = 3_600_000

@@ -21,10 +21,10 @@ import orjson
 from clickhouse_connect.driver._backend import chdb_backend
 from clickhouse_connect.driver.binding import quote_identifier
 
-from streamer.query import readonly as readonly_module
-from streamer.query import service as service_module
+from streamer.query import status as status_module
 from streamer.query.params import TimeRange
 from streamer.query.service import QueryService
+from streamer.query.sql_engines import ChdbEngine
 from streamer.settings import load_settings
 from streamer.sink.writer import Sink
 from tests.integration.query.conftest import MINUTE, SPAN_MIN, T0, fill
@@ -76,9 +76,9 @@ def _record_chdb(log: Any) -> None:
     )
     wrap("execute_raw_query", lambda sql, binds, ext, runtime, ts: write(sql, binds, runtime.settings, False))
     wrap("set_client_setting", lambda key, value: log.write(json.dumps({"set": [key, str(value)]}) + "\n"))
-    # Caller SQL runs on a chdb connection of its own (query/readonly.py): its statements count too,
+    # Caller SQL runs on a chdb connection of its own (query/sql_engines.py): its statements count too,
     # named as the HTTP path names its bound values.
-    engine = readonly_module._ChdbEngine
+    engine = ChdbEngine
     text, stream = engine.text, engine.stream
 
     def recorded_text(self: Any, sql: str, params: dict[str, str]) -> bytes:
@@ -143,7 +143,7 @@ def main() -> None:
             clickhouse_password="reader-and-writer",
             kafka_bootstrap_servers="127.0.0.1:1",
         )
-        service_module.now_ms = lambda: NOW_MS  # status's "last hour" must not depend on the clock
+        status_module.now_ms = lambda: NOW_MS  # status's "last hour" must not depend on the clock
         fill(settings)  # migrate, then points, samples (one batch replayed) and sync runs
         with Sink(settings) as sink:
             sink.check_schema()
