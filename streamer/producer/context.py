@@ -3,7 +3,6 @@ state recovered from the compacted topics."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from streamer import times
 from streamer.errors import KafkaTransientError
 from streamer.models import AcePoint, AceSite, SyncState
 from streamer.producer.overlap import Seen
@@ -28,8 +28,8 @@ Clock = Callable[[], int]
 """Epoch milliseconds; injectable so tests and ``--now`` fix the time."""
 
 
-def system_clock() -> int:
-    return time.time_ns() // 1_000_000
+system_clock: Clock = times.now_ms
+"""The wall clock (``streamer.times.now_ms``), the producer's default."""
 
 
 def fixed_clock(now_ms: int) -> Clock:
